@@ -1,0 +1,66 @@
+"""``salbench`` command line.
+
+Start-up is kept cheap: only the module of the chosen sub-command is imported
+(``salbench eval`` never imports torch). Each sub-command module exposes
+``add_arguments(parser)`` and ``main(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from salbench.errors import SalbenchError
+
+#: sub-command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "eval": ("salbench.evaluate", "evaluate a folder of saliency maps against a folder of ground truth"),
+    "run": ("salbench.runner", "predict maps with a method on datasets, evaluate them and store the scores"),
+    "train": ("salbench.nn.train", "train a learned method (R3Net, the '+' baselines)"),
+    "report": ("salbench.report", "tables (Markdown / LaTeX) and PR / F-measure curves from the results store"),
+    "list": ("salbench.listing", "list registered methods (or protocols)"),
+    "datasets": ("salbench.datasets", "list benchmark datasets as found under the data root"),
+    "demo": ("salbench.demo", "generate the embedded demo dataset"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="salbench",
+        description="Benchmark and evaluation suite for salient object detection.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("command", nargs="?", choices=sorted(COMMANDS), metavar="COMMAND",
+                   help="; ".join(f"{k}: {v[1]}" for k, v in COMMANDS.items()))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] == "--version":
+        if argv and argv[0] == "--version":
+            from salbench import __version__
+            print(f"salbench {__version__}")
+            return 0
+        _top_parser().print_help()
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        _top_parser().error(f"unknown command {cmd!r}; choose from {', '.join(sorted(COMMANDS))}")
+    module_name, help_line = COMMANDS[cmd]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"salbench {cmd}", description=help_line)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.main(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted; everything finished so far is kept (run again to resume)", file=sys.stderr)
+        return 130
+    except SalbenchError as exc:
+        print(f"salbench {cmd}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The numeric policy of salbench, in one place.
+
+Every constant that changes a metric's value lives here: kernels and protocols
+import from this module and never spell a literal of their own.
+"""
+
+from __future__ import annotations
+
+#: β² of the F-measure (Achanta et al. 2009), used by every protocol.
+BETA2: float = 0.3
+
+#: number of thresholds / histogram bins of the 8-bit curves.
+N_BINS: int = 256
+
+#: accumulation dtype of all sums and curves.
+ACC_DTYPE = "float64"
+
+#: PySODMetrics 1.6.2's eps (``np.spacing(1)``), used by the ``pysodmetrics`` protocol.
+EPS_PYSOD: float = 2.220446049250313e-16
+
+#: Hou et al. 2017 / R3Net ``misc.py``: eps added to the precision and recall denominators.
+EPS_R3NET: float = 1e-4
+
+#: GT binarisation of the ``pysodmetrics`` protocol: gt > 128 (on 0..255).
+GT_THRESHOLD_PYSOD: int = 128
+
+#: S-measure balance α.
+S_ALPHA: float = 0.5
