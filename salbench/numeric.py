@@ -26,3 +26,7 @@ GT_THRESHOLD_PYSOD: int = 128
 
 #: S-measure balance α.
 S_ALPHA: float = 0.5
+
+#: binarisation of training masks (``salbench train``): gt >= 128 (on 0..255),
+#: the shared-data README's rule for grey-level GT such as PASCAL-S.
+GT_THRESHOLD_TRAIN: int = 128
