@@ -30,3 +30,18 @@ S_ALPHA: float = 0.5
 #: binarisation of training masks (``salbench train``): gt >= 128 (on 0..255),
 #: the shared-data README's rule for grey-level GT such as PASCAL-S.
 GT_THRESHOLD_TRAIN: int = 128
+
+#: ImageNet normalisation of the learned methods' inputs (RGB in [0, 1]): mean, std.
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+#: R3Net ``misc.py`` ``crf_refine`` (after Hou et al.'s dss_crf): eps inside the logs
+#: of the unary, the temperature τ, and the pairwise kernels (sxy, srgb, compat).
+CRF_EPS: float = 1e-8
+CRF_TAU: float = 1.05
+CRF_GAUSSIAN_SXY: float = 3.0
+CRF_GAUSSIAN_COMPAT: float = 3.0
+CRF_BILATERAL_SXY: float = 60.0
+CRF_BILATERAL_SRGB: float = 5.0
+CRF_BILATERAL_COMPAT: float = 5.0
+CRF_ITERATIONS: int = 1
