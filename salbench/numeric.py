@@ -45,3 +45,28 @@ CRF_BILATERAL_SXY: float = 60.0
 CRF_BILATERAL_SRGB: float = 5.0
 CRF_BILATERAL_COMPAT: float = 5.0
 CRF_ITERATIONS: int = 1
+
+# --- metrics core (salbench.protocols / salbench.metrics) -------------------
+
+#: Largest 8-bit value: maps are read as 0..255 and scaled by 1/255.
+U8_MAX: int = 255
+
+#: ``r3net`` protocol GT binarisation: hard GT = gt/255 > 0.5, i.e. gt >= 128.
+GT_MIN_FG_R3NET: int = 128
+
+#: float GT in [0, 1]: foreground iff gt > this (``pysodmetrics``: 128/255,
+#: the float image of ``gt > 128``; ``r3net``: 0.5, as ``misc.py`` writes it).
+GT_FLOAT_THRESHOLD_PYSOD: float = 128 / 255
+GT_FLOAT_THRESHOLD_R3NET: float = 0.5
+
+#: adaptive threshold (Achanta et al. 2009): factor x mean saliency, capped.
+ADAPTIVE_FACTOR: float = 2.0
+ADAPTIVE_CAP: float = 1.0
+
+#: the histogram-derived mean that sets the adaptive threshold is recomputed
+#: with numpy's own summation when an occupied map value lies closer than this
+#: to the threshold (so ``>=`` ties break exactly as in PySODMetrics).
+ADAPTIVE_TIE_TOL: float = 1e-9
+
+#: tolerance of the metric parity tests against the reference implementations.
+PARITY_TOL: float = 1e-10

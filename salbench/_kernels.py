@@ -1,0 +1,273 @@
+"""Private numba kernels of the metrics core.
+
+Everything here works on flat, C-contiguous arrays of fixed types and is
+compiled ``nogil=True, cache=True`` (serial, no ``parallel=True``): the
+evaluation engine runs several images at once on threads, and the on-disk cache
+keeps the JIT cost to the first run after install.
+
+The design follows PySODMetrics' histogram trick, taken one step further: a
+single pass over the pixels builds a 2 x 256 histogram of the *raw* 8-bit map
+split by the binarised GT (plus the integer sum ``|pred - gt|`` that the soft
+MAE of the ``r3net`` protocol needs). Min-max normalisation, quantisation,
+MAE, the adaptive-threshold counts and all 256-point curves are then derived
+from those 512 counts, so no per-threshold pass over the image is ever made.
+
+Public, validated entry points live in :mod:`salbench.metrics`; nothing here
+checks its inputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_NB = 256  # == numeric.N_BINS; a literal so the kernels stay constant-folded
+
+
+@njit(nogil=True, cache=True)
+def hist_u8(pred, gt, gt_min_fg):
+    """One pass: ``hist[1, v]`` counts GT-foreground pixels whose map value is
+    ``v`` (GT foreground: ``gt >= gt_min_fg``), ``hist[0, v]`` the background
+    ones; also returns ``sum |pred - gt|`` over the raw 8-bit values.
+
+    Four interleaved partial histograms break the store-to-load dependency that
+    long runs of equal values (saliency maps are mostly 0) would otherwise
+    create.
+    """
+    n = pred.size
+    part = np.zeros((4, 2 * _NB), np.int64)
+    absdiff = 0
+    n4 = n - (n % 4)
+    for i in range(0, n4, 4):
+        for k in range(4):
+            v = np.int64(pred[i + k])
+            g = np.int64(gt[i + k])
+            part[k, v + _NB * np.int64(g >= gt_min_fg)] += 1
+            d = v - g
+            absdiff += d if d >= 0 else -d
+    for i in range(n4, n):
+        v = np.int64(pred[i])
+        g = np.int64(gt[i])
+        part[0, v + _NB * np.int64(g >= gt_min_fg)] += 1
+        d = v - g
+        absdiff += d if d >= 0 else -d
+    hist = np.zeros((2, _NB), np.int64)
+    for k in range(4):
+        for j in range(_NB):
+            hist[0, j] += part[k, j]
+            hist[1, j] += part[k, _NB + j]
+    return hist, absdiff
+
+
+@njit(nogil=True, cache=True)
+def hist_levels(levels, gtb):
+    """2 x 256 histogram of already-quantised levels (int64, 0..255) split by a
+    boolean GT (float-input path)."""
+    hist = np.zeros((2, _NB), np.int64)
+    for i in range(levels.size):
+        hist[np.int64(gtb[i]), levels[i]] += 1
+    return hist
+
+
+@njit(nogil=True, cache=True)
+def value_table(vmin, vmax, minmax):
+    """Float value of each raw 8-bit level and its quantised level.
+
+    Reproduces MATLAB's ``mapminmax(im2double(x))`` as PySODMetrics 1.6.2 does
+    it, operation for operation, so every value is bit-identical: ``p = v/255``;
+    if ``minmax`` and the map is not constant, ``p = (p - min) / (max - min)``
+    with ``min = vmin/255``, ``max = vmax/255``; the quantised level is
+    ``int(p * 255)`` (numpy's truncating ``astype(uint8)``).
+    """
+    val = np.empty(_NB, np.float64)
+    lev = np.empty(_NB, np.int64)
+    lo = vmin / 255.0
+    hi = vmax / 255.0
+    scale = minmax and (hi != lo)
+    for v in range(_NB):
+        p = v / 255.0
+        if scale:
+            p = (p - lo) / (hi - lo)
+        val[v] = p
+        lev[v] = np.int64(p * 255.0)
+    return val, lev
+
+
+@njit(nogil=True, cache=True)
+def requantise(hist, lev):
+    """Move raw-level counts to their quantised levels."""
+    out = np.zeros((2, _NB), np.int64)
+    for v in range(_NB):
+        out[0, lev[v]] += hist[0, v]
+        out[1, lev[v]] += hist[1, v]
+    return out
+
+
+@njit(nogil=True, cache=True)
+def weighted_sums(hist, val):
+    """``(sum of p over all pixels, sum |p - gt_hard|)`` from a raw histogram and
+    the value table."""
+    s = 0.0
+    e = 0.0
+    for v in range(_NB):
+        b = hist[0, v]
+        f = hist[1, v]
+        p = val[v]
+        s += (b + f) * p
+        e += b * p + f * (1.0 - p)
+    return s, e
+
+
+@njit(nogil=True, cache=True)
+def counts_at_or_above(hist, val, thr):
+    """``(tp, predicted positives)`` for the binarisation ``p >= thr``."""
+    tp = 0
+    pp = 0
+    for v in range(_NB):
+        if val[v] >= thr:
+            tp += hist[1, v]
+            pp += hist[0, v] + hist[1, v]
+    return tp, pp
+
+
+@njit(nogil=True, cache=True)
+def nearest_gap(hist, val, thr):
+    """Smallest ``|p - thr|`` over the occupied levels (tie detection)."""
+    best = np.inf
+    for v in range(_NB):
+        if hist[0, v] + hist[1, v] > 0:
+            d = abs(val[v] - thr)
+            if d < best:
+                best = d
+    return best
+
+
+@njit(nogil=True, cache=True)
+def _pr(tp, pp, t, pr_eps):
+    """Precision and recall of one binarisation.
+
+    ``pr_eps < 0``: PySODMetrics' zero guards (P = TP / P with P == 0 -> 1,
+    R = TP / max(T, 1)). ``pr_eps >= 0``: Hou et al. / R3Net,
+    ``(tp + eps) / (p + eps)`` and ``(tp + eps) / (t + eps)``.
+    """
+    if pr_eps < 0.0:
+        p = tp / (pp if pp > 0 else 1.0)
+        r = tp / (t if t > 1.0 else 1.0)
+    else:
+        p = (tp + pr_eps) / (pp + pr_eps)
+        r = (tp + pr_eps) / (t + pr_eps)
+    return p, r
+
+
+@njit(nogil=True, cache=True)
+def f_from_pr(p, r, beta2):
+    """F-measure with PySODMetrics' guard: 0 where the numerator is 0."""
+    num = (1.0 + beta2) * p * r
+    if num == 0.0:
+        return 0.0
+    return num / (beta2 * p + r)
+
+
+@njit(nogil=True, cache=True)
+def emeasure_counts(tp, pp, t, n, em_eps):
+    """E-measure (Fan et al. IJCAI 2018) of one binarisation from its counts,
+    as PySODMetrics 1.6.2 evaluates it: the enhanced alignment matrix takes
+    only four values (TP, FP, FN, TN regions), so the sum is four products.
+    Empty GT: the sum is the number of predicted-background pixels; full GT:
+    the number of predicted-foreground pixels."""
+    if t == 0.0:
+        s = n - pp
+    elif t == n:
+        s = pp
+    else:
+        fg_fg = tp
+        fg_bg = pp - tp
+        bg_fg = t - tp
+        bg_bg = (n - pp) - bg_fg
+        mp = pp / n
+        mg = t / n
+        dp_f = 1.0 - mp
+        dp_b = 0.0 - mp
+        dg_f = 1.0 - mg
+        dg_b = 0.0 - mg
+        s = 0.0
+        # (pred fg, gt fg), (pred fg, gt bg), (pred bg, gt fg), (pred bg, gt bg)
+        for k in range(4):
+            if k == 0:
+                a, b, c = dp_f, dg_f, fg_fg
+            elif k == 1:
+                a, b, c = dp_f, dg_b, fg_bg
+            elif k == 2:
+                a, b, c = dp_b, dg_f, bg_fg
+            else:
+                a, b, c = dp_b, dg_b, bg_bg
+            align = 2.0 * (a * b) / (a * a + b * b + em_eps)
+            s += (align + 1.0) ** 2 / 4.0 * c
+    return s / (n - 1.0 + em_eps)
+
+
+@njit(nogil=True, cache=True)
+def image_curves(qhist, strict, pr_eps, beta2, em_eps):
+    """All 256-point curves of one image from its quantised 2 x 256 histogram.
+
+    Row order of the result: precision, recall, F, E, IoU, Dice; column ``t``
+    is threshold ``t`` (ascending). ``strict``: pixel counted as foreground at
+    threshold t iff ``level > t`` (R3Net); else ``level >= t`` (PySODMetrics).
+    IoU = TP / (TP + FP + FN) and Dice = 2TP / (2TP + FP + FN), 0 where the
+    denominator is 0 (PySODMetrics' FmeasureV2 handlers).
+    """
+    out = np.empty((6, _NB), np.float64)
+    t = 0.0
+    n = 0.0
+    for v in range(_NB):
+        t += qhist[1, v]
+        n += qhist[0, v] + qhist[1, v]
+    acc_tp = 0.0
+    acc_pp = 0.0
+    for th in range(_NB - 1, -1, -1):
+        if not strict:
+            acc_tp += qhist[1, th]
+            acc_pp += qhist[0, th] + qhist[1, th]
+        tp = acc_tp
+        pp = acc_pp
+        p, r = _pr(tp, pp, t, pr_eps)
+        out[0, th] = p
+        out[1, th] = r
+        out[2, th] = f_from_pr(p, r, beta2)
+        out[3, th] = emeasure_counts(tp, pp, t, n, em_eps)
+        den = pp + t - tp
+        out[4, th] = tp / den if den != 0.0 else 0.0
+        den = pp + t
+        out[5, th] = 2.0 * tp / den if den != 0.0 else 0.0
+        if strict:
+            acc_tp += qhist[1, th]
+            acc_pp += qhist[0, th] + qhist[1, th]
+    return out
+
+
+@njit(nogil=True, cache=True)
+def adaptive_scores(tp, pp, t, n, pr_eps, beta2, em_eps, zero_if_no_tp):
+    """Adaptive F and E from the counts at the adaptive threshold.
+
+    ``zero_if_no_tp``: PySODMetrics' ``cal_adaptive_fm`` returns 0 when the
+    intersection is empty (before any division)."""
+    if zero_if_no_tp and tp == 0.0:
+        f = 0.0
+    elif pr_eps < 0.0:
+        p = tp / pp
+        r = tp / t
+        f = (1.0 + beta2) * p * r / (beta2 * p + r)
+    else:
+        p, r = _pr(tp, pp, t, pr_eps)
+        f = f_from_pr(p, r, beta2)
+    e = emeasure_counts(tp, pp, t, n, em_eps)
+    return f, e
+
+
+@njit(nogil=True, cache=True)
+def lookup(raw, val):
+    """``val[raw]`` as a new float64 array (the normalised map for S / wF)."""
+    out = np.empty(raw.size, np.float64)
+    for i in range(raw.size):
+        out[i] = val[raw[i]]
+    return out
