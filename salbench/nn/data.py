@@ -40,11 +40,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from salbench.errors import InputError, SalbenchError
-from salbench.numeric import GT_THRESHOLD_TRAIN
-
-#: ImageNet normalisation (torchvision's constants, as R3Net's train.py uses).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from salbench.numeric import GT_THRESHOLD_TRAIN, IMAGENET_MEAN, IMAGENET_STD
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
