@@ -1,0 +1,448 @@
+"""Salient-object-detection metrics: pure functions for one pair and an
+accumulating :class:`Evaluator`.
+
+Layout (after torchmetrics' functional / class split and stumpy's validated
+public functions over private numba kernels): :func:`image_stats` validates one
+pair and runs the kernels of :mod:`salbench._kernels` (one pass over the pixels,
+then 256-bin arithmetic, PySODMetrics' histogram trick) plus the S-measure and
+weighted-F kernels of :mod:`salbench._kernels_structure`; :class:`Evaluator`
+only keeps float64 sums of the 256-point curves and of the per-image scalars,
+so its memory is constant in the number of images and two states merge by
+addition.
+
+Inputs (``pred``, ``gt``: 2-D arrays of the same shape):
+
+* ``pred``: ``uint8`` (0..255, the saliency map as stored in a file), ``bool``
+  (read as 0 / 255), another integer type with values in 0..255, or
+  ``float32`` / ``float64`` in [0, 1] (read as ``map / 255``, i.e. the value
+  of ``im2double``; the protocol then normalises it as it would ``v / 255``).
+* ``gt``: ``uint8`` (binarised by the protocol: ``pysodmetrics`` gt > 128,
+  ``r3net`` gt >= 128), ``bool`` (used as is; 0 / 255 for a soft MAE), or
+  float in [0, 1] (foreground iff gt > ``protocol.gt_float_threshold``; the
+  ``r3net`` soft MAE uses the float values).
+
+NaN, infinities, values out of range, wrong dimensions, empty arrays and shape
+mismatches raise ``ValueError``.
+
+Metric definitions and their references are in :mod:`salbench.protocols`; the
+metric values equal PySODMetrics 1.6.2 (``pysodmetrics`` protocol) and a NumPy
+transcription of R3Net's ``misc.py`` (``r3net`` protocol) to 1e-10 (tests).
+Differences from PySODMetrics: means are summed in a different order
+(differences ~1e-16); S-measure is finite where PySODMetrics gives NaN (see
+:mod:`salbench._kernels_structure`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from salbench import _kernels as K
+from salbench import numeric
+from salbench.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
+
+try:  # written by another engineer; the other metrics work without it
+    from salbench import _kernels_structure as _KS
+except ImportError:  # pragma: no cover - only while that module is missing
+    _KS = None
+
+#: rows of the curve block, in order; JSON keys are ``precision``, ``recall``
+#: and ``<name>_curve`` for the others
+CURVES: tuple[str, ...] = ("precision", "recall", "f", "e", "iou", "dice")
+#: per-image scalars that are averaged over images
+SCALARS: tuple[str, ...] = ("mae", "adp_f", "adp_e", "s_measure", "weighted_f")
+#: per-image score keys (``Evaluator.update`` / ``on_image`` / CSV rows)
+SCORE_KEYS: tuple[str, ...] = ("mae", "max_f", "mean_f", "adp_f", "s_measure",
+                               "max_e", "mean_e", "adp_e", "weighted_f")
+
+_I_P, _I_R, _I_F, _I_E, _I_IOU, _I_DICE = range(6)
+
+
+def structure_available() -> bool:
+    """Whether the S-measure / weighted-F kernels are importable."""
+    return _KS is not None
+
+
+# ---------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------
+
+def _as_array(x, what: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array (H, W), got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{what} is empty (shape {a.shape})")
+    return a
+
+
+def _check_float(a: np.ndarray, what: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    lo = a.min()
+    hi = a.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        bad = "NaN" if np.isnan(a).any() else "infinite values"
+        raise ValueError(f"{what} contains {bad}")
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"{what}: float values must lie in [0, 1], got range [{lo!r}, {hi!r}]")
+    return a
+
+
+def _check_int(a: np.ndarray, what: str) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * np.uint8(numeric.U8_MAX)
+    lo = a.min()
+    hi = a.max()
+    if lo < 0 or hi > numeric.U8_MAX:
+        raise ValueError(f"{what}: integer values must lie in 0..255, got range [{lo}, {hi}] "
+                         f"(dtype {a.dtype}; convert 16-bit maps to 8 bits first)")
+    return a.astype(np.uint8)
+
+
+def _prepare(pred, gt):
+    """-> (pred, gt), each either uint8 or float64, validated."""
+    p = _as_array(pred, "pred")
+    g = _as_array(gt, "gt")
+    if p.shape != g.shape:
+        raise ValueError(f"shape mismatch: pred {p.shape} vs gt {g.shape}")
+    out = []
+    for a, what in ((p, "pred"), (g, "gt")):
+        if a.dtype.kind == "f":
+            out.append(_check_float(a, what))
+        elif a.dtype.kind in "uib":
+            out.append(_check_int(a, what))
+        else:
+            raise ValueError(f"{what}: unsupported dtype {a.dtype} (use uint8, bool or float in [0, 1])")
+    return out[0], out[1]
+
+
+# ---------------------------------------------------------------------------
+# one pair
+# ---------------------------------------------------------------------------
+
+@dataclass
+class PairStats:
+    """Everything one image contributes: its six 256-point curves (rows in
+    :data:`CURVES` order, column t = threshold t) and its scalars."""
+
+    curves: np.ndarray
+    mae: float
+    adp_f: float
+    adp_e: float
+    s_measure: float | None
+    weighted_f: float | None
+
+    def scores(self) -> dict:
+        """This image's scalar scores (keys :data:`SCORE_KEYS`)."""
+        f = self.curves[_I_F]
+        e = self.curves[_I_E]
+        return {
+            "mae": float(self.mae),
+            "max_f": float(f.max()),
+            "mean_f": float(f.mean()),
+            "adp_f": float(self.adp_f),
+            "s_measure": None if self.s_measure is None else float(self.s_measure),
+            "max_e": float(e.max()),
+            "mean_e": float(e.mean()),
+            "adp_e": float(self.adp_e),
+            "weighted_f": None if self.weighted_f is None else float(self.weighted_f),
+        }
+
+
+def _pr_eps(proto: Protocol) -> float:
+    return -1.0 if proto.pr_eps is None else float(proto.pr_eps)
+
+
+def _adaptive_threshold(mean: float) -> float:
+    return min(numeric.ADAPTIVE_FACTOR * mean, numeric.ADAPTIVE_CAP)
+
+
+def _structure(p2d: np.ndarray, gtb: np.ndarray, n_fg: int, structural: bool):
+    if not structural or _KS is None:
+        return None, None
+    s = _KS.s_measure(p2d, gtb)
+    wf = 0.0 if n_fg == 0 else _KS.weighted_f(p2d, gtb)
+    return s, wf
+
+
+def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool) -> PairStats:
+    """Fast path: uint8 map and uint8 GT, one pixel pass."""
+    pred = np.ascontiguousarray(pred)
+    gt = np.ascontiguousarray(gt)
+    p1 = pred.reshape(-1)
+    hist, absdiff = K.hist_u8(p1, gt.reshape(-1), np.int64(proto.gt_min_fg))
+    n = p1.size
+    occupied = np.flatnonzero(hist[0] + hist[1])
+    vmin, vmax = int(occupied[0]), int(occupied[-1])
+    val, lev = K.value_table(vmin, vmax, proto.minmax)
+    qhist = K.requantise(hist, lev) if proto.minmax else hist
+    t = int(hist[1].sum())
+    sum_p, sum_err = K.weighted_sums(hist, val)
+    if proto.mae_gt == "soft":
+        mae = absdiff / numeric.U8_MAX / n
+    else:
+        mae = sum_err / n
+    thr = _adaptive_threshold(sum_p / n)
+    if K.nearest_gap(hist, val, thr) <= numeric.ADAPTIVE_TIE_TOL:
+        # a map value sits on the threshold: take the mean with numpy's own
+        # (pairwise) summation of the same array, as the reference does
+        thr = _adaptive_threshold(float(np.mean(val[pred])))
+    tp_a, pp_a = K.counts_at_or_above(hist, val, thr)
+    pr_eps = _pr_eps(proto)
+    adp_f, adp_e = K.adaptive_scores(float(tp_a), float(pp_a), float(t), float(n), pr_eps,
+                                     proto.beta2, proto.em_eps, proto.pr_eps is None)
+    curves = K.image_curves(qhist, proto.strict, pr_eps, proto.beta2, proto.em_eps)
+    s = wf = None
+    if structural and _KS is not None:
+        p2d = K.lookup(p1, val).reshape(pred.shape)
+        s, wf = _structure(p2d, gt >= proto.gt_min_fg, t, True)
+    return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf)
+
+
+def _levels_strict(p: np.ndarray) -> np.ndarray:
+    """Level k = #{t in 0..255 : t/255 < p}, so that ``p > t/255`` iff ``k > t``
+    (the comparison R3Net's code makes), exact for any float p in [0, 1]."""
+    k = np.clip(np.floor(p * numeric.U8_MAX), 0, numeric.U8_MAX).astype(np.int64)
+    up = (k < numeric.U8_MAX) & (k / float(numeric.U8_MAX) < p)
+    k = k + up
+    down = (k > 0) & ((k - 1) / float(numeric.U8_MAX) >= p)
+    return k - down
+
+
+def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool) -> PairStats:
+    """Float map and / or float GT: the same definitions, with numpy passes."""
+    if pred.dtype == np.uint8:
+        p = pred / numeric.U8_MAX
+    else:
+        p = np.array(pred, dtype=np.float64)
+    if proto.minmax:
+        lo, hi = p.min(), p.max()
+        if hi != lo:
+            p = (p - lo) / (hi - lo)
+    if gt.dtype == np.uint8:
+        gtb = gt >= proto.gt_min_fg
+        soft = gt / numeric.U8_MAX
+    else:
+        gtb = gt > proto.gt_float_threshold
+        soft = gt
+    if proto.strict:
+        levels = _levels_strict(p)
+    else:
+        levels = (p * numeric.U8_MAX).astype(np.uint8).astype(np.int64)
+    qhist = K.hist_levels(np.ascontiguousarray(levels).reshape(-1), np.ascontiguousarray(gtb).reshape(-1))
+    n = p.size
+    t = int(np.count_nonzero(gtb))
+    mae = float(np.mean(np.abs(p - (soft if proto.mae_gt == "soft" else gtb))))
+    thr = _adaptive_threshold(float(np.mean(p)))
+    binary = p >= thr
+    tp_a = int(np.count_nonzero(binary & gtb))
+    pp_a = int(np.count_nonzero(binary))
+    pr_eps = _pr_eps(proto)
+    adp_f, adp_e = K.adaptive_scores(float(tp_a), float(pp_a), float(t), float(n), pr_eps,
+                                     proto.beta2, proto.em_eps, proto.pr_eps is None)
+    curves = K.image_curves(qhist, proto.strict, pr_eps, proto.beta2, proto.em_eps)
+    s, wf = _structure(np.ascontiguousarray(p), np.ascontiguousarray(gtb), t, structural)
+    return PairStats(curves, mae, float(adp_f), float(adp_e), s, wf)
+
+
+def image_stats(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL, structural: bool = True) -> PairStats:
+    """Validate one pair and compute all its curves and scalars.
+
+    Thread-safe; the kernels release the GIL. ``structural=False`` skips the
+    S-measure and weighted F (their fields are then ``None``)."""
+    proto = get_protocol(protocol)
+    p, g = _prepare(pred, gt)
+    if p.dtype == np.uint8 and g.dtype == np.uint8:
+        return _stats_u8(p, g, proto, structural)
+    return _stats_general(p, g, proto, structural)
+
+
+# --- pure functions --------------------------------------------------------
+
+def evaluate_pair(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> dict:
+    """All scalar scores of one pair (keys :data:`SCORE_KEYS`)."""
+    return image_stats(pred, gt, protocol).scores()
+
+
+def mae(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> float:
+    """Mean absolute error (Perazzi et al. CVPR 2012) under ``protocol``."""
+    return image_stats(pred, gt, protocol, structural=False).mae
+
+
+def fmeasure(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> dict:
+    """F-measure (Achanta et al. CVPR 2009, β² = 0.3) of one pair:
+    ``{"adp", "mean", "max", "curve", "precision", "recall"}``; curves are
+    256-point arrays, index t = threshold t."""
+    st = image_stats(pred, gt, protocol, structural=False)
+    f = st.curves[_I_F]
+    return {"adp": st.adp_f, "mean": float(f.mean()), "max": float(f.max()), "curve": f.copy(),
+            "precision": st.curves[_I_P].copy(), "recall": st.curves[_I_R].copy()}
+
+
+def emeasure(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> dict:
+    """E-measure (Fan et al. IJCAI 2018) of one pair: ``{"adp", "mean", "max", "curve"}``."""
+    st = image_stats(pred, gt, protocol, structural=False)
+    e = st.curves[_I_E]
+    return {"adp": st.adp_e, "mean": float(e.mean()), "max": float(e.max()), "curve": e.copy()}
+
+
+def iou_dice(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> dict:
+    """IoU and Dice curves of one pair (256 points each) from the same counts."""
+    st = image_stats(pred, gt, protocol, structural=False)
+    return {"iou": st.curves[_I_IOU].copy(), "dice": st.curves[_I_DICE].copy()}
+
+
+def _need_structure():
+    if _KS is None:  # pragma: no cover
+        raise RuntimeError("salbench._kernels_structure is not available")
+
+
+def smeasure(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> float:
+    """S-measure (Fan et al. ICCV 2017, α = 0.5) of one pair."""
+    _need_structure()
+    return image_stats(pred, gt, protocol).s_measure
+
+
+def weighted_fmeasure(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> float:
+    """Weighted F-measure (Margolin et al. CVPR 2014) of one pair."""
+    _need_structure()
+    return image_stats(pred, gt, protocol).weighted_f
+
+
+# ---------------------------------------------------------------------------
+# accumulation
+# ---------------------------------------------------------------------------
+
+def f_of(p: np.ndarray, r: np.ndarray, beta2: float) -> np.ndarray:
+    """F-measure curve from P and R curves, 0 where the numerator is 0."""
+    num = (1.0 + beta2) * p * r
+    den = np.where(num == 0, 1.0, beta2 * p + r)
+    return num / den
+
+
+class Evaluator:
+    """Accumulates images under one protocol; memory is constant in the
+    number of images (six 256-point float64 curve sums, five scalar sums and
+    a count).
+
+    ``update(pred, gt)`` returns that image's scores; ``compute()`` the dataset
+    scores; ``merge(other)`` adds another evaluator's state (shards from
+    different processes combine; float64 sums, so a merge equals a single pass
+    up to the last-bit rounding of the additions); ``state_dict()`` /
+    ``from_state_dict`` serialise to plain JSON types.
+    """
+
+    STATE_VERSION = 1
+
+    def __init__(self, protocol: str | Protocol = DEFAULT_PROTOCOL, structural: bool = True) -> None:
+        self.protocol = get_protocol(protocol)
+        self.structural = bool(structural)
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self._curves = np.zeros((len(CURVES), numeric.N_BINS), dtype=numeric.ACC_DTYPE)
+        self._scalars = np.zeros(len(SCALARS), dtype=numeric.ACC_DTYPE)
+        self._scalar_counts = np.zeros(len(SCALARS), dtype=np.int64)
+
+    def update(self, pred, gt) -> dict:
+        """Add one pair; returns its scores (keys :data:`SCORE_KEYS`)."""
+        st = image_stats(pred, gt, self.protocol, self.structural)
+        self.add_stats(st)
+        return st.scores()
+
+    def add_stats(self, st: PairStats) -> None:
+        """Add an image's precomputed :class:`PairStats` (engine threads compute
+        them; the main thread adds them)."""
+        self._curves += st.curves
+        for i, key in enumerate(SCALARS):
+            v = getattr(st, key)
+            if v is not None:
+                self._scalars[i] += v
+                self._scalar_counts[i] += 1
+        self.count += 1
+
+    def merge(self, other: "Evaluator") -> "Evaluator":
+        """Add ``other``'s state to this one (in place; returns self)."""
+        if other.protocol.name != self.protocol.name:
+            raise ValueError(f"cannot merge protocol {other.protocol.name!r} into {self.protocol.name!r}")
+        self._curves += other._curves
+        self._scalars += other._scalars
+        self._scalar_counts += other._scalar_counts
+        self.count += other.count
+        return self
+
+    def state_dict(self) -> dict:
+        return {
+            "version": self.STATE_VERSION,
+            "protocol": self.protocol.name,
+            "structural": self.structural,
+            "count": int(self.count),
+            "curve_sums": {k: self._curves[i].tolist() for i, k in enumerate(CURVES)},
+            "scalar_sums": {k: float(self._scalars[i]) for i, k in enumerate(SCALARS)},
+            "scalar_counts": {k: int(self._scalar_counts[i]) for i, k in enumerate(SCALARS)},
+        }
+
+    @classmethod
+    def from_state_dict(cls, d: dict) -> "Evaluator":
+        if d.get("version") != cls.STATE_VERSION:
+            raise ValueError(f"unsupported Evaluator state version {d.get('version')!r}")
+        ev = cls(d["protocol"], structural=d.get("structural", True))
+        ev.count = int(d["count"])
+        for i, k in enumerate(CURVES):
+            row = np.asarray(d["curve_sums"][k], dtype=numeric.ACC_DTYPE)
+            if row.shape != (numeric.N_BINS,):
+                raise ValueError(f"state curve {k!r} must have {numeric.N_BINS} points")
+            ev._curves[i] = row
+        for i, k in enumerate(SCALARS):
+            ev._scalars[i] = float(d["scalar_sums"][k])
+            ev._scalar_counts[i] = int(d["scalar_counts"][k])
+        return ev
+
+    def compute(self) -> dict:
+        """Dataset scores. Curves are lists of 256 floats, index t =
+        threshold t (ascending). ``max_f`` / ``mean_f`` follow the protocol's
+        ``f_aggregation``; every other curve is the mean of per-image curves."""
+        if self.count == 0:
+            raise ValueError("Evaluator.compute(): no image has been added")
+        curves = self._curves / self.count
+        p, r = curves[_I_P], curves[_I_R]
+        if self.protocol.f_aggregation == "curve_of_means":
+            f = f_of(p, r, self.protocol.beta2)
+        else:
+            f = curves[_I_F]
+        e, iou, dice = curves[_I_E], curves[_I_IOU], curves[_I_DICE]
+
+        def scalar(key):
+            i = SCALARS.index(key)
+            c = self._scalar_counts[i]
+            return float(self._scalars[i] / c) if c else None
+
+        return {
+            "protocol": self.protocol.name,
+            "protocol_details": self.protocol.to_dict(),
+            "count": int(self.count),
+            "mae": scalar("mae"),
+            "max_f": float(f.max()),
+            "mean_f": float(f.mean()),
+            "adp_f": scalar("adp_f"),
+            "s_measure": scalar("s_measure"),
+            "max_e": float(e.max()),
+            "mean_e": float(e.mean()),
+            "adp_e": scalar("adp_e"),
+            "weighted_f": scalar("weighted_f"),
+            "max_iou": float(iou.max()),
+            "mean_iou": float(iou.mean()),
+            "max_dice": float(dice.max()),
+            "mean_dice": float(dice.mean()),
+            "precision": p.tolist(),
+            "recall": r.tolist(),
+            "f_curve": f.tolist(),
+            "e_curve": e.tolist(),
+            "iou_curve": iou.tolist(),
+            "dice_curve": dice.tolist(),
+            "curve_order": "index t is threshold t (t = 0..255, ascending)",
+        }
