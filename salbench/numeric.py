@@ -70,3 +70,17 @@ ADAPTIVE_TIE_TOL: float = 1e-9
 
 #: tolerance of the metric parity tests against the reference implementations.
 PARITY_TOL: float = 1e-10
+
+#: weighted F-measure (Margolin et al. 2014; PySODMetrics 1.6.2 ``WeightedFmeasure``):
+#: side of the ``fspecial('gaussian', 7, 5)`` window applied to the dependency-spread error.
+WFM_GAUSS_SIZE: int = 7
+
+#: weighted F-measure: σ of that Gaussian window.
+WFM_GAUSS_SIGMA: float = 5.0
+
+#: weighted F-measure: the background importance is ``B = 2 - 0.5 ** (d / WFM_IMPORTANCE_HALF_DIST)``
+#: (``2 - exp(log(1 - 0.5) / 5 * d)`` in the MATLAB code), d = distance to the nearest foreground pixel.
+WFM_IMPORTANCE_HALF_DIST: float = 5.0
+
+#: weighted F-measure: β of ``(1 + β) R P / (R + β P + eps)`` (PySODMetrics' default 1, i.e. wF1).
+WFM_BETA: float = 1.0

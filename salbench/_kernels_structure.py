@@ -1,0 +1,557 @@
+"""Numba kernels of the two structure-aware metrics: S-measure and weighted F-measure.
+
+Both reproduce, per image, what PySODMetrics 1.6.2 computes (``Smeasure.cal_sm`` and
+``WeightedFmeasure.step``), itself a port of the authors' MATLAB code. The public
+functions take the map *after* PySODMetrics' normalisation (float64 in [0, 1]) and
+the binarised GT (bool); they validate the inputs and call single-threaded
+``@njit(cache=True, nogil=True)`` kernels, so callers may run them in threads.
+
+S-measure (Fan et al., "Structure-measure: a new way to evaluate foreground maps",
+ICCV 2017), α = :data:`salbench.numeric.S_ALPHA`:
+
+* mean GT 0 → ``1 - mean(pred)``; mean GT 1 → ``mean(pred)``;
+* otherwise ``max(0, α·S_object + (1-α)·S_region)``. ``S_object`` weights the
+  foreground score of ``pred`` and the background score of ``1 - pred`` by the GT
+  ratio, each ``2μ / (μ² + 1 + σ + eps)`` with σ the ddof=1 standard deviation
+  (σ = 0 for a single pixel). ``S_region`` splits both maps at the rounded
+  (half-to-even) GT centroid + 1 into four quadrants and sums their SSIM
+  weighted by area, with PySODMetrics' rules: variances divided by
+  ``N - 1 + eps``, SSIM = ``α/(β + eps)`` if ``α != 0``, 1 if ``α == β == 0``,
+  else 0.
+
+  The SSIM branch ``α == β == 0`` depends on the *exact* value of a quadrant's mean
+  when the quadrant of ``pred`` is constant (the variance is exactly 0 only if the
+  mean rounds back to the constant). The kernel therefore sums every quadrant in
+  the order NumPy 2.x uses for ``np.mean`` of a 2-D slice (pairwise summation of
+  the contiguous run, or of buffers of whole rows of at most 8192 elements when the
+  slice is not contiguous), so constant quadrants take the same branch as in
+  PySODMetrics. All other sums only need to be close (they are continuous).
+
+  Difference from PySODMetrics: when the centroid falls on the last row or column
+  (foreground only there), one or two quadrants are empty and PySODMetrics returns
+  NaN (``mean`` of an empty slice times a zero weight). Here an empty quadrant
+  contributes 0 — the limit of its zero area weight — so the result is finite.
+
+Weighted F-measure (Margolin, Zelnik-Manor and Tal, "How to evaluate foreground
+maps?", CVPR 2014), β = :data:`salbench.numeric.WFM_BETA`:
+
+* all-background GT → 0, as PySODMetrics does;
+* ``E = |pred - gt|``; every background pixel takes the error of its nearest
+  foreground pixel (Euclidean feature transform); this ``Et`` is blurred by the
+  normalised 7×7, σ = 5 Gaussian (``fspecial('gaussian', 7, 5)``) with **zero**
+  padding (PySODMetrics uses ``scipy.ndimage.convolve(mode="constant", cval=0)``,
+  not MATLAB ``imfilter``'s default, which is also zero padding; 'replicate' is not
+  used by either); on the foreground the error is ``min(E, EA)``; on the background
+  it is multiplied by ``B = 2 - exp(log(0.5)/5 · d)``, d the distance to the
+  foreground; then ``R = 1 - mean_fg(Ew)``, ``P = TPw / (TPw + FPw + eps)``,
+  ``Q = (1+β) R P / (R + β P + eps)``.
+
+  The feature transform is an exact port of the *algorithm* (not the code) used by
+  ``scipy.ndimage.distance_transform_edt(..., return_indices=True)``: Maurer, Qi
+  and Raghavan (PAMI 2003), first along columns, then along rows, with SciPy's
+  tie rules (along a column the upper of two equidistant pixels wins; along a row
+  the Voronoi stack keeps the earlier site on ties). The nearest-foreground index
+  — and hence ``Et`` — is therefore identical to SciPy's, which matters because
+  equidistant foreground pixels usually carry different errors. The Gaussian is
+  applied separably (1-D weights ``g/Σg``; identical to the 2-D kernel up to
+  rounding, ~1e-16 relative), and only where it is used (foreground pixels).
+  ``B`` is read from a table indexed by the integer squared distance, computed
+  with NumPy exactly as PySODMetrics computes it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from numba import njit
+
+from salbench import numeric
+
+__all__ = ["s_measure", "weighted_f"]
+
+_EPS = numeric.EPS_PYSOD
+_ALPHA = numeric.S_ALPHA
+_WFM_BETA = numeric.WFM_BETA
+#: NumPy's default ufunc buffer size (elements): non-contiguous 2-D reductions are
+#: summed in buffers of whole rows of at most this many elements.
+_NP_BUFSIZE = 8192
+#: NumPy's pairwise-summation block (``PW_BLOCKSIZE``) and unroll factor.
+_PW_BLOCK = 128
+_PW_UNROLL = 8
+
+
+def _gauss_1d() -> np.ndarray:
+    """Normalised 1-D factor of ``fspecial('gaussian', WFM_GAUSS_SIZE, WFM_GAUSS_SIGMA)``."""
+    half = (numeric.WFM_GAUSS_SIZE - 1) / 2
+    x = np.arange(-half, half + 1, dtype=np.float64)
+    g = np.exp(-(x * x) / (2 * numeric.WFM_GAUSS_SIGMA * numeric.WFM_GAUSS_SIGMA))
+    # fspecial zeroes values below eps * max; none are for a 7x7 window with sigma 5
+    g[g < np.finfo(np.float64).eps * g.max()] = 0
+    return g / g.sum()
+
+
+_GAUSS = _gauss_1d()
+_GAUSS_HALF = (numeric.WFM_GAUSS_SIZE - 1) // 2
+
+# ---------------------------------------------------------------------------
+# NumPy-order summation (used where the S-measure needs the exact mean)
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_leaf(a, start, n):
+    """NumPy's ``pairwise_sum`` for ``n <= 128`` elements: 8 interleaved accumulators."""
+    if n < _PW_UNROLL:
+        res = 0.0
+        for i in range(n):
+            res += a[start + i]
+        return res
+    r0 = a[start]
+    r1 = a[start + 1]
+    r2 = a[start + 2]
+    r3 = a[start + 3]
+    r4 = a[start + 4]
+    r5 = a[start + 5]
+    r6 = a[start + 6]
+    r7 = a[start + 7]
+    m = n - n % _PW_UNROLL
+    i = _PW_UNROLL
+    while i < m:
+        b = start + i
+        r0 += a[b]
+        r1 += a[b + 1]
+        r2 += a[b + 2]
+        r3 += a[b + 3]
+        r4 += a[b + 4]
+        r5 += a[b + 5]
+        r6 += a[b + 6]
+        r7 += a[b + 7]
+        i += _PW_UNROLL
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[start + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, nogil=True)
+def _pairwise_sum(a, start, n):
+    """Sum ``a[start:start+n]`` in the order of NumPy's ``pairwise_sum`` (float64).
+
+    NumPy recurses (halves rounded down to a multiple of 8 until <= 128 elements);
+    this walks the same tree with an explicit stack (numba cannot cache recursion)."""
+    if n <= _PW_BLOCK:
+        return _pairwise_leaf(a, start, n)
+    st_start = np.empty(64, dtype=np.int64)
+    st_n = np.empty(64, dtype=np.int64)
+    st_stage = np.empty(64, dtype=np.int64)  # 0: left not done, 1: right not done
+    st_left = np.empty(64, dtype=np.float64)
+    top = 0
+    st_start[0] = start
+    st_n[0] = n
+    st_stage[0] = 0
+    result = 0.0
+    while top >= 0:
+        nn = st_n[top]
+        if nn <= _PW_BLOCK:
+            val = _pairwise_leaf(a, st_start[top], nn)
+            top -= 1
+            # hand the value up until a node still needs its right half
+            while top >= 0:
+                if st_stage[top] == 0:
+                    st_left[top] = val
+                    st_stage[top] = 1
+                    n2 = st_n[top] // 2
+                    n2 -= n2 % _PW_UNROLL
+                    s0 = st_start[top] + n2
+                    n0 = st_n[top] - n2
+                    top += 1
+                    st_start[top] = s0
+                    st_n[top] = n0
+                    st_stage[top] = 0
+                    break
+                val = st_left[top] + val
+                top -= 1
+            if top < 0:
+                result = val
+        else:
+            n2 = nn // 2
+            n2 -= n2 % _PW_UNROLL
+            s0 = st_start[top]
+            top += 1
+            st_start[top] = s0
+            st_n[top] = n2
+            st_stage[top] = 0
+    return result
+
+
+@njit(cache=True, nogil=True)
+def _np_slice_sum(x, r0, r1, c0, c1, buf):
+    """``np.sum(x[r0:r1, c0:c1])`` bit for bit (NumPy 2.x, default buffer size).
+
+    ``x`` is C-contiguous; ``buf`` is scratch of at least ``max(8192, c1 - c0)``."""
+    h, w = x.shape
+    hq = r1 - r0
+    wq = c1 - c0
+    if hq <= 0 or wq <= 0:
+        return 0.0
+    flat = x.reshape(h * w)
+    if wq == w or hq == 1:
+        # contiguous run: one pairwise sum over it
+        return _pairwise_sum(flat, r0 * w + c0, hq * wq)
+    rows_per_buf = _NP_BUFSIZE // wq
+    if rows_per_buf < 1:
+        rows_per_buf = 1
+    acc = 0.0
+    r = r0
+    while r < r1:
+        r_end = min(r + rows_per_buf, r1)
+        k = 0
+        for rr in range(r, r_end):
+            base = rr * w + c0
+            for cc in range(wq):
+                buf[k] = flat[base + cc]
+                k += 1
+        acc += _pairwise_sum(buf, 0, k)
+        r = r_end
+    return acc
+
+
+# ---------------------------------------------------------------------------
+# S-measure
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _s_object(total, sq_dev, n):
+    """``2μ / (μ² + 1 + σ + eps)`` from the sum and the sum of squared deviations."""
+    mean = total / n
+    if n > 1:
+        std = np.sqrt(sq_dev / (n - 1))
+    else:
+        std = 0.0
+    return 2.0 * mean / (mean * mean + 1.0 + std + _EPS)
+
+
+@njit(cache=True, nogil=True)
+def _ssim_quadrant(pred, gt, r0, r1, c0, c1, buf):
+    """PySODMetrics' ``Smeasure.ssim`` of one quadrant (0 for an empty one)."""
+    hq = r1 - r0
+    wq = c1 - c0
+    n = hq * wq
+    if n <= 0:
+        return 0.0
+    x = _np_slice_sum(pred, r0, r1, c0, c1, buf) / n
+    cnt = 0
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            if gt[r, c]:
+                cnt += 1
+    y = cnt / n
+    sx = 0.0
+    sy = 0.0
+    sxy = 0.0
+    for r in range(r0, r1):
+        rx = 0.0
+        ry = 0.0
+        rxy = 0.0
+        for c in range(c0, c1):
+            dx = pred[r, c] - x
+            dy = (1.0 if gt[r, c] else 0.0) - y
+            rx += dx * dx
+            ry += dy * dy
+            rxy += dx * dy
+        sx += rx
+        sy += ry
+        sxy += rxy
+    denom = (n - 1) + _EPS
+    sigma_x = sx / denom
+    sigma_y = sy / denom
+    sigma_xy = sxy / denom
+    alpha = 4.0 * x * y * sigma_xy
+    beta = (x * x + y * y) * (sigma_x + sigma_y)
+    if alpha != 0.0:
+        return alpha / (beta + _EPS)
+    if beta == 0.0:
+        return 1.0
+    return 0.0
+
+
+@njit(cache=True, nogil=True)
+def _s_measure_kernel(pred, gt):
+    h, w = pred.shape
+    area = h * w
+    n_fg = 0
+    sum_r = 0
+    sum_c = 0
+    fg_sum = 0.0
+    bg_sum = 0.0  # of 1 - pred
+    for r in range(h):
+        rf = 0.0
+        rb = 0.0
+        cnt = 0
+        for c in range(w):
+            p = pred[r, c]
+            if gt[r, c]:
+                cnt += 1
+                sum_c += c
+                rf += p
+            else:
+                rb += 1.0 - p
+        n_fg += cnt
+        sum_r += r * cnt
+        fg_sum += rf
+        bg_sum += rb
+    if n_fg == 0 or n_fg == area:
+        flat = pred.reshape(area)
+        mean = _pairwise_sum(flat, 0, area) / area
+        if n_fg == 0:
+            return 1.0 - mean
+        return mean
+    n_bg = area - n_fg
+    y = n_fg / area
+
+    # object score: ddof=1 standard deviations, two-pass
+    fg_mean = fg_sum / n_fg
+    bg_mean = bg_sum / n_bg
+    fg_sq = 0.0
+    bg_sq = 0.0
+    for r in range(h):
+        rf = 0.0
+        rb = 0.0
+        for c in range(w):
+            p = pred[r, c]
+            if gt[r, c]:
+                d = p - fg_mean
+                rf += d * d
+            else:
+                d = (1.0 - p) - bg_mean
+                rb += d * d
+        fg_sq += rf
+        bg_sq += rb
+    obj = _s_object(fg_sum, fg_sq, n_fg) * y + _s_object(bg_sum, bg_sq, n_bg) * (1.0 - y)
+
+    # region score: quadrants at the rounded centroid (+1, MATLAB's 1:X)
+    cy = int(np.rint(sum_r / n_fg)) + 1
+    cx = int(np.rint(sum_c / n_fg)) + 1
+    w_lt = (cx * cy) / area
+    w_rt = (cy * (w - cx)) / area
+    w_lb = ((h - cy) * cx) / area
+    w_rb = 1.0 - w_lt - w_rt - w_lb
+    buf = np.empty(max(_NP_BUFSIZE, w), dtype=np.float64)
+    s_lt = _ssim_quadrant(pred, gt, 0, cy, 0, cx, buf) * w_lt
+    s_rt = _ssim_quadrant(pred, gt, 0, cy, cx, w, buf) * w_rt
+    s_lb = _ssim_quadrant(pred, gt, cy, h, 0, cx, buf) * w_lb
+    s_rb = _ssim_quadrant(pred, gt, cy, h, cx, w, buf) * w_rb
+    region = s_lt + s_rt + s_lb + s_rb
+
+    sm = obj * _ALPHA + region * (1.0 - _ALPHA)
+    if sm < 0.0:
+        return 0.0
+    return sm
+
+
+# ---------------------------------------------------------------------------
+# Weighted F-measure
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def _column_nearest(gt):
+    """Per pixel, the row of the nearest foreground pixel in its column (-1: none).
+
+    Ties (one above, one below at the same distance) go to the upper one, as in
+    SciPy's first (axis 0) Voronoi pass."""
+    h, w = gt.shape
+    out = np.empty((h, w), dtype=np.int32)
+    last = np.full(w, -1, dtype=np.int32)
+    for r in range(h):
+        for c in range(w):
+            if gt[r, c]:
+                last[c] = r
+            out[r, c] = last[c]
+    nxt = np.full(w, -1, dtype=np.int32)
+    for r in range(h - 1, -1, -1):
+        for c in range(w):
+            if gt[r, c]:
+                nxt[c] = r
+            dn = nxt[c]
+            if dn >= 0:
+                up = out[r, c]
+                if up < 0 or dn - r < r - up:
+                    out[r, c] = dn
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _weighted_f_kernel(pred, gt, b_table, gauss):
+    h, w = pred.shape
+    colnear = _column_nearest(gt)
+    et = np.empty((h, w), dtype=np.float64)
+    site = np.empty(w, dtype=np.int64)  # Voronoi stack: columns
+    site_d2 = np.empty(w, dtype=np.int64)  # their squared row offset to the current row
+    fp_w = 0.0  # sum of Ew over the background
+    for r in range(h):
+        # --- SciPy's second (axis 1) Voronoi pass over row r
+        top = -1
+        for j in range(w):
+            fr = colnear[r, j]
+            if fr < 0:
+                continue
+            dr = fr - r
+            w_r = dr * dr
+            while top >= 1:
+                i1 = site[top]
+                i2 = site[top - 1]
+                a = i1 - i2
+                b = j - i1
+                c = a + b
+                if c * site_d2[top] - b * site_d2[top - 1] - a * w_r - a * b * c <= 0:
+                    break
+                top -= 1
+            top += 1
+            site[top] = j
+            site_d2[top] = w_r
+        max_top = top
+        k = 0
+        row_fp = 0.0
+        for j in range(w):
+            dc = site[k] - j
+            d1 = site_d2[k] + dc * dc
+            while k < max_top:
+                dc2 = site[k + 1] - j
+                d2 = site_d2[k + 1] + dc2 * dc2
+                if d1 <= d2:
+                    break
+                d1 = d2
+                k += 1
+            if gt[r, j]:
+                et[r, j] = abs(pred[r, j] - 1.0)
+            else:
+                fc = site[k]
+                et[r, j] = abs(pred[colnear[r, fc], fc] - 1.0)
+                row_fp += abs(pred[r, j]) * b_table[d1]
+        fp_w += row_fp
+
+    # --- Gaussian (zero padding), evaluated on the foreground only
+    half = gauss.shape[0] // 2
+    rows_needed = np.zeros(h, dtype=np.bool_)
+    for r in range(h):
+        for c in range(w):
+            if gt[r, c]:
+                lo = max(r - half, 0)
+                hi = min(r + half, h - 1)
+                for rr in range(lo, hi + 1):
+                    rows_needed[rr] = True
+                break
+    hor = np.zeros((h, w), dtype=np.float64)
+    for r in range(h):
+        if not rows_needed[r]:
+            continue
+        for c in range(w):
+            acc = 0.0
+            lo = max(c - half, 0)
+            hi = min(c + half, w - 1)
+            for cc in range(lo, hi + 1):
+                acc += gauss[cc - c + half] * et[r, cc]
+            hor[r, c] = acc
+    n_fg = 0
+    fg_w = 0.0  # sum of Ew over the foreground
+    for r in range(h):
+        lo = max(r - half, 0)
+        hi = min(r + half, h - 1)
+        row_fg = 0.0
+        for c in range(w):
+            if not gt[r, c]:
+                continue
+            n_fg += 1
+            ea = 0.0
+            for rr in range(lo, hi + 1):
+                ea += gauss[rr - r + half] * hor[rr, c]
+            e = abs(pred[r, c] - 1.0)
+            row_fg += ea if ea < e else e
+        fg_w += row_fg
+
+    tp_w = n_fg - fg_w
+    recall = 1.0 - fg_w / n_fg
+    precision = tp_w / (tp_w + fp_w + _EPS)
+    return (1.0 + _WFM_BETA) * recall * precision / (recall + _WFM_BETA * precision + _EPS)
+
+
+# ---------------------------------------------------------------------------
+# importance table (B as a function of the integer squared distance)
+# ---------------------------------------------------------------------------
+
+_B_LOCK = threading.Lock()
+_B_TABLE = np.empty(0, dtype=np.float64)
+
+
+def _importance_table(max_d2: int) -> np.ndarray:
+    """``2 - exp(log(0.5)/5 * sqrt(d2))`` for d2 = 0..max_d2, grown on demand and cached.
+
+    Computed with NumPy in PySODMetrics' operation order (``np.log(0.5) / 5 * Dst``
+    with ``Dst = sqrt(float(d2))``), so the values are the same bits."""
+    global _B_TABLE
+    table = _B_TABLE
+    if table.shape[0] > max_d2:
+        return table
+    with _B_LOCK:
+        if _B_TABLE.shape[0] <= max_d2:
+            size = max(max_d2 + 1, 2 * _B_TABLE.shape[0])
+            dst = np.sqrt(np.arange(size, dtype=np.float64))
+            _B_TABLE = 2 - np.exp(np.log(0.5) / numeric.WFM_IMPORTANCE_HALF_DIST * dst)
+        return _B_TABLE
+
+
+# ---------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------
+
+
+def _validate(pred, gt, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(pred, np.ndarray) or not isinstance(gt, np.ndarray):
+        raise ValueError(f"{name}: pred and gt must be numpy arrays, got {type(pred).__name__} and {type(gt).__name__}")
+    if pred.ndim != 2 or gt.ndim != 2:
+        raise ValueError(f"{name}: pred and gt must be 2-D, got shapes {pred.shape} and {gt.shape}")
+    if pred.shape != gt.shape:
+        raise ValueError(f"{name}: shape mismatch, pred {pred.shape} vs gt {gt.shape}")
+    if pred.size == 0:
+        raise ValueError(f"{name}: empty image of shape {pred.shape}")
+    if pred.dtype != np.float64:
+        raise ValueError(f"{name}: pred must be float64 (the normalised map), got {pred.dtype}")
+    if gt.dtype != np.bool_:
+        raise ValueError(f"{name}: gt must be bool (the binarised ground truth), got {gt.dtype}")
+    pred = np.ascontiguousarray(pred)
+    gt = np.ascontiguousarray(gt)
+    lo = pred.min()
+    hi = pred.max()
+    if np.isnan(lo) or np.isnan(hi):
+        raise ValueError(f"{name}: pred contains NaN")
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"{name}: pred values must lie in [0, 1], got range [{lo!r}, {hi!r}]")
+    return pred, gt
+
+
+def s_measure(pred: np.ndarray, gt: np.ndarray) -> float:
+    """S-measure of one map, as PySODMetrics 1.6.2 ``Smeasure`` (α = ``numeric.S_ALPHA``).
+
+    ``pred``: float64 2-D in [0, 1], already normalised as PySODMetrics does;
+    ``gt``: bool 2-D of the same shape. Finite where PySODMetrics returns NaN
+    (foreground only on the last row/column: empty quadrants count 0).
+    Raises ``ValueError`` on bad input."""
+    pred, gt = _validate(pred, gt, "s_measure")
+    return float(_s_measure_kernel(pred, gt))
+
+
+def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Weighted F-measure of one map, as PySODMetrics 1.6.2 ``WeightedFmeasure`` (β = 1).
+
+    Same inputs as :func:`s_measure`; 0 for an all-background GT.
+    Raises ``ValueError`` on bad input."""
+    pred, gt = _validate(pred, gt, "weighted_f")
+    if not gt.any():
+        return 0.0
+    h, w = gt.shape
+    table = _importance_table((h - 1) ** 2 + (w - 1) ** 2)
+    return float(_weighted_f_kernel(pred, gt, table, _GAUSS))
