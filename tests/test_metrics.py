@@ -41,7 +41,6 @@ def _structure_works() -> bool:
 
 
 STRUCT = _structure_works()
-needs_structure = pytest.mark.skipif(not STRUCT, reason="salbench._kernels_structure missing or crashing")
 
 
 class PySOD:
