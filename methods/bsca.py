@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from salbench.classical import (adjacency_yang, grady_weights, is_degenerate, minmax,
+from salbench.classical import (adjacency_yang, grady_weights, image_lab, is_degenerate, minmax,
                                 predict_many, remove_frame, rgb_to_lab, rgb_to_lab_ruzon,
                                 slic_superpixels, symmetric_from_edges, to_uint8_map,
                                 two_hop_edges)
@@ -115,12 +115,12 @@ def pixel_features(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def background_map(rgb: np.ndarray, sp, return_details: bool = False):
+def background_map(rgb: np.ndarray, sp, return_details: bool = False, lab: np.ndarray | None = None):
     """S_bg on the superpixels ``sp`` (compactness 20) from the boundary clusters
     of a compactness-30 segmentation."""
     h, w = rgb.shape[:2]
     feats_px = pixel_features(rgb)
-    sp_bg = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS_BG)
+    sp_bg = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS_BG, lab)
     f_bg = sp_bg.mean_of(feats_px)
     bd_bg = sp_bg.boundary(1)
     labels = kmeans(f_bg[bd_bg], N_CLUSTERS)
@@ -188,11 +188,12 @@ def cellular_automaton(s0: np.ndarray, f_norm: sparse.csr_matrix, c: np.ndarray,
 
 def bsca_superpixel_saliency(rgb: np.ndarray, return_details: bool = False):
     """BSCA on a frame-free RGB uint8 image: (superpixels, values[, details])."""
-    sp = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS)
+    lab = image_lab(rgb)
+    sp = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS, lab)
     if is_degenerate(sp):
         vals = np.zeros(sp.n)
         return (sp, vals, {}) if return_details else (sp, vals)
-    s_bg, det = background_map(rgb, sp, return_details=True)
+    s_bg, det = background_map(rgb, sp, return_details=True, lab=lab)
     f_norm, c = impact_matrices(sp)
     vals = cellular_automaton(s_bg, f_norm, c, sp.boundary(1))
     if return_details:

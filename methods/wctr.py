@@ -114,7 +114,7 @@ def boundary_connectivity(adj: sparse.spmatrix, col_dist: np.ndarray, bd: np.nda
     a = sparse.tril(a, k=-1).tocoo()
     cost = np.maximum(0.0, col_dist[a.row, a.col] - clip) + ZERO_COST
     g = sparse.coo_matrix((cost, (a.row, a.col)), shape=(n, n)).tocsr()
-    geo = csgraph.shortest_path(g, method="D", directed=False)
+    geo = csgraph.shortest_path(g, method="FW", directed=False)
     geo[geo < 1e-9] = 0.0  # undo the ZERO_COST on paths of zero-cost edges
     wgeo = dist2weight(geo, geo_sigma)
     length = wgeo[:, bd].sum(axis=1)
