@@ -235,36 +235,47 @@ def _s_object(total, sq_dev, n):
 
 
 @njit(cache=True, nogil=True)
-def _ssim_quadrant(pred, gt, r0, r1, c0, c1, buf):
-    """PySODMetrics' ``Smeasure.ssim`` of one quadrant (0 for an empty one)."""
+def _ssim_quadrant(pred, gtf, r0, r1, c0, c1, buf):
+    """PySODMetrics' ``Smeasure.ssim`` of one quadrant (0 for an empty one).
+
+    ``gtf`` is the GT as 0.0/1.0. One pass gives the count, ``Σ(p-x)²``,
+    ``Σ(p-x)`` and ``Σ g(p-x)``; then ``Σ(g-y)² = cnt(1-y)² + (n-cnt)y²`` and
+    ``Σ(p-x)(g-y) = Σ g(p-x) - yΣ(p-x)`` (both exactly 0 for a constant GT, as in
+    PySODMetrics, where ``g - y`` is then exactly 0)."""
     hq = r1 - r0
     wq = c1 - c0
     n = hq * wq
     if n <= 0:
         return 0.0
     x = _np_slice_sum(pred, r0, r1, c0, c1, buf) / n
-    cnt = 0
-    for r in range(r0, r1):
-        for c in range(c0, c1):
-            if gt[r, c]:
-                cnt += 1
-    y = cnt / n
+    cntf = 0.0
     sx = 0.0
-    sy = 0.0
-    sxy = 0.0
+    s_dx = 0.0
+    s_gdx = 0.0
     for r in range(r0, r1):
+        rc = 0.0
         rx = 0.0
-        ry = 0.0
-        rxy = 0.0
+        rdx = 0.0
+        rgdx = 0.0
         for c in range(c0, c1):
+            g = gtf[r, c]
             dx = pred[r, c] - x
-            dy = (1.0 if gt[r, c] else 0.0) - y
+            rc += g
             rx += dx * dx
-            ry += dy * dy
-            rxy += dx * dy
+            rdx += dx
+            rgdx += g * dx
+        cntf += rc
         sx += rx
-        sy += ry
-        sxy += rxy
+        s_dx += rdx
+        s_gdx += rgdx
+    cnt = int(cntf)
+    y = cnt / n
+    if cnt == 0 or cnt == n:
+        sy = 0.0
+        sxy = 0.0
+    else:
+        sy = cnt * (1.0 - y) * (1.0 - y) + (n - cnt) * y * y
+        sxy = s_gdx - y * s_dx
     denom = (n - 1) + _EPS
     sigma_x = sx / denom
     sigma_y = sy / denom
@@ -282,30 +293,33 @@ def _ssim_quadrant(pred, gt, r0, r1, c0, c1, buf):
 def _s_measure_kernel(pred, gt):
     h, w = pred.shape
     area = h * w
-    n_fg = 0
-    sum_r = 0
-    sum_c = 0
+    gtf = np.empty((h, w), dtype=np.float64)
+    cntf = 0.0
+    sum_r = 0.0
+    sum_c = 0.0
     fg_sum = 0.0
-    bg_sum = 0.0  # of 1 - pred
+    all_sum = 0.0
     for r in range(h):
+        rc = 0.0
+        rcol = 0.0
         rf = 0.0
-        rb = 0.0
-        cnt = 0
+        ra = 0.0
         for c in range(w):
+            g = 1.0 if gt[r, c] else 0.0
+            gtf[r, c] = g
             p = pred[r, c]
-            if gt[r, c]:
-                cnt += 1
-                sum_c += c
-                rf += p
-            else:
-                rb += 1.0 - p
-        n_fg += cnt
-        sum_r += r * cnt
+            rc += g
+            rcol += g * c
+            rf += g * p
+            ra += p
+        cntf += rc
+        sum_r += r * rc
+        sum_c += rcol
         fg_sum += rf
-        bg_sum += rb
+        all_sum += ra
+    n_fg = int(cntf)
     if n_fg == 0 or n_fg == area:
-        flat = pred.reshape(area)
-        mean = _pairwise_sum(flat, 0, area) / area
+        mean = _pairwise_sum(pred.reshape(area), 0, area) / area
         if n_fg == 0:
             return 1.0 - mean
         return mean
@@ -313,6 +327,7 @@ def _s_measure_kernel(pred, gt):
     y = n_fg / area
 
     # object score: ddof=1 standard deviations, two-pass
+    bg_sum = n_bg - (all_sum - fg_sum)  # Σ_bg (1 - p)
     fg_mean = fg_sum / n_fg
     bg_mean = bg_sum / n_bg
     fg_sq = 0.0
@@ -321,18 +336,18 @@ def _s_measure_kernel(pred, gt):
         rf = 0.0
         rb = 0.0
         for c in range(w):
+            g = gtf[r, c]
             p = pred[r, c]
-            if gt[r, c]:
-                d = p - fg_mean
-                rf += d * d
-            else:
-                d = (1.0 - p) - bg_mean
-                rb += d * d
+            df = p - fg_mean
+            db = (1.0 - p) - bg_mean
+            rf += g * (df * df)
+            rb += (1.0 - g) * (db * db)
         fg_sq += rf
         bg_sq += rb
     obj = _s_object(fg_sum, fg_sq, n_fg) * y + _s_object(bg_sum, bg_sq, n_bg) * (1.0 - y)
 
-    # region score: quadrants at the rounded centroid (+1, MATLAB's 1:X)
+    # region score: quadrants at the rounded centroid (+1, MATLAB's 1:X); the index
+    # sums are integers below 2**53, so exact, like NumPy's mean of ``argwhere``
     cy = int(np.rint(sum_r / n_fg)) + 1
     cx = int(np.rint(sum_c / n_fg)) + 1
     w_lt = (cx * cy) / area
@@ -340,10 +355,10 @@ def _s_measure_kernel(pred, gt):
     w_lb = ((h - cy) * cx) / area
     w_rb = 1.0 - w_lt - w_rt - w_lb
     buf = np.empty(max(_NP_BUFSIZE, w), dtype=np.float64)
-    s_lt = _ssim_quadrant(pred, gt, 0, cy, 0, cx, buf) * w_lt
-    s_rt = _ssim_quadrant(pred, gt, 0, cy, cx, w, buf) * w_rt
-    s_lb = _ssim_quadrant(pred, gt, cy, h, 0, cx, buf) * w_lb
-    s_rb = _ssim_quadrant(pred, gt, cy, h, cx, w, buf) * w_rb
+    s_lt = _ssim_quadrant(pred, gtf, 0, cy, 0, cx, buf) * w_lt
+    s_rt = _ssim_quadrant(pred, gtf, 0, cy, cx, w, buf) * w_rt
+    s_lb = _ssim_quadrant(pred, gtf, cy, h, 0, cx, buf) * w_lb
+    s_rb = _ssim_quadrant(pred, gtf, cy, h, cx, w, buf) * w_rb
     region = s_lt + s_rt + s_lb + s_rb
 
     sm = obj * _ALPHA + region * (1.0 - _ALPHA)
@@ -368,35 +383,38 @@ def _column_nearest(gt):
     last = np.full(w, -1, dtype=np.int32)
     for r in range(h):
         for c in range(w):
-            if gt[r, c]:
-                last[c] = r
-            out[r, c] = last[c]
+            v = r if gt[r, c] else last[c]
+            last[c] = v
+            out[r, c] = v
     nxt = np.full(w, -1, dtype=np.int32)
     for r in range(h - 1, -1, -1):
         for c in range(w):
-            if gt[r, c]:
-                nxt[c] = r
-            dn = nxt[c]
-            if dn >= 0:
-                up = out[r, c]
-                if up < 0 or dn - r < r - up:
-                    out[r, c] = dn
+            dn = r if gt[r, c] else nxt[c]
+            nxt[c] = dn
+            up = out[r, c]
+            take_dn = dn >= 0 and (up < 0 or dn - r < r - up)
+            out[r, c] = dn if take_dn else up
     return out
 
 
 @njit(cache=True, nogil=True)
-def _weighted_f_kernel(pred, gt, b_table, gauss):
+def _spread_error(pred, gt, b_table, half):
+    """SciPy-exact nearest-foreground transform, fused with its two uses.
+
+    Returns ``Et`` (the error at each pixel's nearest foreground pixel; a pixel of
+    the foreground is its own nearest) zero-padded by ``half`` columns on both
+    sides, and ``FPw = Σ_bg |pred| · B(d)``."""
     h, w = pred.shape
-    colnear = _column_nearest(gt)
-    et = np.empty((h, w), dtype=np.float64)
+    near = _column_nearest(gt)
+    et = np.zeros((h, w + 2 * half), dtype=np.float64)
     site = np.empty(w, dtype=np.int64)  # Voronoi stack: columns
     site_d2 = np.empty(w, dtype=np.int64)  # their squared row offset to the current row
-    fp_w = 0.0  # sum of Ew over the background
+    fp_w = 0.0
     for r in range(h):
-        # --- SciPy's second (axis 1) Voronoi pass over row r
+        # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along the row
         top = -1
         for j in range(w):
-            fr = colnear[r, j]
+            fr = near[r, j]
             if fr < 0:
                 continue
             dr = fr - r
@@ -426,52 +444,68 @@ def _weighted_f_kernel(pred, gt, b_table, gauss):
                     break
                 d1 = d2
                 k += 1
-            if gt[r, j]:
-                et[r, j] = abs(pred[r, j] - 1.0)
-            else:
-                fc = site[k]
-                et[r, j] = abs(pred[colnear[r, fc], fc] - 1.0)
-                row_fp += abs(pred[r, j]) * b_table[d1]
+            fc = site[k]
+            et[r, j + half] = abs(pred[near[r, fc], fc] - 1.0)
+            pv = pred[r, j]
+            if d1 > 0 and pv != 0.0:  # a zero adds exactly 0: skip the table read
+                row_fp += abs(pv) * b_table[d1]
         fp_w += row_fp
+    return et, fp_w
 
-    # --- Gaussian (zero padding), evaluated on the foreground only
+
+@njit(cache=True, nogil=True)
+def _weighted_f_kernel(pred, gt, b_table, gauss):
+    h, w = pred.shape
     half = gauss.shape[0] // 2
-    rows_needed = np.zeros(h, dtype=np.bool_)
+    taps = gauss.shape[0]
+    et, fp_w = _spread_error(pred, gt, b_table, half)
+
+    # rows holding foreground, and the rows their 7x7 window reads
+    fg_row = np.zeros(h, dtype=np.bool_)
     for r in range(h):
         for c in range(w):
             if gt[r, c]:
-                lo = max(r - half, 0)
-                hi = min(r + half, h - 1)
-                for rr in range(lo, hi + 1):
-                    rows_needed[rr] = True
+                fg_row[r] = True
                 break
-    hor = np.zeros((h, w), dtype=np.float64)
+    # horizontal pass, zero padding; hor row r + half holds image row r
+    hor = np.zeros((h + 2 * half, w), dtype=np.float64)
     for r in range(h):
-        if not rows_needed[r]:
+        needed = False
+        for rr in range(max(r - half, 0), min(r + half, h - 1) + 1):
+            if fg_row[rr]:
+                needed = True
+                break
+        if not needed:
             continue
-        for c in range(w):
-            acc = 0.0
-            lo = max(c - half, 0)
-            hi = min(c + half, w - 1)
-            for cc in range(lo, hi + 1):
-                acc += gauss[cc - c + half] * et[r, cc]
-            hor[r, c] = acc
+        out = hor[r + half]
+        src = et[r]
+        for k in range(taps):
+            gk = gauss[k]
+            for c in range(w):
+                out[c] += gk * src[c + k]
+    # vertical pass on rows with foreground; Ew = min(E, EA) there
+    ea = np.empty(w, dtype=np.float64)
     n_fg = 0
-    fg_w = 0.0  # sum of Ew over the foreground
+    fg_w = 0.0
     for r in range(h):
-        lo = max(r - half, 0)
-        hi = min(r + half, h - 1)
+        if not fg_row[r]:
+            continue
+        ea[:] = 0.0
+        for k in range(taps):
+            gk = gauss[k]
+            src = hor[r + k]
+            for c in range(w):
+                ea[c] += gk * src[c]
         row_fg = 0.0
+        cnt = 0
         for c in range(w):
-            if not gt[r, c]:
-                continue
-            n_fg += 1
-            ea = 0.0
-            for rr in range(lo, hi + 1):
-                ea += gauss[rr - r + half] * hor[rr, c]
             e = abs(pred[r, c] - 1.0)
-            row_fg += ea if ea < e else e
+            v = ea[c] if ea[c] < e else e
+            isfg = gt[r, c]
+            row_fg += v if isfg else 0.0
+            cnt += 1 if isfg else 0
         fg_w += row_fg
+        n_fg += cnt
 
     tp_w = n_fg - fg_w
     recall = 1.0 - fg_w / n_fg
