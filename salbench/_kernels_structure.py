@@ -289,7 +289,7 @@ def _ssim_quadrant(pred, gtf, r0, r1, c0, c1, buf):
     return 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit("float64(float64[:, ::1], boolean[:, ::1])", cache=True, nogil=True)
 def _s_measure_kernel(pred, gt):
     h, w = pred.shape
     area = h * w
@@ -398,13 +398,14 @@ def _column_nearest(gt):
 
 
 @njit(cache=True, nogil=True)
-def _spread_error(pred, gt, b_table, half):
+def _spread_error(pred, gt, b_table, decay, half):
     """SciPy-exact nearest-foreground transform, fused with its two uses.
 
     Returns ``Et`` (the error at each pixel's nearest foreground pixel; a pixel of
     the foreground is its own nearest) zero-padded by ``half`` columns on both
     sides, and ``FPw = Σ_bg |pred| · B(d)``."""
     h, w = pred.shape
+    n_table = b_table.shape[0]
     near = _column_nearest(gt)
     et = np.zeros((h, w + 2 * half), dtype=np.float64)
     site = np.empty(w, dtype=np.int64)  # Voronoi stack: columns
@@ -448,17 +449,20 @@ def _spread_error(pred, gt, b_table, half):
             et[r, j + half] = abs(pred[near[r, fc], fc] - 1.0)
             pv = pred[r, j]
             if d1 > 0 and pv != 0.0:  # a zero adds exactly 0: skip the table read
-                row_fp += abs(pv) * b_table[d1]
+                if d1 < n_table:
+                    row_fp += abs(pv) * b_table[d1]
+                else:  # beyond the cached table (huge images): same formula, libm exp
+                    row_fp += abs(pv) * (2.0 - np.exp(decay * np.sqrt(float(d1))))
         fp_w += row_fp
     return et, fp_w
 
 
-@njit(cache=True, nogil=True)
-def _weighted_f_kernel(pred, gt, b_table, gauss):
+@njit("float64(float64[:, ::1], boolean[:, ::1], float64[::1], float64, float64[::1])", cache=True, nogil=True)
+def _weighted_f_kernel(pred, gt, b_table, decay, gauss):
     h, w = pred.shape
     half = gauss.shape[0] // 2
     taps = gauss.shape[0]
-    et, fp_w = _spread_error(pred, gt, b_table, half)
+    et, fp_w = _spread_error(pred, gt, b_table, decay, half)
 
     # rows holding foreground, and the rows their 7x7 window reads
     fg_row = np.zeros(h, dtype=np.bool_)
@@ -519,22 +523,28 @@ def _weighted_f_kernel(pred, gt, b_table, gauss):
 
 _B_LOCK = threading.Lock()
 _B_TABLE = np.empty(0, dtype=np.float64)
+#: ``log(0.5) / 5`` in PySODMetrics' spelling (``np.log(0.5) / 5``).
+_B_DECAY = float(np.log(0.5) / numeric.WFM_IMPORTANCE_HALF_DIST)
+#: at most this many table entries (8 MiB: distances up to 1024 px); farther
+#: pixels of huge images compute B in the kernel.
+_B_TABLE_CAP = 1 << 20
 
 
 def _importance_table(max_d2: int) -> np.ndarray:
-    """``2 - exp(log(0.5)/5 * sqrt(d2))`` for d2 = 0..max_d2, grown on demand and cached.
+    """``2 - exp(log(0.5)/5 * sqrt(d2))`` for d2 = 0..max_d2 (capped), grown on demand, cached.
 
     Computed with NumPy in PySODMetrics' operation order (``np.log(0.5) / 5 * Dst``
     with ``Dst = sqrt(float(d2))``), so the values are the same bits."""
     global _B_TABLE
+    want = min(max_d2 + 1, _B_TABLE_CAP)
     table = _B_TABLE
-    if table.shape[0] > max_d2:
+    if table.shape[0] >= want:
         return table
     with _B_LOCK:
-        if _B_TABLE.shape[0] <= max_d2:
-            size = max(max_d2 + 1, 2 * _B_TABLE.shape[0])
+        if _B_TABLE.shape[0] < want:
+            size = min(max(want, 2 * _B_TABLE.shape[0]), _B_TABLE_CAP)
             dst = np.sqrt(np.arange(size, dtype=np.float64))
-            _B_TABLE = 2 - np.exp(np.log(0.5) / numeric.WFM_IMPORTANCE_HALF_DIST * dst)
+            _B_TABLE = 2 - np.exp(_B_DECAY * dst)
         return _B_TABLE
 
 
@@ -588,4 +598,4 @@ def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
         return 0.0
     h, w = gt.shape
     table = _importance_table((h - 1) ** 2 + (w - 1) ** 2)
-    return float(_weighted_f_kernel(pred, gt, table, _GAUSS))
+    return float(_weighted_f_kernel(pred, gt, table, _B_DECAY, _GAUSS))

@@ -11,13 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import salbench._kernels_structure as ks
+from salbench import numeric
 from salbench._kernels_structure import _np_slice_sum, s_measure, weighted_f
 
 cv2 = pytest.importorskip("cv2")
 psm = pytest.importorskip("py_sod_metrics")
 from py_sod_metrics.utils import prepare_data  # noqa: E402
 
-TOL = 1e-10
+TOL = numeric.PARITY_TOL  # 1e-10
 
 
 def ref_sm(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -112,6 +114,33 @@ def test_constant_prediction_everywhere() -> None:
         r0, c0 = int(rng.integers(0, h)), int(rng.integers(0, w))
         g[r0 : r0 + int(rng.integers(1, h)), c0 : c0 + int(rng.integers(1, w))] = True
         check_pair(np.full((h, w), int(rng.integers(1, 255)) / 255), g)
+
+
+def test_larger_structured_images() -> None:
+    # several blobs and lines: many equidistant nearest-foreground ties for the EDT
+    rng = np.random.default_rng(21)
+    for _ in range(6):
+        h, w = int(rng.integers(120, 260)), int(rng.integers(120, 260))
+        yy, xx = np.mgrid[:h, :w]
+        g = np.zeros((h, w), bool)
+        for _ in range(int(rng.integers(1, 5))):
+            cy, cx, rad = rng.integers(0, h), rng.integers(0, w), rng.integers(3, 40)
+            g |= (yy - cy) ** 2 + (xx - cx) ** 2 < rad**2
+        g[int(rng.integers(0, h)), :: int(rng.integers(2, 9))] = True
+        u8 = np.clip((g * 0.7 + rng.normal(0.15, 0.25, (h, w))) * 255, 0, 255).astype(np.uint8)
+        check_pair(*prepare_data(u8, g.astype(np.uint8) * 255))
+
+
+def test_importance_beyond_cached_table(monkeypatch) -> None:
+    # huge images compute B in the kernel past the table cap: same values to 1e-10
+    monkeypatch.setattr(ks, "_B_TABLE_CAP", 50)
+    monkeypatch.setattr(ks, "_B_TABLE", np.empty(0, np.float64))
+    rng = np.random.default_rng(4)
+    g = np.zeros((90, 120), bool)
+    g[10:25, 80:100] = True
+    p = rng.random((90, 120))
+    assert ks._importance_table(10**6).shape[0] == 50
+    assert abs(weighted_f(p, g) - ref_wfm(p, g)) <= TOL
 
 
 def test_numpy_order_slice_sum_is_bit_exact() -> None:
