@@ -173,7 +173,7 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
     pred = np.ascontiguousarray(pred)
     gt = np.ascontiguousarray(gt)
     p1 = pred.reshape(-1)
-    hist, absdiff = K.hist_u8(p1, gt.reshape(-1), np.int64(proto.gt_min_fg))
+    hist, absdiff = K.hist_u8(p1, gt.reshape(-1), np.int64(proto.gt_min_fg), proto.mae_gt == "soft")
     n = p1.size
     occupied = np.flatnonzero(hist[0] + hist[1])
     vmin, vmax = int(occupied[0]), int(occupied[-1])

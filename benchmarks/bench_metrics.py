@@ -1,0 +1,209 @@
+"""Speed of the metrics core, as ratios against peers measured in the same run.
+
+1. Synthetic pairs (default 500 of 400x300), one thread:
+   a. all metrics (MAE, F + PR curves, E, S, weighted F, + IoU/Dice here) vs
+      PySODMetrics 1.6.2's five classes MAE, Fmeasure, Emeasure, Smeasure,
+      WeightedFmeasure; target >= 10x;
+   b. MAE + F + PR + E vs PySODMetrics' MAE, Fmeasure, Emeasure; target >= 30x.
+2. ``evaluate_pairs`` on the 300 SOD pairs (DSS maps vs GT), all cores, vs
+   merely decoding the same pred and GT files (1 thread and all cores);
+   target: within 2x of decoding.
+3. Cold start: ``salbench eval`` on 3 SOD pairs with an empty numba cache
+   (a fresh ``NUMBA_CACHE_DIR``, so the repository's cache is not touched),
+   then again warm; JIT ~ cold - warm. Also checks that ``import
+   salbench.evaluate`` does not import torch.
+
+Usage: ``python benchmarks/bench_metrics.py [--n 500] [--data ../shared/data]
+[--skip-pysod]``. Prints a table; record figures in benchmarks/README.md with
+the date, the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def synthetic_pairs(n: int, h: int = 300, w: int = 400, seed: int = 0):
+    """Blob-like maps and GT (smooth maps with noise; 5 % empty GT)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for i in range(n):
+        gt = np.zeros((h, w), np.uint8)
+        if i % 20:
+            cy, cx = rng.integers(h // 4, 3 * h // 4), rng.integers(w // 4, 3 * w // 4)
+            ry, rx = rng.integers(20, h // 3), rng.integers(20, w // 3)
+            cv2.ellipse(gt, (int(cx), int(cy)), (int(rx), int(ry)), float(rng.uniform(0, 180)), 0, 360, 255, -1)
+        soft = cv2.GaussianBlur(gt, (0, 0), float(rng.uniform(2, 8))).astype(np.float32)
+        pred = np.clip(soft * rng.uniform(0.5, 1.0) + rng.normal(0, 20, (h, w)), 0, 255).astype(np.uint8)
+        pairs.append((pred, gt))
+    return pairs
+
+
+def time_it(fn, repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_synthetic(n: int, skip_pysod: bool) -> list[tuple[str, float]]:
+    from salbench.metrics import Evaluator
+
+    pairs = synthetic_pairs(n)
+    Evaluator().update(*pairs[0])  # JIT / cache load outside the timing
+    Evaluator(structural=False).update(*pairs[0])
+
+    def ours(structural):
+        ev = Evaluator(structural=structural)
+        for p, g in pairs:
+            ev.update(p, g)
+        return ev.compute()
+
+    t_all = time_it(lambda: ours(True))
+    t_fast = time_it(lambda: ours(False))
+    rows = [("salbench all metrics (pairs/s)", n / t_all), ("salbench MAE+F+PR+E (pairs/s)", n / t_fast)]
+    if not skip_pysod:
+        import py_sod_metrics as M
+
+        def theirs(classes):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                objs = [c() for c in classes]
+                for p, g in pairs:
+                    for o in objs:
+                        o.step(pred=p, gt=g)
+
+        five = (M.MAE, M.Fmeasure, M.Emeasure, M.Smeasure, M.WeightedFmeasure)
+        three = (M.MAE, M.Fmeasure, M.Emeasure)
+        t_ref_all = time_it(lambda: theirs(five))
+        t_ref_fast = time_it(lambda: theirs(three))
+        rows += [
+            ("PySODMetrics 5 classes (pairs/s)", n / t_ref_all),
+            ("PySODMetrics MAE+F+E (pairs/s)", n / t_ref_fast),
+            ("ratio all metrics (target >= 10)", t_ref_all / t_all),
+            ("ratio MAE+F+PR+E (target >= 30)", t_ref_fast / t_fast),
+        ]
+    return rows
+
+
+def bench_eval(data: Path) -> list[tuple[str, float]]:
+    from salbench.evaluate import default_workers, evaluate_pairs, pair_files
+    from salbench.imageio import read_gt, read_map
+
+    pairs, _ = pair_files(data / "maps" / "SOD" / "DSS", data / "SOD" / "gt")
+    workers = default_workers()
+
+    def decode(pair):
+        _, pp, gp = pair
+        read_map(pp)
+        read_gt(gp)
+
+    def decode_all(k):
+        if k == 1:
+            for pr in pairs:
+                decode(pr)
+        else:
+            with ThreadPoolExecutor(k) as pool:
+                list(pool.map(decode, pairs))
+
+    decode_all(1)  # file cache warm, cv2 imported
+    evaluate_pairs(pairs[:2], workers=1)  # JIT / cache load
+    t_dec1 = time_it(lambda: decode_all(1), 2)
+    t_decw = time_it(lambda: decode_all(workers), 2)
+    t_eval = time_it(lambda: evaluate_pairs(pairs, workers=workers), 2)
+    t_eval_fast = time_it(lambda: evaluate_pairs(pairs, workers=workers, structural=False), 2)
+    n = len(pairs)
+    return [
+        (f"SOD pairs", n),
+        (f"workers", workers),
+        ("decode only, 1 thread (s)", t_dec1),
+        (f"decode only, {workers} threads (s)", t_decw),
+        (f"evaluate_pairs all metrics, {workers} threads (s)", t_eval),
+        (f"evaluate_pairs no S/wF, {workers} threads (s)", t_eval_fast),
+        (f"ratio eval / decode {workers} threads (target <= 2)", t_eval / t_decw),
+        ("ratio eval / decode 1 thread", t_eval / t_dec1),
+    ]
+
+
+def bench_cold_start(data: Path) -> list[tuple[str, float]]:
+    exe = Path(sys.executable).parent / "salbench"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "salbench.cli"]
+    with tempfile.TemporaryDirectory() as tmp:
+        pred, gt = Path(tmp) / "pred", Path(tmp) / "gt"
+        pred.mkdir()
+        gt.mkdir()
+        for gp in sorted((data / "SOD" / "gt").glob("*.png"))[:3]:
+            os.symlink(data / "maps" / "SOD" / "DSS" / gp.name, pred / gp.name)
+            os.symlink(gp, gt / gp.name)
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "numba-cache"))
+        run = cmd + ["eval", "--pred", str(pred), "--gt", str(gt), "--workers", "1"]
+
+        def once():
+            t0 = time.perf_counter()
+            subprocess.run(run, env=env, check=True, capture_output=True)
+            return time.perf_counter() - t0
+
+        cold = once()
+        warm = min(once() for _ in range(3))
+        probe = subprocess.run([sys.executable, "-c", "import sys, time; t = time.perf_counter(); "
+                                "import salbench.evaluate; print(time.perf_counter() - t, 'torch' in sys.modules)"],
+                               env=env, capture_output=True, text=True, check=True).stdout.split()
+        bare = min(_bare_python() for _ in range(3))
+    return [
+        ("cold `salbench eval`, 3 pairs, empty numba cache (s)", cold),
+        ("warm `salbench eval`, 3 pairs (s)", warm),
+        ("JIT compile + cache write = cold - warm (target < 5 s)", cold - warm),
+        ("bare `python -c pass` (s)", bare),
+        ("warm overhead = warm - bare python (target < 0.5 s)", warm - bare),
+        ("import salbench.evaluate (s)", float(probe[0])),
+        ("torch imported by salbench.evaluate (0/1)", float(probe[1] == "True")),
+    ]
+
+
+def _bare_python() -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=500, help="synthetic pairs (default 500)")
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("SALBENCH_SHARED_DATA", REPO.parent / "shared" / "data")))
+    ap.add_argument("--skip-pysod", action="store_true")
+    ap.add_argument("--only", choices=["synthetic", "eval", "cold"], action="append")
+    args = ap.parse_args(argv)
+    parts = args.only or ["synthetic", "eval", "cold"]
+    print(f"# bench_metrics  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
+          f"cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}")
+    for part in parts:
+        if part == "synthetic":
+            rows = bench_synthetic(args.n, args.skip_pysod)
+        elif part == "eval":
+            rows = bench_eval(args.data)
+        else:
+            rows = bench_cold_start(args.data)
+        for k, v in rows:
+            print(f"{k:<58} {v:10.3f}")
+        print(f"# (load after {part}: {os.getloadavg()[0]:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
