@@ -132,7 +132,8 @@ def edge_sobel(gray: np.ndarray) -> np.ndarray:
     """MATLAB ``edge(I, 'sobel')`` with its automatic threshold and thinning:
     ``b = bx² + by²`` from the ``fspecial('sobel')/8`` masks (replicate border),
     cutoff ``4·mean(b)``, and a pixel is an edge when ``b > cutoff`` and it is a
-    strict local maximum across the dominant gradient direction."""
+    local maximum across the dominant gradient direction (``>`` the previous,
+    ``>=`` the next neighbour, which makes a step edge one pixel thin)."""
     g = gray.astype(np.float64)
     p = np.pad(g, 1, mode="edge")
     # correlation with [1 0 -1; 2 0 -2; 1 0 -1]/8 and its transpose
@@ -146,8 +147,9 @@ def edge_sobel(gray: np.ndarray) -> np.ndarray:
     bp = np.pad(b, 1, mode="edge")
     left, right = bp[1:-1, :-2], bp[1:-1, 2:]
     up, down = bp[:-2, 1:-1], bp[2:, 1:-1]
-    horiz = (ax >= ay) & (b > left) & (b > right)
-    vert = (ay >= ax) & (b > up) & (b > down)
+    # MATLAB's thinning: strictly above the previous neighbour, at least the next
+    horiz = (ax >= ay) & (b > left) & (b >= right)
+    vert = (ay >= ax) & (b > up) & (b >= down)
     return (b > cutoff) & (horiz | vert)
 
 

@@ -1,0 +1,195 @@
+"""Validation and speed of the classical methods (MR, wCtr*, BSCA).
+
+    python benchmarks/bench_classical.py validate [--data-root ../shared/data] [--limit N] [--workers 2]
+    python benchmarks/bench_classical.py speed [--images 20] [--methods mr,wctr,bsca]
+
+``validate`` runs wCtr*, BSCA and MR on the SOD images, writes the maps to a
+scratch folder (``--out``, default a temporary directory, never the data
+folder), and compares with the authors' MATLAB maps
+(``maps/SOD/RBD`` = wCtr*, ``maps/SOD/BSCA``): per-image mean absolute
+difference of the two maps (both /255) averaged over the images, and maxF / MAE
+under the ``pysodmetrics`` and ``r3net`` protocols of ``salbench.evaluate``
+for our maps and for theirs.
+
+``speed`` times each method on SOD images resized to 400×300 (landscape) in one
+process with one BLAS thread: CPU seconds per image (``time.process_time``,
+unaffected by other users of the machine) and wall seconds; then the same image
+set on a process pool of 1 and of 2 workers (wall time ratio = scaling over the
+two cores). It prints the load average before and after, since the box is
+shared.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import concurrent.futures as cf  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+REFS = {"wctr": "RBD", "bsca": "BSCA"}
+
+
+def default_root() -> Path:
+    env = os.environ.get("SALBENCH_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def read_grey(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("L"))
+
+
+def mean_abs_diff(method, root: Path, ref: str, stems) -> float:
+    """Mean over ``stems`` of mean |ours - theirs| / 255 on SOD."""
+    vals = []
+    for s in stems:
+        (ours,) = method.predict([read_rgb(root / "SOD" / "images" / f"{s}.jpg")], [s])
+        theirs = read_grey(root / "maps" / "SOD" / ref / f"{s}.png")
+        vals.append(np.abs(ours.astype(np.float64) - theirs).mean() / 255.0)
+    return float(np.mean(vals))
+
+
+# --- validation ----------------------------------------------------------------
+
+def _run_one(args):
+    name, img_path, out_path = args
+    from salbench.registry import create
+
+    (m,) = create(name).predict([read_rgb(Path(img_path))], [Path(img_path).stem])
+    Image.fromarray(m).save(out_path)
+    return out_path
+
+
+def validate(root: Path, out: Path, limit: int | None, workers: int, methods: list[str]) -> dict:
+    from salbench.evaluate import evaluate_pairs
+
+    stems = sorted(p.stem for p in (root / "SOD" / "images").glob("*.jpg"))
+    if limit:
+        stems = stems[:limit]
+    gt = root / "SOD" / "gt"
+    results: dict = {"images": len(stems), "methods": {}}
+    for name in methods:
+        mdir = out / name
+        mdir.mkdir(parents=True, exist_ok=True)
+        jobs = [(name, str(root / "SOD" / "images" / f"{s}.jpg"), str(mdir / f"{s}.png")) for s in stems]
+        t0 = time.perf_counter()
+        with cf.ProcessPoolExecutor(max_workers=workers) as ex:
+            list(ex.map(_run_one, jobs, chunksize=4))
+        entry: dict = {"wall_s": round(time.perf_counter() - t0, 1)}
+        pairs = [(s, mdir / f"{s}.png", gt / f"{s}.png") for s in stems]
+        for proto in ("pysodmetrics", "r3net"):
+            r = evaluate_pairs(pairs, protocol=proto, structural=False)
+            entry[proto] = {"max_f": r["max_f"], "mae": r["mae"]}
+        ref = REFS.get(name)
+        if ref:
+            rdir = root / "maps" / "SOD" / ref
+            diffs = [np.abs(read_grey(mdir / f"{s}.png").astype(np.float64) - read_grey(rdir / f"{s}.png")).mean() / 255
+                     for s in stems]
+            entry["mad_mean"] = float(np.mean(diffs))
+            entry["mad_median"] = float(np.median(diffs))
+            entry["mad_p90"] = float(np.percentile(diffs, 90))
+            rpairs = [(s, rdir / f"{s}.png", gt / f"{s}.png") for s in stems]
+            entry["authors"] = {}
+            for proto in ("pysodmetrics", "r3net"):
+                r = evaluate_pairs(rpairs, protocol=proto, structural=False)
+                entry["authors"][proto] = {"max_f": r["max_f"], "mae": r["mae"]}
+        results["methods"][name] = entry
+        print(name, json.dumps(entry), flush=True)
+    return results
+
+
+# --- speed ---------------------------------------------------------------------
+
+def _images_400x300(root: Path, n: int) -> list[np.ndarray]:
+    paths = sorted((root / "SOD" / "images").glob("*.jpg"))[:n]
+    return [np.asarray(Image.open(p).convert("RGB").resize((400, 300), Image.BILINEAR)) for p in paths]
+
+
+def _time_batch(args):
+    name, imgs = args
+    from salbench.registry import create
+
+    m = create(name)
+    t0 = time.perf_counter()
+    for im in imgs:
+        m.predict([im], ["x"])
+    return time.perf_counter() - t0
+
+
+def speed(root: Path, n: int, methods: list[str]) -> dict:
+    from salbench.registry import create
+
+    imgs = _images_400x300(root, n)
+    res: dict = {"images": len(imgs), "size": "400x300", "load_before": os.getloadavg(), "methods": {}}
+    for name in methods:
+        m = create(name)
+        m.predict([imgs[0]], ["warm-up"])  # numba compile / cache load
+        c0, w0 = time.process_time(), time.perf_counter()
+        for im in imgs:
+            m.predict([im], ["x"])
+        cpu = (time.process_time() - c0) / len(imgs)
+        wall = (time.perf_counter() - w0) / len(imgs)
+        # scaling: the same images in 2 chunks on pools of 1 and 2 processes
+        halves = [(name, imgs[0::2]), (name, imgs[1::2])]
+        scale = {}
+        for workers in (1, 2):
+            with cf.ProcessPoolExecutor(max_workers=workers) as ex:
+                list(ex.map(_time_batch, [(name, imgs[:2])] * workers))  # warm the workers
+                t0 = time.perf_counter()
+                list(ex.map(_time_batch, halves))
+                scale[workers] = time.perf_counter() - t0
+        res["methods"][name] = {"cpu_s_per_image": round(cpu, 4), "wall_s_per_image": round(wall, 4),
+                                "pool1_wall_s": round(scale[1], 2), "pool2_wall_s": round(scale[2], 2),
+                                "speedup_2_vs_1": round(scale[1] / scale[2], 2)}
+        print(name, json.dumps(res["methods"][name]), flush=True)
+    res["load_after"] = os.getloadavg()
+    return res
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(REPO))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("validate")
+    v.add_argument("--data-root", type=Path, default=default_root())
+    v.add_argument("--out", type=Path, default=None)
+    v.add_argument("--limit", type=int, default=None)
+    v.add_argument("--workers", type=int, default=2)
+    v.add_argument("--methods", default="wctr,bsca,mr")
+    v.add_argument("--json", type=Path, default=None)
+    s = sub.add_parser("speed")
+    s.add_argument("--data-root", type=Path, default=default_root())
+    s.add_argument("--images", type=int, default=20)
+    s.add_argument("--methods", default="mr,wctr,bsca")
+    s.add_argument("--json", type=Path, default=None)
+    a = ap.parse_args(argv)
+    if a.cmd == "validate":
+        out = a.out or Path(tempfile.mkdtemp(prefix="salbench-classical-"))
+        res = validate(a.data_root, out, a.limit, a.workers, a.methods.split(","))
+        res["maps_dir"] = str(out)
+    else:
+        res = speed(a.data_root, a.images, a.methods.split(","))
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,322 @@
+"""Tests of the classical methods MR, wCtr*, BSCA and their shared machinery.
+
+Real images (synthetic scenes written and read back as PNG, and the SOD
+images with the authors' own RBD / BSCA maps), real process pools, no mocks.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from salbench import classical as C
+from salbench.registry import create, get_spec
+
+METHODS = ["mr", "wctr", "bsca"]
+REPO = Path(__file__).resolve().parents[1]
+#: bound on the mean absolute difference to the authors' maps on the SOD subset
+#: (the issue's target is 0.06; see reports/classical_validation.md for where we stand).
+MAD_BOUND = 0.06
+
+
+def _load_bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_classical", REPO / "benchmarks" / "bench_classical.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ---------------------------------------------------------------------------
+# synthetic scenes
+# ---------------------------------------------------------------------------
+
+def _scene(h: int = 120, w: int = 160, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A red disk on a noisy green-grey background; returns (image, object mask)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    bg = np.stack([90 + 20 * np.sin(xx / 9.0), 120 + 15 * np.cos(yy / 7.0), 80 + 0 * xx], 2)
+    img = bg + rng.normal(0, 6, (h, w, 3))
+    mask = (yy - h * 0.55) ** 2 + (xx - w * 0.5) ** 2 < (min(h, w) * 0.22) ** 2
+    img[mask] = [200, 40, 40] + rng.normal(0, 6, (mask.sum(), 3))
+    return np.clip(img, 0, 255).astype(np.uint8), mask
+
+
+@pytest.fixture(scope="module")
+def scene_png(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
+    """The scene as a real PNG file read back (what the runner hands a method)."""
+    img, mask = _scene()
+    p = tmp_path_factory.mktemp("scene") / "scene.png"
+    Image.fromarray(img).save(p)
+    return np.asarray(Image.open(p).convert("RGB")), mask
+
+
+@pytest.fixture(scope="module")
+def methods():
+    return {name: create(name) for name in METHODS}
+
+
+# ---------------------------------------------------------------------------
+# registration and the Method contract
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", METHODS)
+def test_registered_metadata(name):
+    spec = get_spec(name)
+    m = spec.create()
+    assert m.name == name
+    assert m.kind == "classical"
+    assert m.parallel == "processes"
+    assert m.needs_weights is False
+    assert m.paper and "20" in m.paper
+    m.prepare()  # nothing to load
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_object_is_salient(methods, scene_png, name):
+    img, mask = scene_png
+    (sal,) = methods[name].predict([img], ["scene"])
+    assert sal.shape == img.shape[:2] and sal.dtype == np.uint8
+    assert sal.max() == 255  # min-max normalised
+    inside, outside = sal[mask].mean(), sal[~mask].mean()
+    assert inside > 150 and outside < 60, (name, inside, outside)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_any_size_and_batch(methods, name):
+    a, _ = _scene(97, 211, seed=1)
+    b, _ = _scene(150, 64, seed=2)
+    out = methods[name].predict([a, b], ["a", "b"])
+    assert [o.shape for o in out] == [a.shape[:2], b.shape[:2]]
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_grey_and_rgba_inputs(methods, name):
+    img, _ = _scene(90, 120, seed=3)
+    grey = np.asarray(Image.fromarray(img).convert("L"))
+    rgba = np.concatenate([img, np.full(img.shape[:2] + (1,), 77, np.uint8)], axis=2)
+    g, a, ref = methods[name].predict([grey, rgba, img], ["g", "a", "ref"])
+    assert g.shape == grey.shape and g.dtype == np.uint8 and g.max() == 255
+    # RGBA drops its alpha: same map as the RGB image
+    np.testing.assert_array_equal(a, ref)
+    # grey is replicated to RGB: same map as an explicit grey RGB image
+    (g3,) = methods[name].predict([np.stack([grey] * 3, 2)], ["g3"])
+    np.testing.assert_array_equal(g, g3)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_degenerate_images(methods, name):
+    m = methods[name]
+    constant = np.full((60, 80, 3), 123, np.uint8)
+    tiny = [np.zeros((1, 1, 3), np.uint8), _scene(7, 5)[0], _scene(31, 17)[0],
+            np.full((2, 2), 9, np.uint8)]
+    two_tone = np.zeros((40, 40, 3), np.uint8)
+    two_tone[:, 20:] = 255
+    outs = m.predict([constant, *tiny, two_tone], ["const", "t1", "t2", "t3", "t4", "two"])
+    assert not outs[0].any()  # nothing to rank: all zeros, no NaN warnings
+    for o, i in zip(outs[1:], [*tiny, two_tone]):
+        assert o.shape == i.shape[:2] and o.dtype == np.uint8
+
+
+def test_single_superpixel_region():
+    sp = C.slic_superpixels(_scene(40, 40)[0], 1, 20)
+    assert sp.n == 1 and (sp.labels == 0).all()
+    assert C.is_degenerate(sp)
+    const = C.slic_superpixels(np.full((50, 50, 3), 40, np.uint8), 30, 20)
+    assert const.n >= 1 and C.is_degenerate(const)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_bad_input_names_the_image(methods, name):
+    with pytest.raises(C.ClassicalInputError, match="broken.png"):
+        methods[name].predict([np.zeros((10, 10, 5), np.uint8)], ["broken.png"])
+    with pytest.raises(C.ClassicalInputError, match="float"):
+        methods[name].predict([np.full((10, 10, 3), 2.0)], ["f"])
+
+
+# ---------------------------------------------------------------------------
+# frame removal
+# ---------------------------------------------------------------------------
+
+def _framed(width: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """A black frame with a 3-pixel white mat inside it around the scene."""
+    img, mask = _scene(140, 180, seed=4)
+    framed = img.copy()
+    m = width + 3
+    framed[:m], framed[-m:], framed[:, :m], framed[:, -m:] = 255, 255, 255, 255
+    framed[:width], framed[-width:], framed[:, :width], framed[:, -width:] = 0, 0, 0, 0
+    return framed, mask
+
+
+@pytest.mark.parametrize("style", ["zhu", "yang"])
+def test_frame_is_detected(style):
+    framed, _ = _framed(12)
+    fr = C.remove_frame(framed, style)
+    assert not fr.is_full
+    for v in (fr.top, fr.left, framed.shape[0] - fr.bottom, framed.shape[1] - fr.right):
+        assert 10 <= v <= 16, (style, fr)
+    plain, _ = _scene(140, 180, seed=4)
+    assert C.remove_frame(plain, style).is_full
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_frame_pasted_back_as_zeros(methods, name):
+    framed, mask = _framed(12)
+    (sal,) = methods[name].predict([framed], ["framed"])
+    assert not sal[:10].any() and not sal[-10:].any()
+    assert not sal[:, :10].any() and not sal[:, -10:].any()
+    assert sal[mask].mean() > 150
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_all_frame_image(methods, name):
+    # concentric black/white lines: every outer row and column is an edge line
+    img = np.zeros((48, 48, 3), np.uint8)
+    img[::2] = 255
+    img[:, ::2] = 255
+    (sal,) = methods[name].predict([img], ["lines"])
+    assert sal.shape == (48, 48) and sal.dtype == np.uint8
+
+
+# ---------------------------------------------------------------------------
+# MR: the algorithm's structure
+# ---------------------------------------------------------------------------
+
+def test_mr_ranking_matrix_and_stages(scene_png):
+    from salbench_methods import mr
+
+    img, mask = scene_png
+    sp, s2, d = mr.mr_superpixel_saliency(img, return_details=True)
+    aff, w = d["affinity"], d["weights"].toarray()
+    n = sp.n
+    assert aff.shape == (n, n)
+    assert np.all(np.diag(aff) == 0)
+    np.testing.assert_allclose(aff, aff.T, rtol=1e-8, atol=1e-10)
+    full = np.linalg.inv(np.diag(w.sum(0)) - mr.ALPHA * w)
+    off = ~np.eye(n, dtype=bool)
+    np.testing.assert_allclose(aff[off], full[off], rtol=1e-8)
+    # graph: 2-hop neighbourhood includes the boundary clique; weights in (1e-5, 1+1e-5]
+    bd = sp.boundary(1)
+    assert (w[np.ix_(bd, bd)][~np.eye(bd.size, dtype=bool)] > 0).all()
+    assert w[w > 0].min() > 1e-5 and w.max() <= 1 + 1e-5 + 1e-12
+    # stage 1: four side queries; boundary superpixels are the least salient
+    obj = np.array([mask[sp.labels == i].mean() > 0.5 for i in range(n)])
+    s1 = d["stage1"]
+    assert s1.min() == 0 and s1.max() == 1
+    assert s1[obj].mean() > 0.8 > 0.3 > s1[bd].mean()
+    # a side query ranks its own side lowest after complementing
+    y = np.zeros(n)
+    y[d["sides"][0]] = 1
+    top = 1 - C.minmax(aff @ y)
+    assert top[d["sides"][0]].mean() < top[obj].mean()
+    # stage 2 = ranking with the mean-thresholded stage-1 map
+    q = (s1 >= s1.mean()).astype(float)
+    np.testing.assert_allclose(s2, C.minmax(aff @ q))
+    assert s2[obj].mean() > 0.7 and s2[~obj].mean() < 0.3
+
+
+# ---------------------------------------------------------------------------
+# shared helpers against independent references
+# ---------------------------------------------------------------------------
+
+def test_lab_matches_skimage():
+    from skimage.color import rgb2lab
+
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3)).astype(np.uint8)
+    ours = C.rgb_to_lab(rgb / 255.0)
+    np.testing.assert_allclose(C.image_lab(rgb), ours, atol=1e-9)
+    # Getreuer's white point differs from scikit-image's in the 5th digit
+    np.testing.assert_allclose(ours, rgb2lab(rgb), atol=0.05)
+
+
+def test_graythresh_is_otsu():
+    from skimage.filters import threshold_otsu
+
+    x = np.concatenate([np.random.default_rng(1).normal(0.2, 0.05, 500),
+                        np.random.default_rng(2).normal(0.7, 0.05, 300)]).clip(0, 1)
+    t = C.graythresh(x)
+    q = np.floor(x * 255 + 0.5).astype(np.uint8)
+    # same two classes as scikit-image's Otsu (MATLAB puts a tied optimum in the
+    # middle of the empty gap between the modes, scikit-image at its start)
+    np.testing.assert_array_equal(q >= t * 255, q > threshold_otsu(q, nbins=256))
+    assert 0.3 < t < 0.6
+
+
+def test_slic_close_to_scikit_image(scene_png):
+    from skimage.segmentation import slic
+
+    img, _ = scene_png
+    ours = C.slic(img, 200, 20)
+    ref = slic(img, n_segments=200, compactness=20, sigma=0, start_label=0,
+               min_size_factor=0.25, enforce_connectivity=True)
+    assert abs((ours.max() + 1) - (ref.max() + 1)) <= 0.15 * (ref.max() + 1)
+    # each superpixel is one connected component
+    from scipy import ndimage as ndi
+    for lbl in range(0, ours.max() + 1, 7):
+        assert ndi.label(ours == lbl)[1] == 1
+
+
+def test_adjacency_graphs():
+    lab = np.array([[0, 0, 1, 1],
+                    [0, 0, 1, 1],
+                    [2, 2, 1, 1],
+                    [2, 2, 2, 4]])
+    a = C.adjacency_yang(lab, 5, link_boundary=False).toarray()
+    assert a[0, 1] == 1 and a[0, 2] == 1
+    assert a[1, 4] == 1  # a diagonal contact counts (8-connectivity)
+    assert a[2, 4] == 0  # the last row is outside AdjcProcloop's (m-1)x(n-1) scan window
+    assert np.all(np.diag(a) == 0) and np.array_equal(a, a.T)
+    b = C.adjacency_yang(lab, 5, link_boundary=True).toarray()
+    assert b[0, 4] == 1 and b[2, 4] == 1  # boundary clique
+    z = C.adjacency_zhu(lab, 5).toarray()
+    assert np.all(np.diag(z) == 1) and np.array_equal(z, z.T)
+    assert z[2, 4] == 1 and z[0, 4] == 0  # 4-connectivity over the whole image
+    e = C.two_hop_edges(C.adjacency_yang(lab, 5, link_boundary=False))
+    assert (e[:, 0] < e[:, 1]).all() and [0, 4] in e.tolist()  # 0-1-4
+
+
+def test_bsca_kmeans_is_deterministic():
+    from salbench_methods import bsca
+
+    x = np.random.default_rng(5).random((40, 3))
+    np.testing.assert_array_equal(bsca.kmeans(x, 3), bsca.kmeans(x, 3))
+    assert bsca.kmeans(x[:2], 3).max() <= 1  # fewer points than clusters
+
+
+# ---------------------------------------------------------------------------
+# parallel across images (what the runner does for parallel="processes")
+# ---------------------------------------------------------------------------
+
+def _predict_one(args):
+    name, img = args
+    return create(name).predict([img], ["x"])[0]
+
+
+def test_process_pool_matches_serial(methods):
+    imgs = [_scene(80, 100, seed=s)[0] for s in (6, 7)]
+    jobs = [(name, im) for name in METHODS for im in imgs]
+    with cf.ProcessPoolExecutor(max_workers=2) as ex:
+        par = list(ex.map(_predict_one, jobs))
+    for (name, im), p in zip(jobs, par):
+        np.testing.assert_array_equal(p, methods[name].predict([im], ["x"])[0])
+
+
+# ---------------------------------------------------------------------------
+# against the authors' own maps on SOD
+# ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,ref", [("wctr", "RBD"), ("bsca", "BSCA")])
+def test_close_to_authors_maps_on_sod_subset(shared_data, methods, name, ref):
+    """Mean absolute difference to the authors' MATLAB maps on 30 SOD images.
+    The full-300 figures (and the maxF / MAE comparison) are produced by
+    ``benchmarks/bench_classical.py validate`` into reports/classical_validation.md."""
+    bench = _load_bench()
+    stems = sorted(p.stem for p in (shared_data / "SOD" / "images").glob("*.jpg"))[::10]
+    mad = bench.mean_abs_diff(methods[name], shared_data, ref, stems)
+    assert mad < MAD_BOUND, (name, mad)
