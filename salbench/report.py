@@ -1,0 +1,418 @@
+"""``salbench report``: tables and curves from the results store.
+
+Layouts follow Deng et al., IJCAI 2018 (R3Net):
+
+* ``--table 2`` (default), the paper's Table 2: one row per method, max Fβ
+  ("Fβ" in the paper) and MAE for each dataset; the best three values of each
+  column are marked - red, green, blue in LaTeX (``\\textcolor`` of the base
+  ``color`` package), **bold**¹ / _italic_² / plain³ superscript ranks in
+  Markdown, with a legend. MAE ranks lower-is-better. Rows of the R3Net
+  ablation (Table 1 names) are left out unless asked for with ``--methods``.
+* ``--table 1``, the paper's Table 1 (ablation): rows r3net-0 ... r3net-7,
+  r3net-wo-r, r3net-ws, r3net-ll, r3net-hh, r3net-d, r3net-v, those present.
+
+Differences from the paper: ranks are computed over every row shown, the paper's
+own reported numbers included (the paper ranks its rows only); ties (after
+rounding to the three printed decimals) share a rank.
+
+Numbers the paper reports (:mod:`salbench.claims`) appear under protocol
+``r3net`` only, as a separate block of rows marked † ("reported in the paper,
+not measured here"). Every table states its protocol. Optional extra metric
+columns (``--metrics``) and per-method columns (``--columns params,gmacs,fps``).
+``--figures DIR`` writes a PR-curve and an F-measure-curve figure per dataset
+(matplotlib, Agg backend; PNG and PDF).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from salbench.errors import SalbenchError
+
+#: --metrics spellings -> summary keys, header text, lower-is-better
+METRICS: dict[str, tuple[str, str, str, bool]] = {
+    # name: (key, markdown header, latex header, lower is better)
+    "maxf": ("max_f", "Fβ", r"$F_\beta$", False),
+    "mae": ("mae", "MAE", "MAE", True),
+    "meanf": ("mean_f", "mean Fβ", r"mean $F_\beta$", False),
+    "adpf": ("adp_f", "adp Fβ", r"adp $F_\beta$", False),
+    "s": ("s_measure", "Sα", r"$S_\alpha$", False),
+    "sm": ("s_measure", "Sα", r"$S_\alpha$", False),
+    "smeasure": ("s_measure", "Sα", r"$S_\alpha$", False),
+    "maxe": ("max_e", "max Eξ", r"max $E_\xi$", False),
+    "meane": ("mean_e", "mean Eξ", r"mean $E_\xi$", False),
+    "adpe": ("adp_e", "adp Eξ", r"adp $E_\xi$", False),
+    "wf": ("weighted_f", "wFβ", r"$F^w_\beta$", False),
+    "weightedf": ("weighted_f", "wFβ", r"$F^w_\beta$", False),
+}
+
+TABLE1_ROWS = ("r3net-0", "r3net-1", "r3net-2", "r3net-3", "r3net-4", "r3net-5", "r3net-6",
+               "r3net-7", "r3net-wo-r", "r3net-ws", "r3net-ll", "r3net-hh", "r3net-d", "r3net-v")
+EXTRA_COLUMNS = ("params", "gmacs", "fps")
+MISSING = "–"
+
+
+@dataclass
+class Row:
+    label: str
+    claim: bool = False
+    values: dict[tuple[str, str], float] = field(default_factory=dict)  # (dataset, key) -> value
+    extra: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Table:
+    number: int
+    protocol: str
+    datasets: list[str]
+    metrics: list[str]  # names in METRICS
+    columns: list[str]
+    rows: list[Row]
+    ranks: dict[tuple[int, str, str], int] = field(default_factory=dict)  # (row, ds, key) -> 1..3
+    notes: list[str] = field(default_factory=list)
+
+
+def _metric_list(spec: str | None) -> list[str]:
+    names = [s.strip() for s in (spec or "maxF,mae").split(",") if s.strip()]
+    out = []
+    for n in names:
+        k = n.lower().replace("_", "").replace("-", "")
+        if k not in METRICS:
+            raise SalbenchError(f"--metrics: unknown metric {n!r}; known: maxF, mae, meanF, adpF, "
+                                f"S, maxE, meanE, adpE, wF")
+        out.append(k)
+    return out
+
+
+def _column_list(spec: str | None) -> list[str]:
+    cols = [s.strip().lower() for s in (spec or "").split(",") if s.strip()]
+    for c in cols:
+        if c not in EXTRA_COLUMNS:
+            raise SalbenchError(f"--columns: unknown column {c!r}; known: {', '.join(EXTRA_COLUMNS)}")
+    return cols
+
+
+def _dataset_order(names: set[str]) -> list[str]:
+    from salbench.datasets import DATASETS, TEST_SETS
+    order = list(TEST_SETS) + [d.name for d in DATASETS.values() if d.name not in TEST_SETS]
+    low = {n.lower(): n for n in names}
+    out = [low[o.lower()] for o in order if o.lower() in low]
+    return out + sorted(n for n in names if n not in out)
+
+
+def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | None,
+                methods: list[str] | None, metrics: list[str], columns: list[str],
+                claims: bool = True) -> Table:
+    from salbench import claims as claims_mod
+    summaries = store.summaries(methods=None, datasets=None, protocol=protocol)
+    present_ds = {s["dataset"] for s in summaries}
+    if datasets:
+        want = {d.lower() for d in datasets}
+        ds_names = [d for d in _dataset_order(present_ds | set(datasets)) if d.lower() in want]
+    else:
+        ds_names = _dataset_order(present_ds)
+    by_method: dict[str, dict[str, dict]] = {}
+    for s in summaries:
+        by_method.setdefault(s["method"], {})[s["dataset"]] = s
+    mlow = [m.lower() for m in methods] if methods else None
+    if number == 1:
+        labels = [m for m in TABLE1_ROWS if m in {k.lower() for k in by_method}]
+        labels = [next(k for k in by_method if k.lower() == m) for m in labels]
+        if mlow:
+            labels = [m for m in labels if m.lower() in mlow]
+    else:
+        labels = [m for m in by_method if (m.lower() in mlow if mlow else m.lower() not in TABLE1_ROWS)]
+        order = {k: i for i, k in enumerate(claims_mod.ORDER.get("table2", []))}
+        labels.sort(key=lambda m: (order.get(m.lower(), len(order)), m.lower()))
+    keys = [METRICS[m][0] for m in metrics]
+    rows: list[Row] = []
+    method_info = store.methods()
+    for lab in labels:
+        r = Row(lab)
+        for ds in ds_names:
+            s = by_method[lab].get(ds)
+            if s:
+                for k in keys:
+                    v = s["scores"].get(k)
+                    if isinstance(v, (int, float)) and math.isfinite(v):
+                        r.values[(ds, k)] = float(v)
+                r.counts[ds] = str(s.get("count"))
+        r.extra = _extra(store, method_info.get(lab), lab, columns)
+        rows.append(r)
+    if claims and protocol == claims_mod.PROTOCOL:
+        tab = f"table{number}"
+        cl = store.claims(table=tab, protocol=protocol)
+        by_key: dict[str, Row] = {}
+        for key in claims_mod.ORDER.get(tab, []):
+            for c in cl:
+                if c["method"] != key or (c["dataset"] not in ds_names):
+                    continue
+                if mlow and key not in mlow and c["display"].lower() not in mlow:
+                    continue
+                if c["metric"] not in keys:
+                    continue
+                row = by_key.setdefault(key, Row(c["display"], claim=True))
+                row.values[(c["dataset"], c["metric"])] = float(c["value"])
+        rows.extend(by_key.values())
+    if not rows:
+        raise SalbenchError(
+            f"nothing to report under protocol {protocol!r}"
+            + (f" for methods {methods}" if methods else "")
+            + (f" on {datasets}" if datasets else "")
+            + " (run `salbench run` first, or pick another --protocol / --results)")
+    t = Table(number, protocol, ds_names, metrics, columns, rows)
+    _rank(t)
+    if any(r.claim for r in rows):
+        t.notes.append(f"† reported in {claims_mod.PAPER}, Table {number} (not measured here).")
+    return t
+
+
+def _extra(store, info: dict | None, label: str, columns: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if "params" in columns:
+        p = info.get("params") if info else None
+        out["params"] = f"{p / 1e6:.2f}M" if p else MISSING
+    if "gmacs" in columns:
+        g = info.get("gmacs") if info else None
+        out["gmacs"] = f"{g:.2f}" if g else MISSING
+    if "fps" in columns:
+        runs = [r for r in store.runs(method=label) if r.get("fps")]
+        if runs:
+            fps = sum(r["fps"] for r in runs) / len(runs)
+            crf = [r["fps_crf"] for r in runs if r.get("fps_crf")]
+            out["fps"] = f"{fps:.1f}" + (f" ({sum(crf) / len(crf):.2f} w/ CRF)" if crf else "")
+        else:
+            out["fps"] = MISSING
+    return out
+
+
+def _rank(t: Table) -> None:
+    for ds in t.datasets:
+        for m in t.metrics:
+            key, _, _, lower = METRICS[m]
+            vals = sorted({round(r.values[(ds, key)], 3) for r in t.rows if (ds, key) in r.values},
+                          reverse=not lower)
+            top = {v: i + 1 for i, v in enumerate(vals[:3])}
+            for i, r in enumerate(t.rows):
+                v = r.values.get((ds, key))
+                if v is not None and round(v, 3) in top:
+                    t.ranks[(i, ds, key)] = top[round(v, 3)]
+
+
+# -- rendering --------------------------------------------------------------------
+
+def _title(t: Table) -> str:
+    from salbench.protocols import get_protocol
+    try:
+        desc = get_protocol(t.protocol).description
+    except SalbenchError:
+        desc = ""
+    what = ("Comparison of methods (layout of Table 2 of Deng et al., IJCAI 2018)" if t.number == 2
+            else "Ablation of R3Net (layout of Table 1 of Deng et al., IJCAI 2018)")
+    return f"{what}. Protocol: {t.protocol}" + (f" ({desc.rstrip('.')})" if desc else "") + "."
+
+
+def render_markdown(t: Table) -> str:
+    sup = {1: "¹", 2: "²", 3: "³"}
+    head = ["Method"]
+    for ds in t.datasets:
+        for m in t.metrics:
+            head.append(f"{ds} {METRICS[m][1]}")
+    head += [{"params": "Params", "gmacs": "GMACs (300×300)", "fps": "FPS"}[c] for c in t.columns]
+    lines = [f"**Table {t.number}.** {_title(t)}", "",
+             "| " + " | ".join(head) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for i, r in enumerate(t.rows):
+        cells = [("† " if r.claim else "") + r.label]
+        for ds in t.datasets:
+            for m in t.metrics:
+                key = METRICS[m][0]
+                v = r.values.get((ds, key))
+                if v is None:
+                    cells.append(MISSING)
+                    continue
+                s = f"{v:.3f}"
+                rank = t.ranks.get((i, ds, key))
+                if rank == 1:
+                    s = f"**{s}**¹"
+                elif rank == 2:
+                    s = f"_{s}_²"
+                elif rank == 3:
+                    s = f"{s}³"
+                cells.append(s)
+        cells += [r.extra.get(c, MISSING) for c in t.columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Legend: best¹ (**bold**), second² (_italic_), third³ in each column; "
+                  "Fβ is the maximum F-measure (β² = 0.3), higher is better; MAE lower is better. "
+                  + " ".join(t.notes)]
+    _ = sup
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(s: str) -> str:
+    rep = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+           "–": "--", "×": r"$\times$", "†": r"$^\dagger$", "β": r"$\beta$"}
+    return "".join(rep.get(ch, ch) for ch in s)
+
+
+def render_latex_table(t: Table) -> str:
+    color = {1: "red", 2: "green", 3: "blue"}
+    ncol = len(t.metrics)
+    spec = "l" + ("|" + "c" * ncol) * len(t.datasets) + ("|" + "r" * len(t.columns) if t.columns else "")
+    out = [r"\begin{table}[ht]", r"\centering",
+           r"\caption{" + _tex_escape(_title(t)) + r" The top three results of each column are in "
+           r"\textcolor{red}{red}, \textcolor{green}{green} and \textcolor{blue}{blue}"
+           + (r"; rows marked $^\dagger$ are numbers reported in the paper, not measured here"
+              if any(r.claim for r in t.rows) else "") + ".}",
+           r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%",
+           r"\begin{tabular}{" + spec + "}", r"\hline"]
+    h1 = ["Method"] + [r"\multicolumn{%d}{c%s}{%s}" % (ncol, "|" if (j < len(t.datasets) - 1 or t.columns) else "",
+                                                       _tex_escape(ds)) for j, ds in enumerate(t.datasets)]
+    h1 += [{"params": "Params", "gmacs": "GMACs", "fps": "FPS"}[c] for c in t.columns]
+    h2 = [""] + [METRICS[m][2] for _ in t.datasets for m in t.metrics] + [""] * len(t.columns)
+    out += [" & ".join(h1) + r" \\", " & ".join(h2) + r" \\", r"\hline"]
+    first_claim = True
+    for i, r in enumerate(t.rows):
+        if r.claim and first_claim:
+            out.append(r"\hline")
+            first_claim = False
+        cells = [(r"$^\dagger$" if r.claim else "") + _tex_escape(r.label)]
+        for ds in t.datasets:
+            for m in t.metrics:
+                key = METRICS[m][0]
+                v = r.values.get((ds, key))
+                if v is None:
+                    cells.append("--")
+                    continue
+                s = f"{v:.3f}"
+                rank = t.ranks.get((i, ds, key))
+                cells.append(r"\textcolor{%s}{%s}" % (color[rank], s) if rank else s)
+        cells += [_tex_escape(r.extra.get(c, MISSING)) for c in t.columns]
+        out.append(" & ".join(cells) + r" \\")
+    out += [r"\hline", r"\end{tabular}}", r"\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def render_latex(tables: list[Table]) -> str:
+    body = "\n".join(render_latex_table(t) for t in tables)
+    return ("% generated by salbench report; needs only texlive-latex-base (color, graphicx)\n"
+            r"\documentclass{article}" "\n" r"\usepackage[utf8]{inputenc}" "\n"
+            r"\usepackage{color}" "\n" r"\usepackage{graphicx}" "\n"
+            r"\begin{document}" "\n" + body + r"\end{document}" "\n")
+
+
+# -- figures ------------------------------------------------------------------------
+
+def figures(store, out_dir: Path, *, protocol: str, datasets: list[str] | None,
+            methods: list[str] | None) -> list[Path]:
+    """PR curves and F-measure-vs-threshold curves, one figure each per dataset."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from salbench.numeric import BETA2
+    sums = store.summaries(methods=methods, datasets=datasets, protocol=protocol, curves=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for ds in _dataset_order({s["dataset"] for s in sums}):
+        rows = [s for s in sums if s["dataset"] == ds and s.get("curves")
+                and s["curves"].get("precision") and s["curves"].get("recall")]
+        if not methods:
+            rows = [s for s in rows if s["method"].lower() not in TABLE1_ROWS] or rows
+        if not rows:
+            continue
+        fig_pr, ax_pr = plt.subplots(figsize=(5, 4.2))
+        fig_f, ax_f = plt.subplots(figsize=(5, 4.2))
+        for s in sorted(rows, key=lambda s: s["method"].lower()):
+            p = [float(x) for x in s["curves"]["precision"]]
+            r = [float(x) for x in s["curves"]["recall"]]
+            f = s["curves"].get("f_curve")
+            if not f:
+                f = [(1 + BETA2) * a * b / (BETA2 * a + b) if (BETA2 * a + b) > 0 else 0.0
+                     for a, b in zip(p, r)]
+            lab = f"{s['method']} (maxF {max(f):.3f})"
+            ax_pr.plot(r, p, label=lab, lw=1.4)
+            ax_f.plot(range(len(f)), f, label=lab, lw=1.4)
+        ax_pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+                  title=f"PR curves, {ds} ({protocol})")
+        ax_f.set(xlabel="threshold", ylabel="F-measure (β²=0.3)", xlim=(0, 255), ylim=(0, 1.02),
+                 title=f"F-measure curves, {ds} ({protocol})")
+        for fig, ax, kind in ((fig_pr, ax_pr, "pr"), (fig_f, ax_f, "fmeasure")):
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower left" if kind == "pr" else "lower center")
+            fig.tight_layout()
+            stem = out_dir / f"{kind}_{ds}_{protocol}"
+            for ext in (".png", ".pdf"):
+                fig.savefig(stem.with_suffix(ext), dpi=150)
+                written.append(stem.with_suffix(ext))
+            plt.close(fig)
+    return written
+
+
+# -- CLI -------------------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default="results", help="results root (default ./results)")
+    p.add_argument("--store", help="results database (default <results>/salbench.sqlite)")
+    p.add_argument("--format", choices=("markdown", "latex"), default=None,
+                   help="output format (default: from -o's suffix .tex, else markdown)")
+    p.add_argument("--datasets", help="datasets (columns), comma-separated (default: all present)")
+    p.add_argument("--methods", help="methods (rows), comma-separated (default: all present)")
+    p.add_argument("--protocol", default=None, help="protocol (default pysodmetrics)")
+    p.add_argument("--metrics", default="maxF,mae",
+                   help="per-dataset metrics: maxF,mae,meanF,adpF,S,maxE,meanE,adpE,wF (default maxF,mae)")
+    p.add_argument("--columns", default="", help="extra per-method columns: params,gmacs,fps")
+    p.add_argument("--table", type=int, choices=(1, 2), default=2,
+                   help="2: methods comparison (default); 1: R3Net ablation rows")
+    p.add_argument("--claims", action=argparse.BooleanOptionalAction, default=True,
+                   help="show the R3Net paper's reported numbers (protocol r3net only; default on)")
+    p.add_argument("--figures", metavar="DIR", help="also write PR and F-measure curves (PNG + PDF)")
+    p.add_argument("-o", "--output", help="write to this file (default: stdout)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from salbench.protocols import DEFAULT_PROTOCOL, get_protocol
+    from salbench.store import ResultsStore, default_path
+
+    path = Path(args.store) if args.store else default_path(args.results)
+    if not path.is_file():
+        raise SalbenchError(f"no results store at {path} (run `salbench run` first, or pass --results)")
+    protocol = get_protocol(args.protocol or DEFAULT_PROTOCOL).name
+    fmt = args.format or ("latex" if args.output and args.output.endswith(".tex") else "markdown")
+    split = (lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else None)
+    with ResultsStore(path) as store:
+        t = build_table(store, number=args.table, protocol=protocol, datasets=split(args.datasets),
+                        methods=split(args.methods), metrics=_metric_list(args.metrics),
+                        columns=_column_list(args.columns), claims=args.claims)
+        text = render_latex([t]) if fmt == "latex" else render_markdown(t)
+        if args.figures:
+            written = figures(store, Path(args.figures), protocol=protocol,
+                              datasets=split(args.datasets), methods=split(args.methods))
+            if args.output and fmt == "markdown" and written:
+                rel_base = Path(args.output).resolve().parent
+                imgs = [w for w in written if w.suffix == ".png"]
+                text += "\n" + "\n".join(
+                    f"![{w.stem}]({_rel(w, rel_base)})" for w in imgs) + "\n"
+            print(f"{len(written)} figure file(s) in {args.figures}", file=sys.stderr)
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _rel(p: Path, base: Path) -> str:
+    import os
+    try:
+        return os.path.relpath(p.resolve(), base)
+    except ValueError:
+        return str(p)
