@@ -75,6 +75,12 @@ def resolve_training_set(dataset: str, data_root: str | Path | None = None) -> t
         ds = resolve(dataset, data_root=data_root)
         name = str(getattr(ds, "name", None) or Path(str(dataset)).name)
         pairs = [TrainPair(str(p.name), Path(p.image), Path(p.gt)) for p in ds.pairs]
+        problems = list(getattr(ds, "problems", []) or [])
+        if problems:
+            import sys
+            shown = "; ".join(str(x) for x in problems[:5])
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            print(f"warning: {name}: {len(problems)} file(s) skipped: {shown}{more}", file=sys.stderr)
     else:
         name, pairs = _resolve_folder(dataset, data_root)
     if not pairs:
@@ -160,15 +166,22 @@ def load_pair(pair: TrainPair) -> tuple[Image.Image, Image.Image]:
 class Augment:
     """R3Net's joint augmentation (see the module docstring).
 
-    ``crop=0`` disables cropping (then every image is resized to ``resize``
-    if given, else kept; batching needs equal sizes)."""
+    ``crop=0`` disables cropping (batching then needs equal sizes, e.g. from
+    ``resize``)."""
 
     crop: int = 300
     flip: bool = True
     rotate: float = 10.0
+    #: not in R3Net: when > 0, first resize every pair to ``resize × resize``
+    #: (image bilinear, mask nearest), as many later SOD trainers do; used by
+    #: the CPU-budget experiment so a small crop still sees most of the scene.
+    resize: int = 0
 
     def __call__(self, img: Image.Image, mask: Image.Image,
                  rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
+        if self.resize:
+            img = img.resize((self.resize, self.resize), Image.BILINEAR)
+            mask = mask.resize((self.resize, self.resize), Image.NEAREST)
         w, h = img.size
         c = self.crop
         if c:

@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 5e-4,
     "bias_lr_mult": 2.0,
     "crop": 300,
+    "resize": 0,
     "flip": True,
     "rotate": 10.0,
     "seed": 2018,
@@ -73,7 +74,7 @@ DEFAULTS: dict[str, Any] = {
 #: them to match. Device, AMP, channels-last, workers, logging and the number
 #: of processes are execution details and may change between sessions.
 TRAJECTORY_KEYS = ("method", "options", "dataset", "iterations", "batch_size", "lr",
-                   "lr_power", "momentum", "weight_decay", "bias_lr_mult", "crop", "flip",
+                   "lr_power", "momentum", "weight_decay", "bias_lr_mult", "crop", "resize", "flip",
                    "rotate", "seed", "bn", "backbone_weights")
 
 
@@ -372,7 +373,8 @@ class Trainer:
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.net = net
-        self.augment = Augment(int(self.cfg["crop"]), bool(self.cfg["flip"]), float(self.cfg["rotate"]))
+        self.augment = Augment(int(self.cfg["crop"]), bool(self.cfg["flip"]), float(self.cfg["rotate"]),
+                               int(self.cfg["resize"] or 0))
         self.optimizer = build_optimizer(net, float(self.cfg["lr"]), float(self.cfg["momentum"]),
                                          float(self.cfg["weight_decay"]), float(self.cfg["bias_lr_mult"]))
         self.config = {**{k: _plain(v) for k, v in self.cfg.items()},
@@ -652,6 +654,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--momentum", type=float, help=f"SGD momentum (default {d['momentum']})")
     g.add_argument("--weight-decay", type=float, help=f"weight decay of non-bias parameters (default {d['weight_decay']})")
     g.add_argument("--crop", type=int, help=f"random crop size (default {d['crop']})")
+    g.add_argument("--resize", type=int, metavar="N",
+                   help="resize every training pair to N×N before cropping (not in R3Net; default: off)")
     g.add_argument("--rotate", type=float, help=f"max rotation in degrees (default {d['rotate']})")
     g.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=None,
                    help="disable horizontal flips")
@@ -694,7 +698,7 @@ def main(args: argparse.Namespace) -> int:
     if args.backbone:
         options["backbone"] = args.backbone
     hyper = {k: getattr(args, k) for k in ("iterations", "batch_size", "lr", "lr_power", "momentum",
-                                           "weight_decay", "crop", "rotate", "flip", "seed", "bn")}
+                                           "weight_decay", "crop", "resize", "rotate", "flip", "seed", "bn")}
     trainer = Trainer(args.method, args.dataset, data_root=args.data_root, out=args.out,
                       device=args.device, amp=args.amp, channels_last=args.channels_last,
                       workers=args.workers, save_every=args.save_every, log_every=args.log_every,

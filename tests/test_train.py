@@ -1,0 +1,397 @@
+"""``salbench train``: optimiser groups and poly schedule, exact resume, the
+joint augmentation on real JPEG/PNG files, the deterministic sample stream,
+bad input, the CLI end to end (train → run → report) and the GPU-check script's
+CPU smoke mode.
+
+Fast tests use a tiny two-output network registered from a plugin file (the
+trainer is method-agnostic); the end-to-end test trains the real ``r3net``
+with a ResNet-18 backbone for a few iterations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from salbench.errors import InputError, SalbenchError
+from salbench.nn import data as D
+from salbench.nn import train as T
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: a tiny method: conv-BN backbone, two logit outputs at input size
+TINY_PLUGIN = '''
+from typing import Any, ClassVar
+import torch, torch.nn as nn, torch.nn.functional as F
+from salbench.registry import Method, register_method
+
+class TinyNet(nn.Module):
+    def __init__(self, width=6):
+        super().__init__()
+        self.backbone = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+        self.head1 = nn.Conv2d(width, 1, 1)
+        self.head2 = nn.Conv2d(width + 1, 1, 3, padding=1)
+
+    def forward(self, x):
+        f = self.backbone(x)
+        a = self.head1(f)
+        b = self.head2(torch.cat([f, a], 1))
+        return [F.interpolate(o, size=x.shape[-2:], mode="bilinear", align_corners=False)
+                for o in (a, b)]
+
+    def loss(self, outputs, target):
+        return sum(F.binary_cross_entropy_with_logits(o, target) for o in outputs)
+
+    def final(self, outputs):
+        return torch.sigmoid(outputs[-1])
+
+@register_method
+class TinyTrainable(Method):
+    name = "tiny-train-test"
+    kind = "learned"
+    default_options: ClassVar[dict[str, Any]] = {"width": 6}
+    train_defaults: ClassVar[dict[str, Any]] = {"crop": 48, "batch_size": 4}
+
+    def build_model(self):
+        return TinyNet(int(self.options["width"]))
+'''
+
+
+@pytest.fixture(scope="module")
+def tiny_plugin(tmp_path_factory) -> Path:
+    from salbench.registry import load_plugin
+    path = tmp_path_factory.mktemp("plugin") / "tiny_train_plugin.py"
+    path.write_text(TINY_PLUGIN)
+    load_plugin(path)
+    return path
+
+
+def make_pairs(folder: Path, n: int = 6, size: tuple[int, int] = (72, 60), seed: int = 0,
+               grey_gt: bool = False) -> Path:
+    """Real JPEG images with a red ellipse on a blue background and PNG masks of
+    the ellipse (grey level 200 instead of 255 when ``grey_gt``)."""
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True)
+    (folder / "gt").mkdir()
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    for i in range(n):
+        cx, cy = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h
+        rx, ry = rng.uniform(0.15, 0.3) * w, rng.uniform(0.15, 0.3) * h
+        fg = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
+        img = np.zeros((h, w, 3), np.uint8)
+        img[..., 2] = 220
+        img[fg] = (230, 20, 20)
+        noise = rng.integers(0, 20, size=img.shape, dtype=np.uint8)
+        Image.fromarray(np.clip(img.astype(int) + noise - 10, 0, 255).astype(np.uint8)).save(
+            folder / "images" / f"im{i:02d}.jpg", quality=95)
+        Image.fromarray(np.where(fg, 200 if grey_gt else 255, 0).astype(np.uint8)).save(
+            folder / "gt" / f"im{i:02d}.png")
+    return folder
+
+
+# --------------------------------------------------------------------------
+# optimiser and schedule
+# --------------------------------------------------------------------------
+
+def test_poly_schedule_values():
+    assert T.poly_factor(0, 6000) == 1.0
+    assert T.poly_factor(3000, 6000) == pytest.approx(0.5 ** 0.9, rel=1e-12)
+    assert T.poly_factor(5999, 6000) == pytest.approx((1 / 6000) ** 0.9, rel=1e-12)
+    net = torch.nn.Conv2d(3, 4, 3)
+    opt = T.build_optimizer(net, lr=1e-3)
+    f = T.set_poly_lr(opt, 1500, 6000)
+    assert f == pytest.approx(0.75 ** 0.9)
+    bias_g, weight_g = opt.param_groups
+    assert bias_g["lr"] == pytest.approx(2e-3 * 0.75 ** 0.9, rel=1e-12)  # the ×2 is kept
+    assert weight_g["lr"] == pytest.approx(1e-3 * 0.75 ** 0.9, rel=1e-12)
+    with pytest.raises(ValueError):
+        T.poly_factor(0, 0)
+
+
+def test_one_step_uses_group_learning_rates_and_decay(tiny_plugin):
+    """One SGD step from zero momentum: biases move by 2·lr·grad (no decay),
+    all other parameters by lr·(grad + 5e-4·p); checked against the formula."""
+    from salbench.registry import create
+    torch.manual_seed(0)
+    net = create("tiny-train-test").build_model().train()
+    lr = 0.05
+    opt = T.build_optimizer(net, lr=lr, momentum=0.9, weight_decay=5e-4)
+    names = dict(net.named_parameters())
+    bias_ids = {id(p) for p in opt.param_groups[0]["params"]}
+    assert {n for n, p in names.items() if id(p) in bias_ids} == {n for n in names if n.endswith("bias")}
+    assert opt.param_groups[0]["weight_decay"] == 0.0 and opt.param_groups[1]["weight_decay"] == 5e-4
+    assert opt.param_groups[0]["momentum"] == opt.param_groups[1]["momentum"] == 0.9
+    T.set_poly_lr(opt, 0, 100)
+    x = torch.randn(2, 3, 16, 16)
+    y = (torch.rand(2, 1, 16, 16) > 0.5).float()
+    opt.zero_grad()
+    net.loss(net(x), y).backward()
+    before = {n: p.detach().clone() for n, p in names.items()}
+    grads = {n: p.grad.detach().clone() for n, p in names.items()}
+    opt.step()
+    for n, p in names.items():
+        if n.endswith("bias"):
+            expect = before[n] - 2 * lr * grads[n]
+        else:
+            expect = before[n] - lr * (grads[n] + 5e-4 * before[n])
+        if n in ("head1.bias", "head2.weight", "head2.bias", "backbone.0.weight"):
+            assert not torch.equal(p.detach(), before[n]), n  # (a conv bias before BN has no gradient)
+        torch.testing.assert_close(p.detach(), expect, rtol=0, atol=1e-7)
+
+
+def test_r3net_parameter_groups():
+    """On the real R3Net (ResNet-18 backbone), the bias group is exactly the
+    parameters named ``*.bias`` (R3Net's ``name[-4:] == 'bias'``)."""
+    from salbench.registry import create
+    net = create("r3net", backbone="resnet18").build_model()
+    groups = T.param_groups(net, 1e-3, 5e-4)
+    named = list(net.named_parameters())
+    n_bias = sum(1 for n, _ in named if n[-4:] == "bias")
+    assert n_bias > 0
+    assert len(groups[0]["params"]) == n_bias
+    assert len(groups[1]["params"]) == len(named) - n_bias
+    assert groups[0]["lr"] == pytest.approx(2e-3) and groups[1]["lr"] == pytest.approx(1e-3)
+
+
+# --------------------------------------------------------------------------
+# augmentation and sample stream
+# --------------------------------------------------------------------------
+
+def _augment_arrays(pair, aug, seed):
+    img, mask = D.load_pair(pair)
+    img, mask = aug(img, mask, np.random.default_rng(seed))
+    return np.asarray(img), np.asarray(mask)
+
+
+def test_augmentation_joint_binary_deterministic(tmp_path):
+    folder = make_pairs(tmp_path / "ds", n=1, size=(120, 90))
+    pair = D.folder_pairs(folder)[0]
+    aug = D.Augment(crop=64, flip=True, rotate=10.0)
+    outs = [_augment_arrays(pair, aug, s) for s in range(12)]
+    flips = 0
+    for img, mask in outs:
+        assert img.shape == (64, 64, 3) and mask.shape == (64, 64)
+        assert set(np.unique(mask)) <= {0, 255}  # nearest resampling keeps it binary
+        # joint geometry: the mask covers the red pixels and nothing else
+        red = (img[..., 0].astype(int) > 128) & (img[..., 2].astype(int) < 128)
+        agree = np.mean(red == (mask == 255))
+        assert agree > 0.95, agree
+    # deterministic under the seed, different across seeds
+    a1, m1 = _augment_arrays(pair, aug, 3)
+    a2, m2 = _augment_arrays(pair, aug, 3)
+    assert np.array_equal(a1, a2) and np.array_equal(m1, m2)
+    assert len({outs[i][0].tobytes() for i in range(12)}) == 12
+    # a flip is a flip: with rotate 0 and a crop of the full width, flipped
+    # outputs mirror the unflipped one
+    aug0 = D.Augment(crop=90, flip=True, rotate=0.0)
+    small = make_pairs(tmp_path / "sq", n=1, size=(90, 90), seed=5)
+    p2 = D.folder_pairs(small)[0]
+    base_img, base_mask = D.load_pair(p2)
+    base_mask = np.asarray(base_mask)
+    for s in range(8):
+        _, m = _augment_arrays(p2, aug0, s)
+        if np.array_equal(m, base_mask[:, ::-1]) and not np.array_equal(m, base_mask):
+            flips += 1
+        else:
+            assert np.array_equal(m, base_mask)
+    assert 0 < flips < 8
+
+
+def test_augmentation_resizes_small_images_and_binarises_grey_gt(tmp_path):
+    folder = make_pairs(tmp_path / "ds", n=1, size=(50, 40), grey_gt=True)
+    pair = D.folder_pairs(folder)[0]
+    img, mask = D.load_pair(pair)
+    assert set(np.unique(np.asarray(mask))) == {0, 255}  # 200 >= 128 -> foreground
+    img, mask = D.Augment(crop=64, rotate=0.0)(img, mask, np.random.default_rng(0))
+    assert img.size == (64, 64) and mask.size == (64, 64)
+    x, y = D.to_tensors(img, mask)
+    assert x.shape == (3, 64, 64) and y.shape == (1, 64, 64)
+    assert set(torch.unique(y).tolist()) == {0.0, 1.0}
+    # ImageNet normalisation: the blue background's blue channel is high, red low
+    assert float(x[2, 0, 0]) > 1.0 and float(x[0, 0, 0]) < -1.0
+    # grey level just below the threshold is background
+    g = np.full((40, 50), 127, np.uint8)
+    g[:10] = 128
+    Image.fromarray(g).save(pair.gt)
+    _, m = D.load_pair(pair)
+    assert np.asarray(m)[:10].min() == 255 and np.asarray(m)[10:].max() == 0
+
+
+def test_stream_is_deterministic_and_sharded(tmp_path):
+    folder = make_pairs(tmp_path / "ds", n=5)
+    pairs = D.folder_pairs(folder)
+    aug = D.Augment(crop=32)
+    a, b = D.StreamDataset(pairs, aug, 7), D.StreamDataset(pairs, aug, 7)
+    # every epoch is a permutation; epochs differ
+    epochs = [[a.index_of(p) for p in range(5 * e, 5 * e + 5)] for e in range(4)]
+    assert all(sorted(e) == list(range(5)) for e in epochs)
+    assert len({tuple(e) for e in epochs}) > 1
+    for p in (0, 3, 9, 12):  # a fresh instance (another worker or process) agrees
+        xa, ya = a[p]
+        xb, yb = b[p]
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    # ranks split each global batch into contiguous, disjoint shares
+    full = list(D.ShardedBatchSampler(6, 2, 4))
+    r0 = list(D.ShardedBatchSampler(6, 2, 4, rank=0, world=2))
+    r1 = list(D.ShardedBatchSampler(6, 2, 4, rank=1, world=2))
+    assert full == [list(range(12, 18)), list(range(18, 24))]
+    assert [x + y for x, y in zip(r0, r1)] == full
+    with pytest.raises(SalbenchError, match="divisible"):
+        D.ShardedBatchSampler(5, 0, 1, rank=0, world=2)
+
+
+def test_bad_training_files_are_named(tmp_path):
+    folder = make_pairs(tmp_path / "ds", n=3)
+    pairs = D.folder_pairs(folder)
+    D.check_pairs(pairs)
+    (folder / "images" / "im01.jpg").write_bytes(b"not a jpeg at all")
+    with pytest.raises(InputError, match="im01.jpg"):
+        D.check_pairs(pairs)
+    folder2 = make_pairs(tmp_path / "ds2", n=2)
+    Image.new("L", (10, 10)).save(folder2 / "gt" / "im00.png")
+    with pytest.raises(InputError, match=r"im00.png.*10x10"):
+        D.check_pairs(D.folder_pairs(folder2))
+    (folder2 / "gt" / "im01.png").unlink()
+    with pytest.raises(InputError, match="im01.jpg"):
+        D.folder_pairs(folder2)
+
+
+# --------------------------------------------------------------------------
+# trainer: exact resume, config checks, checkpoint format
+# --------------------------------------------------------------------------
+
+def _train(folder, out, **kw):
+    kw.setdefault("iterations", 6)
+    t = T.Trainer("tiny-train-test", str(folder), out=out, device="cpu", log_every=1,
+                  save_every=100, progress=False, **kw)
+    return t, t.run()
+
+
+def _log(out, folder):
+    lines = (Path(out) / "tiny-train-test" / folder.name / "train_log.jsonl").read_text().splitlines()
+    return [json.loads(s) for s in lines]
+
+
+def test_resume_is_exact(tiny_plugin, tmp_path):
+    folder = make_pairs(tmp_path / "ds", n=7)
+    # straight: 6 iterations (7 images, batch 4: batches straddle epochs)
+    _, s_straight = _train(folder, tmp_path / "A")
+    # interrupted: 3 iterations, stop, then resume (a fresh Trainer, default resume)
+    _, s_first = _train(folder, tmp_path / "B", stop_after=3)
+    assert s_first["iteration"] == 3 and not s_first["done"]
+    ck_mid = T.load_checkpoint(tmp_path / "B" / "tiny-train-test" / "ds" / "last.pt")
+    assert ck_mid["iteration"] == 3 and not (tmp_path / "B" / "tiny-train-test" / "ds" / "final.pt").exists()
+    # scramble the global RNGs: a resume must restore them
+    torch.manual_seed(1234)
+    np.random.seed(99)
+    _, s_resumed = _train(folder, tmp_path / "B")
+    assert s_resumed["done"] and s_resumed["iteration"] == 6
+    a = T.load_checkpoint(tmp_path / "A" / "tiny-train-test" / "ds" / "final.pt")
+    b = T.load_checkpoint(tmp_path / "B" / "tiny-train-test" / "ds" / "final.pt")
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["momentum_buffer"], sb["momentum_buffer"])
+    la, lb = _log(tmp_path / "A", folder), _log(tmp_path / "B", folder)
+    assert [r["iteration"] for r in lb] == [1, 2, 3, 4, 5, 6]
+    assert [r["loss"] for r in la] == [r["loss"] for r in lb]
+    assert [r["lr"] for r in la] == [r["lr"] for r in lb]
+    # the schedule reached the poly values and the log has what the report plots
+    assert la[0]["lr"] == pytest.approx(1e-3) and la[0]["lr_bias"] == pytest.approx(2e-3)
+    assert la[5]["lr"] == pytest.approx(1e-3 * (1 / 6) ** 0.9)
+    assert len(la[0]["losses"]) == 2 and la[0]["images_per_s"] > 0 and "wall_s" in la[0]
+    # the checkpoint format of the contract, loadable with weights_only=True
+    raw = torch.load(tmp_path / "A" / "tiny-train-test" / "ds" / "final.pt", weights_only=True)
+    assert raw["format"] == "salbench-checkpoint-v1" and raw["method"] == "tiny-train-test"
+    assert raw["options"] == {"width": 6} and raw["dataset"] == "ds" and raw["iteration"] == 6
+    assert set(raw["rng"]) >= {"torch", "numpy", "python"}
+    assert raw["config"]["crop"] == 48 and raw["config"]["batch_size"] == 4  # method's train_defaults
+    # running again when complete does nothing
+    _, again = _train(folder, tmp_path / "A")
+    assert again["note"] == "already complete"
+
+
+def test_resume_refuses_other_config_and_restart_works(tiny_plugin, tmp_path):
+    folder = make_pairs(tmp_path / "ds", n=4)
+    _train(folder, tmp_path / "C", stop_after=1, iterations=3)
+    with pytest.raises(SalbenchError, match=r"lr: checkpoint 0.001 vs now 0.01.*--restart"):
+        _train(folder, tmp_path / "C", iterations=3, lr=0.01)
+    _, s = _train(folder, tmp_path / "C", iterations=3, lr=0.01, resume="restart")
+    assert s["done"] and s["iteration"] == 3
+
+
+def test_cli_errors_are_clear(tiny_plugin, tmp_path):
+    from salbench.cli import main
+    folder = make_pairs(tmp_path / "ds", n=2)
+    rc = main(["train", "--plugin", str(tiny_plugin), "--method", "tiny-train-test",
+               "--dataset", str(folder), "--out", str(tmp_path / "o"), "--option", "nope=1",
+               "--no-progress"])
+    assert rc == 2
+    rc = main(["train", "--method", "tiny-train-test", "--dataset", str(tmp_path / "missing"),
+               "--out", str(tmp_path / "o"), "--no-progress"])
+    assert rc == 2
+    rc = main(["train", "--method", "tiny-train-test", "--dataset", str(folder), "--out",
+               str(tmp_path / "o"), "--resume", str(tmp_path / "nothing.pt"), "--no-progress"])
+    assert rc == 2
+
+
+# --------------------------------------------------------------------------
+# end to end through the real CLI, and the GPU script's smoke mode
+# --------------------------------------------------------------------------
+
+def _salbench(args, cwd, env=None, timeout=600):
+    e = {**os.environ, "OMP_NUM_THREADS": "2", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "salbench.cli", *args], cwd=cwd, env=e,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_cli_train_then_run_then_report(tmp_path):
+    """``salbench train`` R3Net (ResNet-18) on the demo set for 3 iterations,
+    then ``salbench run`` with the checkpoint, then ``salbench report``."""
+    env = {"SALBENCH_DATA": str(tmp_path / "data"), "SALBENCH_CHECKPOINTS": str(tmp_path / "ck")}
+    r = _salbench(["train", "--method", "r3net", "--dataset", "demo-train", "--backbone", "resnet18",
+                   "--crop", "96", "--batch-size", "2", "--iterations", "3", "--log-every", "1",
+                   "--no-progress"], tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    ck = tmp_path / "ck" / "r3net" / "demo-train" / "final.pt"
+    assert ck.is_file()
+    raw = torch.load(ck, weights_only=True)
+    assert raw["options"]["backbone"] == "resnet18" and raw["iteration"] == 3
+    log = [json.loads(s) for s in (ck.parent / "train_log.jsonl").read_text().splitlines()]
+    assert [x["iteration"] for x in log] == [1, 2, 3] and len(log[0]["losses"]) >= 2
+    assert all(np.isfinite(x["loss"]) for x in log)
+    try:
+        import salbench.runner as runner  # noqa: F401
+        import salbench.report  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"salbench run / report not available yet ({exc})")
+    r = _salbench(["run", "--method", "r3net", "--datasets", "demo", "--no-crf", "--weights", str(ck),
+                   "--results", str(tmp_path / "results"), "-q"], tmp_path, env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = _salbench(["report", "--results", str(tmp_path / "results")], tmp_path, env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "r3net" in (r.stdout + "".join(p.read_text() for p in (tmp_path / "results").rglob("*.md")))
+
+
+def test_gpu_check_smoke_runs_on_cpu(tmp_path):
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--smoke"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["smoke"] is True
+    for key in ("train_fp32", "train_bf16", "inference_bf16"):
+        assert out[key]["iterations_per_s" if key.startswith("train") else "images_per_s"] > 0
+    assert "targets" in out
