@@ -1,0 +1,158 @@
+"""Dataset registry and layout recognition, on real JPEG/PNG files laid out the
+ways the public archives ship them, and on the real SOD / PASCAL-S folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from salbench import datasets
+from salbench.datasets import DATASETS, TEST_SETS, data_root, expand, resolve
+from salbench.errors import SalbenchError
+
+
+def _write_pairs(img_dir: Path, gt_dir: Path, n: int, prefix: str = "im", img_ext: str = ".jpg",
+                 start: int = 0) -> list[str]:
+    img_dir.mkdir(parents=True, exist_ok=True)
+    gt_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(n)
+    names = []
+    for i in range(start, start + n):
+        name = f"{prefix}{i:03d}"
+        img = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+        gt = np.zeros((24, 32), np.uint8)
+        gt[6:18, 8:24] = 255
+        Image.fromarray(img).save(img_dir / f"{name}{img_ext}")
+        Image.fromarray(gt).save(gt_dir / f"{name}.png")
+        names.append(name)
+    return names
+
+
+def test_registry_counts_and_sources():
+    want = {"ECSSD": 1000, "HKU-IS": 4447, "PASCAL-S": 850, "SOD": 300, "DUT-OMRON": 5168,
+            "MSRA10K": 10000, "DUTS-TR": 10553, "DUTS-TE": 5019}
+    assert {d.name: d.count for d in DATASETS.values()} == want
+    assert TEST_SETS == ("ECSSD", "HKU-IS", "PASCAL-S", "SOD", "DUT-OMRON")
+    for d in DATASETS.values():
+        assert d.source and d.layout and d.role in ("test", "train")
+    assert DATASETS["msra10k"].role == "train" and DATASETS["duts-tr"].role == "train"
+
+
+@pytest.mark.parametrize("folder,sub_img,sub_gt,name,img_ext", [
+    ("ECSSD", "images", "ground_truth_mask", "ecssd", ".jpg"),
+    ("HKUIS", "imgs", "gt", "HKU-IS", ".png"),
+    ("pascal", "Imgs", "GT", "PASCAL-S", ".jpg"),
+    ("DUT-OMRON", "DUT-OMRON-image", "pixelwiseGT-new-PNG", "dut-omron", ".jpg"),
+    ("DUT-O", "Image", "Mask", "DUT-OMRON", ".jpg"),
+    ("DUTS-TR", "DUTS-TR-Image", "DUTS-TR-Mask", "duts-tr", ".jpg"),
+    ("SOD", "img", "masks", "sod", ".jpg"),
+])
+def test_split_layouts_and_spellings(tmp_path, folder, sub_img, sub_gt, name, img_ext):
+    names = _write_pairs(tmp_path / folder / sub_img, tmp_path / folder / sub_gt, 5, img_ext=img_ext)
+    ds = resolve(name, tmp_path)
+    assert [p.name for p in ds.pairs] == names  # sorted by name
+    assert ds.pairs[0].image.parent.name == sub_img and ds.pairs[0].gt.parent.name == sub_gt
+    expected = datasets.info(name).count
+    assert ds.problems == [f"found 5 pairs, expected {expected}"]
+
+
+def test_flat_r3net_layout_and_wrapped_msra10k(tmp_path):
+    names = _write_pairs(tmp_path / "SOD", tmp_path / "SOD", 4)  # name.jpg + name.png side by side
+    ds = resolve("SOD", tmp_path)
+    assert [p.name for p in ds.pairs] == names and ds.layout.startswith("flat")
+    assert all(p.image.suffix == ".jpg" and p.gt.suffix == ".png" for p in ds.pairs)
+    # MSRA10K_Imgs_GT/Imgs/{name.jpg,name.png}: the archive's own layout
+    _write_pairs(tmp_path / "MSRA10K_Imgs_GT" / "Imgs", tmp_path / "MSRA10K_Imgs_GT" / "Imgs", 3)
+    ms = resolve("msra10k", tmp_path)
+    assert len(ms.pairs) == 3 and ms.name == "MSRA10K"
+    # DUTS/DUTS-TE nested one level down
+    _write_pairs(tmp_path / "DUTS" / "DUTS-TE" / "DUTS-TE-Image", tmp_path / "DUTS" / "DUTS-TE" / "DUTS-TE-Mask", 2)
+    assert len(resolve("DUTS-TE", tmp_path).pairs) == 2
+
+
+def test_unpaired_files_are_problems_naming_them(tmp_path):
+    root = tmp_path / "ECSSD"
+    _write_pairs(root / "images", root / "gt", 4)
+    (root / "gt" / "im001.png").unlink()
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(root / "gt" / "orphan.png")
+    ds = resolve("ECSSD", tmp_path)
+    assert [p.name for p in ds.pairs] == ["im000", "im002", "im003"]
+    text = " | ".join(ds.problems)
+    assert "1 image(s) without GT" in text and "im001.jpg" in text
+    assert "1 GT file(s) without image" in text and "orphan.png" in text
+    assert "expected 1000" in text
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path):
+    with pytest.raises(SalbenchError) as e:
+        resolve("HKU-IS", tmp_path)
+    msg = str(e.value)
+    assert "HKU-IS" in msg and "4447" in msg and "hku.hk" in msg and str(tmp_path) in msg
+    with pytest.raises(SalbenchError, match="unknown dataset"):
+        resolve("no-such-set", tmp_path)
+
+
+def test_explicit_folder_is_an_adhoc_dataset(tmp_path):
+    names = _write_pairs(tmp_path / "mine" / "images", tmp_path / "mine" / "gt", 3)
+    ds = resolve(str(tmp_path / "mine"))
+    assert ds.name == "mine" and [p.name for p in ds.pairs] == names and ds.problems == []
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SalbenchError, match="no images/GT found"):
+        resolve(str(tmp_path / "empty"))
+
+
+def test_data_root_precedence(tmp_path, monkeypatch):
+    monkeypatch.delenv("SALBENCH_DATA", raising=False)
+    repo = Path(datasets.__file__).resolve().parents[1]
+    assert data_root() == repo / "datasets"  # editable install: the checkout's datasets/
+    monkeypatch.setenv("SALBENCH_DATA", str(tmp_path / "env"))
+    assert data_root() == tmp_path / "env"
+    assert data_root(tmp_path / "arg") == tmp_path / "arg"
+
+
+def test_all_skips_missing_with_one_line_each(tmp_path):
+    _write_pairs(tmp_path / "SOD" / "images", tmp_path / "SOD" / "gt", 3)
+    lines: list[str] = []
+    got = expand("all", tmp_path, warn=lines.append)
+    assert [d.name for d in got] == ["SOD"]
+    assert len(lines) == 4 and all(line.startswith("skipping ") for line in lines)
+    assert {line.split()[1].rstrip(":") for line in lines} == {"ECSSD", "HKU-IS", "PASCAL-S", "DUT-OMRON"}
+    with pytest.raises(SalbenchError, match="none of the test sets"):
+        expand("all", tmp_path / "nothing", warn=lambda m: None)
+    with pytest.raises(SalbenchError, match="ECSSD not found"):
+        expand("SOD,ECSSD", tmp_path)
+
+
+def test_datasets_command_lists_found_and_missing(tmp_path):
+    root = tmp_path / "SOD"
+    _write_pairs(root / "images", root / "gt", 3)
+    (root / "gt" / "im002.png").unlink()
+    out = subprocess.run([sys.executable, "-m", "salbench.cli", "datasets", "--data-root", str(tmp_path),
+                          "--json"], capture_output=True, text=True, check=True).stdout
+    rows = {r["name"]: r for r in json.loads(out)["datasets"]}
+    assert rows["SOD"]["status"] == "problems" and rows["SOD"]["count"] == 2
+    assert any("without GT" in p for p in rows["SOD"]["problems"])
+    assert any("expected 300" in p for p in rows["SOD"]["problems"])
+    assert rows["ECSSD"]["status"] == "missing" and "cuhk" in rows["ECSSD"]["how_to_get"]
+    assert rows["demo"]["status"] == "not generated"
+    text = subprocess.run([sys.executable, "-m", "salbench.cli", "datasets", "--data-root", str(tmp_path)],
+                          capture_output=True, text=True, check=True).stdout
+    assert "MISSING" in text and "problem:" in text
+
+
+@pytest.mark.realdata
+def test_real_sod_and_pascal_layouts(shared_data):
+    sod = resolve("SOD", shared_data)
+    assert len(sod.pairs) == 300 and sod.problems == []
+    assert sod.pairs[0].image.suffix == ".jpg" and sod.pairs[0].gt.suffix == ".png"
+    pas = resolve("pascal-s", shared_data)
+    assert len(pas.pairs) == 850 and pas.problems == [] and pas.name == "PASCAL-S"
+    lines: list[str] = []
+    assert [d.name for d in expand("all", shared_data, warn=lines.append)] == ["PASCAL-S", "SOD"]
+    assert len(lines) == 3
