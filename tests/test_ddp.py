@@ -1,0 +1,117 @@
+"""DistributedDataParallel on the CPU: ``torchrun --nproc_per_node=2`` with
+gloo trains the same schedule as one process on the same global batch.
+
+Batch norm is the subtle part: with per-process batch statistics (``--bn
+train``) two processes normalise each half-batch separately, so their loss is
+*not* the single-process loss on the whole batch. The equivalence check
+therefore uses ``--bn frozen`` (BN layers use their running statistics; the
+affine parameters still train), under which the data-parallel gradient is
+exactly the full-batch gradient. On CUDA ``--bn sync`` (SyncBatchNorm) gives
+the same property with batch statistics; gloo/CPU has no SyncBatchNorm.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+TINY_PLUGIN = '''
+from typing import Any, ClassVar
+import torch, torch.nn as nn, torch.nn.functional as F
+from salbench.registry import Method, register_method
+
+class TinyNet(nn.Module):
+    def __init__(self, width=6):
+        super().__init__()
+        self.backbone = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+        self.head1 = nn.Conv2d(width, 1, 1)
+        self.head2 = nn.Conv2d(width + 1, 1, 3, padding=1)
+
+    def forward(self, x):
+        f = self.backbone(x)
+        a = self.head1(f)
+        b = self.head2(torch.cat([f, a], 1))
+        return [F.interpolate(o, size=x.shape[-2:], mode="bilinear", align_corners=False)
+                for o in (a, b)]
+
+    def loss(self, outputs, target):
+        return sum(F.binary_cross_entropy_with_logits(o, target) for o in outputs)
+
+    def final(self, outputs):
+        return torch.sigmoid(outputs[-1])
+
+@register_method
+class TinyDDP(Method):
+    name = "tiny-ddp-test"
+    kind = "learned"
+    default_options: ClassVar[dict[str, Any]] = {"width": 6}
+
+    def build_model(self):
+        return TinyNet(int(self.options["width"]))
+'''
+
+
+def _make_pairs(folder: Path, n: int = 6) -> Path:
+    rng = np.random.default_rng(1)
+    (folder / "images").mkdir(parents=True)
+    (folder / "gt").mkdir()
+    yy, xx = np.mgrid[0:60, 0:80]
+    for i in range(n):
+        fg = ((xx - rng.uniform(25, 55)) / 18) ** 2 + ((yy - rng.uniform(20, 40)) / 14) ** 2 <= 1
+        img = rng.integers(0, 90, size=(60, 80, 3), dtype=np.uint8)
+        img[fg] = (220, 40, 30)
+        Image.fromarray(img).save(folder / "images" / f"p{i}.jpg", quality=95)
+        Image.fromarray((fg * 255).astype(np.uint8)).save(folder / "gt" / f"p{i}.png")
+    return folder
+
+
+def _train_args(plugin: Path, data: Path, out: Path) -> list[str]:
+    return ["train", "--plugin", str(plugin), "--method", "tiny-ddp-test", "--dataset", str(data),
+            "--out", str(out), "--crop", "48", "--batch-size", "4", "--iterations", "4",
+            "--lr", "0.05", "--bn", "frozen", "--log-every", "1", "--no-progress", "--device", "cpu"]
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one_process(tmp_path):
+    plugin = tmp_path / "tiny_ddp_plugin.py"
+    plugin.write_text(TINY_PLUGIN)
+    data = _make_pairs(tmp_path / "ds")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    one = subprocess.run([sys.executable, "-m", "salbench.cli", *_train_args(plugin, data, tmp_path / "one")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "salbench.cli", *_train_args(plugin, data, tmp_path / "two")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stdout + two.stderr
+    # only rank 0 printed its summary and wrote the log (one line per iteration)
+    assert two.stdout.count("done at iteration 4/4") == 1
+    run1 = tmp_path / "one" / "tiny-ddp-test" / "ds"
+    run2 = tmp_path / "two" / "tiny-ddp-test" / "ds"
+    log1 = [json.loads(s) for s in (run1 / "train_log.jsonl").read_text().splitlines()]
+    log2 = [json.loads(s) for s in (run2 / "train_log.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in log2] == [1, 2, 3, 4]
+    np.testing.assert_allclose([r["loss"] for r in log2], [r["loss"] for r in log1], rtol=1e-5)
+    np.testing.assert_allclose([r["losses"] for r in log2], [r["losses"] for r in log1], rtol=1e-5)
+    assert log1[-1]["loss"] != log1[0]["loss"]  # it did train
+    a = torch.load(run1 / "final.pt", weights_only=True)
+    b = torch.load(run2 / "final.pt", weights_only=True)
+    assert b["config"]["world_size"] == 2 and a["config"]["world_size"] == 1
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=1e-4, atol=1e-6)
+    # a DDP checkpoint resumes in a single process (the sample order does not
+    # depend on the process count): extend nothing, just check it is accepted
+    again = subprocess.run([sys.executable, "-m", "salbench.cli", *_train_args(plugin, data, tmp_path / "two")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "already complete" in again.stdout, again.stderr
