@@ -16,7 +16,7 @@ from salbench.nn.weights import (WeightsError, detect_format, load_backbone_stat
                                  load_backbone_weights)
 from salbench.nn.modules import ASPP, upsample
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # 2 shared cores: more threads only spin
 
 
 # -- layouts -------------------------------------------------------------------

@@ -158,6 +158,22 @@ def map_backbone_state_dict(sd: Mapping[str, torch.Tensor], fmt: str | None = No
     return mapped, dropped, unknown, fmt
 
 
+def summarise_keys(items: list[str], limit: int = 12) -> str:
+    """Up to ``limit`` keys in full; longer lists grouped by their first two name
+    components (``refine.5.* (16)``) so that whole missing blocks stay visible."""
+    if len(items) <= limit:
+        return ", ".join(items)
+    groups: dict[str, int] = {}
+    for k in items:
+        parts = k.split(":")[0].split(".")
+        g = ".".join(parts[:2]) + ".*" if len(parts) > 2 else k
+        groups[g] = groups.get(g, 0) + 1
+    shown = [f"{g} ({n})" if n > 1 else g for g, n in groups.items()]
+    if len(shown) > 3 * limit:
+        shown = shown[:3 * limit] + [f"… {len(shown) - 3 * limit} more groups"]
+    return ", ".join(shown)
+
+
 def check_and_load(module: nn.Module, sd: Mapping[str, torch.Tensor], source: str | Path,
                    strict: bool = True, what: str = "model") -> dict[str, list[str]]:
     """Load ``sd`` into ``module`` after checking names and shapes.
@@ -175,8 +191,7 @@ def check_and_load(module: nn.Module, sd: Mapping[str, torch.Tensor], source: st
         def _fmt(title: str, items: list[str]) -> str:
             if not items:
                 return ""
-            shown = ", ".join(items[:12]) + (f", … ({len(items)} in all)" if len(items) > 12 else "")
-            return f"\n  {title} ({len(items)}): {shown}"
+            return f"\n  {title} ({len(items)}): {summarise_keys(items)}"
         raise WeightsError(f"{source}: weights do not fit the {what}"
                            + _fmt("missing keys", missing) + _fmt("unexpected keys", unexpected)
                            + _fmt("shape mismatches", mismatched))
