@@ -159,11 +159,16 @@ class NLDFNet(SODNet):
         score = local + self.global_score(g)
         return [self.upsample(score, x.shape[2:])]
 
+    def loss_terms(self, outputs: list[torch.Tensor], target: torch.Tensor) -> list[torch.Tensor]:
+        """The two weighted terms, cross-entropy then boundary IoU (the trainer logs them)."""
+        out = outputs[-1]
+        return [CE_WEIGHT * F.binary_cross_entropy_with_logits(out, target),
+                IOU_WEIGHT * boundary_iou_loss(out, target)]
+
     def loss(self, outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy + boundary IoU loss (NLDF's ``Loss_Mean``)."""
-        out = outputs[-1]
-        return (CE_WEIGHT * F.binary_cross_entropy_with_logits(out, target)
-                + IOU_WEIGHT * boundary_iou_loss(out, target))
+        ce, iou = self.loss_terms(outputs, target)
+        return ce + iou
 
     def final(self, outputs: list[torch.Tensor]) -> torch.Tensor:
         return torch.sigmoid(outputs[-1])
