@@ -39,9 +39,9 @@ maps?", CVPR 2014), β = :data:`salbench.numeric.WFM_BETA`:
 * ``E = |pred - gt|``; every background pixel takes the error of its nearest
   foreground pixel (Euclidean feature transform); this ``Et`` is blurred by the
   normalised 7×7, σ = 5 Gaussian (``fspecial('gaussian', 7, 5)``) with **zero**
-  padding (PySODMetrics uses ``scipy.ndimage.convolve(mode="constant", cval=0)``,
-  not MATLAB ``imfilter``'s default, which is also zero padding; 'replicate' is not
-  used by either); on the foreground the error is ``min(E, EA)``; on the background
+  padding: PySODMetrics uses ``scipy.ndimage.convolve(mode="constant", cval=0)``,
+  matching the MATLAB original's ``imfilter(Et, K)`` whose default border is also
+  zero ('replicate' is used by neither); on the foreground the error is ``min(E, EA)``; on the background
   it is multiplied by ``B = 2 - exp(log(0.5)/5 · d)``, d the distance to the
   foreground; then ``R = 1 - mean_fg(Ew)``, ``P = TPw / (TPw + FPw + eps)``,
   ``Q = (1+β) R P / (R + β P + eps)``.
@@ -56,7 +56,11 @@ maps?", CVPR 2014), β = :data:`salbench.numeric.WFM_BETA`:
   applied separably (1-D weights ``g/Σg``; identical to the 2-D kernel up to
   rounding, ~1e-16 relative), and only where it is used (foreground pixels).
   ``B`` is read from a table indexed by the integer squared distance, computed
-  with NumPy exactly as PySODMetrics computes it.
+  with NumPy exactly as PySODMetrics computes it (cached; past 2**20 entries, i.e.
+  distances over 1024 px, it is computed in the kernel with libm, within an ulp).
+
+Kernels are compiled once for fixed types (float64 C-contiguous map, bool
+C-contiguous GT); the public functions check the dtypes and make the arrays contiguous.
 """
 
 from __future__ import annotations
