@@ -213,6 +213,16 @@ def test_plain_state_dict_and_mismatch(tmp_path):
         create("r3net", backbone=LIGHT, weights=bad).prepare()
     assert "other.pth" in str(ei.value) and "missing keys (" in str(ei.value)
     assert "refine.5.* (16)" in str(ei.value) and "refine.3.* (16)" in str(ei.value)
+    ck = tmp_path / "ck.pt"
+    _checkpoint(ck, backbone=LIGHT, steps=1)
+    obj = torch.load(ck, weights_only=True)
+    obj["method"] = "dss+"
+    torch.save(obj, ck)
+    with pytest.raises(MethodNotReady, match="checkpoint of method 'dss\\+'"):
+        create("r3net", weights=ck).prepare()
+    obj["method"] = "r3net-ll"  # a variant's checkpoint is fine for the family
+    torch.save(obj, ck)
+    create("r3net", weights=ck).prepare()
     junk = tmp_path / "junk.pt"
     junk.write_text("not a checkpoint")
     with pytest.raises(MethodNotReady, match="junk.pt"):

@@ -215,6 +215,11 @@ class LearnedMethod(Method):
         if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
             if "model" not in obj:
                 raise MethodNotReady(f"{path}: salbench checkpoint without a 'model' entry")
+            ck_method = str(obj.get("method") or "")
+            mine = self.family or self.name
+            if ck_method and ck_method.split("-")[0] != mine.split("-")[0]:
+                raise MethodNotReady(f"{path}: checkpoint of method {ck_method!r}, not of "
+                                     f"{self.name!r} (run it with --method {ck_method})")
             ck_opts = dict(obj.get("options") or {})
             known = {k: v for k, v in ck_opts.items() if k in self.default_options and k != "amp"}
             self.options.update(known)  # the checkpoint's architecture wins
