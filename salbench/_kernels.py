@@ -268,3 +268,66 @@ def lookup(raw, val):
     for i in range(raw.size):
         out[i] = val[raw[i]]
     return out
+
+
+@njit(nogil=True, cache=True)
+def u8_summary(hist, absdiff, minmax, soft_mae, strict, pr_eps, beta2, em_eps,
+               thr_override, tie_tol, adaptive_factor, adaptive_cap):
+    """Everything of one image after :func:`hist_u8`, in one call.
+
+    Returns ``(curves, scalars, val)``: the 6 x 256 curves of
+    :func:`image_curves`, ``scalars = [mae, adp_f, adp_e, tie]`` and the value
+    table (the normalised map value of each raw level). The adaptive threshold
+    is ``min(factor * mean, cap)`` with the mean taken from the histogram, or
+    ``thr_override`` when that is >= 0. ``tie`` is 1 when an occupied map
+    value lies within ``tie_tol`` of the threshold: the caller then recomputes
+    the mean exactly as the reference sums it and calls again with
+    ``thr_override``.
+    """
+    n_nb = hist.shape[1]
+    vmin = 0
+    while vmin < n_nb - 1 and hist[0, vmin] + hist[1, vmin] == 0:
+        vmin += 1
+    vmax = n_nb - 1
+    while vmax > 0 and hist[0, vmax] + hist[1, vmax] == 0:
+        vmax -= 1
+    val, lev = value_table(vmin, vmax, minmax)
+    qhist = requantise(hist, lev) if minmax else hist
+    n = 0.0
+    t = 0.0
+    for v in range(n_nb):
+        n += hist[0, v] + hist[1, v]
+        t += hist[1, v]
+    sum_p, sum_err = weighted_sums(hist, val)
+    if soft_mae:
+        mae = absdiff / 255.0 / n
+    else:
+        mae = sum_err / n
+    if thr_override >= 0.0:
+        thr = thr_override
+        tie = 0.0
+    else:
+        thr = min(adaptive_factor * (sum_p / n), adaptive_cap)
+        tie = 1.0 if nearest_gap(hist, val, thr) <= tie_tol else 0.0
+    tp_a, pp_a = counts_at_or_above(hist, val, thr)
+    adp_f, adp_e = adaptive_scores(float(tp_a), float(pp_a), t, n, pr_eps, beta2, em_eps, pr_eps < 0.0)
+    curves = image_curves(qhist, strict, pr_eps, beta2, em_eps)
+    scalars = np.empty(4, np.float64)
+    scalars[0] = mae
+    scalars[1] = adp_f
+    scalars[2] = adp_e
+    scalars[3] = tie
+    return curves, scalars, val
+
+
+@njit(nogil=True, cache=True)
+def counts_summary(qhist, tp_a, pp_a, strict, pr_eps, beta2, em_eps):
+    """Curves and adaptive F / E from a quantised histogram and the adaptive
+    counts (float-input path)."""
+    t = 0.0
+    n = 0.0
+    for v in range(qhist.shape[1]):
+        t += qhist[1, v]
+        n += qhist[0, v] + qhist[1, v]
+    adp_f, adp_e = adaptive_scores(tp_a, pp_a, t, n, pr_eps, beta2, em_eps, pr_eps < 0.0)
+    return image_curves(qhist, strict, pr_eps, beta2, em_eps), adp_f, adp_e

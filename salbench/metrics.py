@@ -174,31 +174,19 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
     gt = np.ascontiguousarray(gt)
     p1 = pred.reshape(-1)
     hist, absdiff = K.hist_u8(p1, gt.reshape(-1), np.int64(proto.gt_min_fg), proto.mae_gt == "soft")
-    n = p1.size
-    occupied = np.flatnonzero(hist[0] + hist[1])
-    vmin, vmax = int(occupied[0]), int(occupied[-1])
-    val, lev = K.value_table(vmin, vmax, proto.minmax)
-    qhist = K.requantise(hist, lev) if proto.minmax else hist
-    t = int(hist[1].sum())
-    sum_p, sum_err = K.weighted_sums(hist, val)
-    if proto.mae_gt == "soft":
-        mae = absdiff / numeric.U8_MAX / n
-    else:
-        mae = sum_err / n
-    thr = _adaptive_threshold(sum_p / n)
-    if K.nearest_gap(hist, val, thr) <= numeric.ADAPTIVE_TIE_TOL:
-        # a map value sits on the threshold: take the mean with numpy's own
-        # (pairwise) summation of the same array, as the reference does
+    args = (proto.minmax, proto.mae_gt == "soft", proto.strict, _pr_eps(proto), proto.beta2, proto.em_eps)
+    consts = (numeric.ADAPTIVE_TIE_TOL, numeric.ADAPTIVE_FACTOR, numeric.ADAPTIVE_CAP)
+    curves, sc, val = K.u8_summary(hist, absdiff, *args, -1.0, *consts)
+    if sc[3]:
+        # a map value sits on the adaptive threshold: take the mean with numpy's
+        # own (pairwise) summation of the same array, as the reference does
         thr = _adaptive_threshold(float(np.mean(val[pred])))
-    tp_a, pp_a = K.counts_at_or_above(hist, val, thr)
-    pr_eps = _pr_eps(proto)
-    adp_f, adp_e = K.adaptive_scores(float(tp_a), float(pp_a), float(t), float(n), pr_eps,
-                                     proto.beta2, proto.em_eps, proto.pr_eps is None)
-    curves = K.image_curves(qhist, proto.strict, pr_eps, proto.beta2, proto.em_eps)
+        curves, sc, val = K.u8_summary(hist, absdiff, *args, thr, *consts)
+    mae, adp_f, adp_e = sc[0], sc[1], sc[2]
     s = wf = None
     if structural and _KS is not None:
         p2d = K.lookup(p1, val).reshape(pred.shape)
-        s, wf = _structure(p2d, gt >= proto.gt_min_fg, t, True)
+        s, wf = _structure(p2d, gt >= proto.gt_min_fg, int(hist[1].sum()), True)
     return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf)
 
 
@@ -233,17 +221,14 @@ def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural
     else:
         levels = (p * numeric.U8_MAX).astype(np.uint8).astype(np.int64)
     qhist = K.hist_levels(np.ascontiguousarray(levels).reshape(-1), np.ascontiguousarray(gtb).reshape(-1))
-    n = p.size
     t = int(np.count_nonzero(gtb))
     mae = float(np.mean(np.abs(p - (soft if proto.mae_gt == "soft" else gtb))))
     thr = _adaptive_threshold(float(np.mean(p)))
     binary = p >= thr
     tp_a = int(np.count_nonzero(binary & gtb))
     pp_a = int(np.count_nonzero(binary))
-    pr_eps = _pr_eps(proto)
-    adp_f, adp_e = K.adaptive_scores(float(tp_a), float(pp_a), float(t), float(n), pr_eps,
-                                     proto.beta2, proto.em_eps, proto.pr_eps is None)
-    curves = K.image_curves(qhist, proto.strict, pr_eps, proto.beta2, proto.em_eps)
+    curves, adp_f, adp_e = K.counts_summary(qhist, float(tp_a), float(pp_a), proto.strict, _pr_eps(proto),
+                                            proto.beta2, proto.em_eps)
     s, wf = _structure(np.ascontiguousarray(p), np.ascontiguousarray(gtb), t, structural)
     return PairStats(curves, mae, float(adp_f), float(adp_e), s, wf)
 

@@ -195,3 +195,9 @@ def test_real_subprocess_on_sod_maps(shared_data, tmp_path):
     assert abs(out["r3net"]["max_f"] - 0.842) < 0.01 and abs(out["r3net"]["mae"] - 0.118) < 0.01
     assert out["r3net"]["s_measure"] is None and out["pysodmetrics"]["s_measure"] > 0.5
     assert out["pysodmetrics"]["max_f"] != out["r3net"]["max_f"]
+
+
+def test_eval_import_is_torch_free():
+    r = subprocess.run([sys.executable, "-c", "import sys, salbench.evaluate, salbench.cli; "
+                        "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
