@@ -355,3 +355,27 @@ def test_state_dict_roundtrip_is_exact():
     assert again.compute() == ev.compute()
     ev.reset()
     assert ev.count == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs_strategy(), st.sampled_from(["float64", "float32", "bool", "int32"]),
+       st.sampled_from(["uint8", "bool", "float64"]), st.sampled_from(["pysodmetrics", "r3net"]))
+def test_property_dtypes_finite_and_consistent(pair, pdtype, gdtype, proto):
+    """Every accepted dtype gives finite scores (no NaN where the reference has a
+    number); a float map equal to v/255 gives the uint8 map's scores."""
+    pred, gt = pair
+    if pdtype == "bool":
+        p = pred > 127
+    elif pdtype == "int32":
+        p = pred.astype(np.int32)
+    else:
+        p = (pred / 255.0).astype(pdtype)
+    g = {"uint8": gt, "bool": gt >= 128, "float64": gt / 255.0}[gdtype]
+    scores = metrics.evaluate_pair(p, g, proto) if STRUCT else metrics.image_stats(p, g, proto, False).scores()
+    for k, v in scores.items():
+        assert v is None or math.isfinite(v), k
+    if pdtype in ("float64", "int32") and gdtype == "uint8":
+        a = metrics.image_stats(pred, gt, proto, structural=False)
+        b = metrics.image_stats(p, g, proto, structural=False)
+        np.testing.assert_allclose(b.curves, a.curves, rtol=1e-12, atol=TOL)
+        assert b.mae == pytest.approx(a.mae, abs=TOL) and b.adp_f == pytest.approx(a.adp_f, abs=TOL)
