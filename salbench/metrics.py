@@ -354,6 +354,8 @@ class Evaluator:
         """Add ``other``'s state to this one (in place; returns self)."""
         if other.protocol.name != self.protocol.name:
             raise ValueError(f"cannot merge protocol {other.protocol.name!r} into {self.protocol.name!r}")
+        if other.structural != self.structural:
+            raise ValueError("cannot merge an evaluator with S-measure / weighted F into one without (structural differs)")
         self._curves += other._curves
         self._scalars += other._scalars
         self._scalar_counts += other._scalar_counts
@@ -373,6 +375,8 @@ class Evaluator:
 
     @classmethod
     def from_state_dict(cls, d: dict) -> "Evaluator":
+        """Rebuild from :meth:`state_dict` (the protocol is looked up by name
+        in :data:`salbench.protocols.PROTOCOLS`)."""
         if d.get("version") != cls.STATE_VERSION:
             raise ValueError(f"unsupported Evaluator state version {d.get('version')!r}")
         ev = cls(d["protocol"], structural=d.get("structural", True))
