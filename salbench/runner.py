@@ -282,7 +282,8 @@ class Runner:
                     weights, weights_sha) -> None:
         out_dir = self.results / label / ds.name
         raw_dir = out_dir / RAW_DIR if crf else out_dir
-        sig = {"method": spec.name, "options": {k: v for k, v in opts.items() if k != "dataset"},
+        sig = {"method": spec.name,
+               "options": {k: v for k, v in method.options.items() if k != "dataset"},
                "weights_sha256": weights_sha, "crf": crf}
         self._check_signature(out_dir, sig, label, ds.name)
         final = {p.name: out_dir / f"{p.name}.png" for p in ds.pairs}
