@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from salbench.nn.backbones import build_backbone
 from salbench.nn.weights import (WeightsError, detect_format, load_backbone_state_dict,
@@ -309,3 +310,65 @@ def test_unreadable_files(tmp_path):
         load_backbone_weights(build_backbone("resnet18"), bad)
     with pytest.raises(WeightsError, match="does not exist"):
         load_backbone_weights(build_backbone("resnet18"), tmp_path / "absent.pth")
+
+
+# -- the Torch7 layout, executed ----------------------------------------------------
+
+class _T7Block(nn.Module):
+    """One block as resnext_101_32x4d_.py nests it: child ``0`` is the ConcatTable
+    (``0`` main path, ``1`` projection or nothing), summed, then ReLU."""
+
+    def __init__(self, cin: int, width: int, cout: int, stride: int) -> None:
+        super().__init__()
+        main = nn.Sequential(
+            nn.Sequential(nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+                          nn.Conv2d(width, width, 3, stride, 1, groups=32, bias=False),
+                          nn.BatchNorm2d(width), nn.ReLU()),
+            nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        table = nn.Module()
+        table.add_module("0", main)
+        if stride != 1 or cin != cout:
+            table.add_module("1", nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                nn.BatchNorm2d(cout)))
+        self.add_module("0", table)
+
+    def forward(self, x):
+        table = getattr(self, "0")
+        short = getattr(table, "1")(x) if hasattr(table, "1") else x
+        return torch.relu(getattr(table, "0")(x) + short)
+
+
+def _t7_resnext(layers):
+    mods = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for s, n in enumerate(layers):
+        width, cout = 128 * 2 ** s, 256 * 2 ** s
+        blocks = []
+        for j in range(n):
+            blocks.append(_T7Block(cin, width, cout, 2 if (j == 0 and s > 0) else 1))
+            cin = cout
+        mods.append(nn.Sequential(*blocks))
+    return nn.Sequential(*mods)
+
+
+def test_torch7_layout_runs_identically_after_mapping():
+    """A (shallow) network built with the Torch7 file's nesting, randomised, then
+    loaded into our ResNeXt by key mapping: the same function (F5 equal)."""
+    from salbench.nn.backbones import Bottleneck, ResNet
+    torch.manual_seed(0)
+    t7 = _t7_resnext([2, 1, 2, 1])
+    for m in t7.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    t7.eval()
+    sd = t7.state_dict()
+    assert "4.0.0.0.0.3.weight" in sd and "5.0.0.1.0.weight" in sd and "4.1.0.1.0.weight" not in sd
+    ours = ResNet(Bottleneck, [2, 1, 2, 1], groups=32, width_per_group=4).eval()
+    rep = load_backbone_state_dict(ours, sd, source="t7")
+    assert rep["format"] == "torch7-resnext"
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[-1], t7(x), rtol=1e-4, atol=1e-5)
