@@ -249,7 +249,11 @@ class LearnedMethod(Method):
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
         """Full-resolution maps: probability × 255 rounded to uint8, one per image
-        at its own size (padded batch, outputs cropped back)."""
+        at its own size (padded batch, outputs cropped back).
+
+        The authors' R3Net ``infer.py`` also runs at full resolution with ImageNet
+        normalisation, but converts with torchvision's ``ToPILImage`` (×255 then
+        truncation); rounding here differs from it by at most one grey level."""
         if len(images) == 0:
             return []
         model = self.model
