@@ -111,9 +111,9 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
     from salbench import claims as claims_mod
     summaries = store.summaries(methods=None, datasets=None, protocol=protocol)
     present_ds = {s["dataset"] for s in summaries}
-    if datasets:
-        want = {d.lower() for d in datasets}
-        ds_names = [d for d in _dataset_order(present_ds | set(datasets)) if d.lower() in want]
+    if datasets:  # the user's order; stored spelling where the dataset is present
+        low = {d.lower(): d for d in present_ds}
+        ds_names = [low.get(d.lower(), d) for d in datasets]
     else:
         ds_names = _dataset_order(present_ds)
     by_method: dict[str, dict[str, dict]] = {}
