@@ -10,7 +10,8 @@ Follows Wangjiang Zhu's released MATLAB code (``demo.m`` with
    frame when one of its 30 outer lines has edge density > 0.6; the map is
    pasted back with zeros in the frame).
 2. SLIC with ``round(h·w/600)`` superpixels of the frame-free image,
-   compactness 20 (scikit-image instead of the authors' mex).
+   compactness 20, seeded and converged as Zhu's ``SLIC_mex``
+   (``salbench.classical.slic(variant="zhu")``).
 3. Features: mean RGB per superpixel → CIELab (Getreuer's ``colorspace``);
    positions are mean (row/h, col/w).
 4. Graph: 4-adjacency ``A + A'`` with unit diagonal (``GetAdjMatrix``); the
@@ -152,7 +153,7 @@ def wctr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False):
     """wCtr* on a frame-free RGB uint8 image: (superpixels, optimised values[, details])."""
     h, w = rgb.shape[:2]
     n_req = int(np.floor(h * w / PIXELS_PER_SUPERPIXEL + 0.5))
-    sp = slic_superpixels(rgb, n_req, COMPACTNESS)
+    sp = slic_superpixels(rgb, n_req, COMPACTNESS, variant="zhu")
     if is_degenerate(sp):
         vals = np.zeros(sp.n)
         return (sp, vals, {}) if return_details else (sp, vals)
