@@ -227,6 +227,12 @@ def _np_slice_sum(x, r0, r1, c0, c1, buf):
 # ---------------------------------------------------------------------------
 
 
+#: LLVM may reassociate the sums of these loops (so it can vectorise them). Only
+#: sums whose order cannot change a branch get it: integer-valued counts (exact in
+#: any order) and continuous sums (their rounding differs by ~1e-16 relative).
+_FAST = {"reassoc", "nsz"}
+
+
 @njit(cache=True, nogil=True)
 def _s_object(total, sq_dev, n):
     """``2μ / (μ² + 1 + σ + eps)`` from the sum and the sum of squared deviations."""
@@ -238,41 +244,65 @@ def _s_object(total, sq_dev, n):
     return 2.0 * mean / (mean * mean + 1.0 + std + _EPS)
 
 
-@njit(cache=True, nogil=True)
-def _ssim_quadrant(pred, gtf, r0, r1, c0, c1, buf):
-    """PySODMetrics' ``Smeasure.ssim`` of one quadrant (0 for an empty one).
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _first_pass(pred, gt):
+    """Foreground count, Σ row, Σ column (exact integers), Σ_fg p and Σ p."""
+    h, w = pred.shape
+    cnt = 0.0
+    sum_r = 0.0
+    sum_c = 0.0
+    fg_sum = 0.0
+    all_sum = 0.0
+    for r in range(h):
+        rc = 0.0
+        rf = 0.0
+        for c in range(w):
+            g = 1.0 if gt[r, c] else 0.0
+            p = pred[r, c]
+            rc += g
+            sum_c += g * c
+            rf += g * p
+            all_sum += p
+        cnt += rc
+        sum_r += r * rc
+        fg_sum += rf
+    return cnt, sum_r, sum_c, fg_sum, all_sum
 
-    ``gtf`` is the GT as 0.0/1.0. One pass gives the count, ``Σ(p-x)²``,
-    ``Σ(p-x)`` and ``Σ g(p-x)``; then ``Σ(g-y)² = cnt(1-y)² + (n-cnt)y²`` and
-    ``Σ(p-x)(g-y) = Σ g(p-x) - yΣ(p-x)`` (both exactly 0 for a constant GT, as in
-    PySODMetrics, where ``g - y`` is then exactly 0)."""
-    hq = r1 - r0
-    wq = c1 - c0
-    n = hq * wq
-    if n <= 0:
-        return 0.0
-    x = _np_slice_sum(pred, r0, r1, c0, c1, buf) / n
-    cntf = 0.0
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _quadrant_pass(pred, gt, r0, r1, c0, c1, x, fg_mean, bg_mean):
+    """One pass over a quadrant: its GT count, ``Σ(p-x)²``, ``Σ(p-x)``, ``Σ g(p-x)``,
+    and the object score's squared deviations ``Σ_fg (p-μ_fg)²``, ``Σ_bg ((1-p)-μ_bg)²``."""
+    cnt = 0.0
     sx = 0.0
     s_dx = 0.0
     s_gdx = 0.0
+    fg_sq = 0.0
+    bg_sq = 0.0
     for r in range(r0, r1):
-        rc = 0.0
-        rx = 0.0
-        rdx = 0.0
-        rgdx = 0.0
         for c in range(c0, c1):
-            g = gtf[r, c]
-            dx = pred[r, c] - x
-            rc += g
-            rx += dx * dx
-            rdx += dx
-            rgdx += g * dx
-        cntf += rc
-        sx += rx
-        s_dx += rdx
-        s_gdx += rgdx
-    cnt = int(cntf)
+            g = 1.0 if gt[r, c] else 0.0
+            p = pred[r, c]
+            dx = p - x
+            cnt += g
+            sx += dx * dx
+            s_dx += dx
+            s_gdx += g * dx
+            df = p - fg_mean
+            db = (1.0 - p) - bg_mean
+            fg_sq += g * (df * df)
+            bg_sq += (1.0 - g) * (db * db)
+    return cnt, sx, s_dx, s_gdx, fg_sq, bg_sq
+
+
+@njit(cache=True, nogil=True)
+def _ssim_from_stats(n, x, cnt_f, sx, s_dx, s_gdx):
+    """PySODMetrics' ``Smeasure.ssim`` from one quadrant's sums (``n > 0``).
+
+    ``Σ(g-y)² = cnt(1-y)² + (n-cnt)y²`` and ``Σ(p-x)(g-y) = Σ g(p-x) - yΣ(p-x)``;
+    both are exactly 0 for a constant GT, as in PySODMetrics, where ``g - y`` is
+    then exactly 0. ``x`` is the quadrant mean summed in NumPy's order."""
+    cnt = int(cnt_f)
     y = cnt / n
     if cnt == 0 or cnt == n:
         sy = 0.0
@@ -297,31 +327,8 @@ def _ssim_quadrant(pred, gtf, r0, r1, c0, c1, buf):
 def _s_measure_kernel(pred, gt):
     h, w = pred.shape
     area = h * w
-    gtf = np.empty((h, w), dtype=np.float64)
-    cntf = 0.0
-    sum_r = 0.0
-    sum_c = 0.0
-    fg_sum = 0.0
-    all_sum = 0.0
-    for r in range(h):
-        rc = 0.0
-        rcol = 0.0
-        rf = 0.0
-        ra = 0.0
-        for c in range(w):
-            g = 1.0 if gt[r, c] else 0.0
-            gtf[r, c] = g
-            p = pred[r, c]
-            rc += g
-            rcol += g * c
-            rf += g * p
-            ra += p
-        cntf += rc
-        sum_r += r * rc
-        sum_c += rcol
-        fg_sum += rf
-        all_sum += ra
-    n_fg = int(cntf)
+    cnt_f, sum_r, sum_c, fg_sum, all_sum = _first_pass(pred, gt)
+    n_fg = int(cnt_f)
     if n_fg == 0 or n_fg == area:
         mean = _pairwise_sum(pred.reshape(area), 0, area) / area
         if n_fg == 0:
@@ -329,42 +336,36 @@ def _s_measure_kernel(pred, gt):
         return mean
     n_bg = area - n_fg
     y = n_fg / area
-
-    # object score: ddof=1 standard deviations, two-pass
     bg_sum = n_bg - (all_sum - fg_sum)  # Σ_bg (1 - p)
     fg_mean = fg_sum / n_fg
     bg_mean = bg_sum / n_bg
-    fg_sq = 0.0
-    bg_sq = 0.0
-    for r in range(h):
-        rf = 0.0
-        rb = 0.0
-        for c in range(w):
-            g = gtf[r, c]
-            p = pred[r, c]
-            df = p - fg_mean
-            db = (1.0 - p) - bg_mean
-            rf += g * (df * df)
-            rb += (1.0 - g) * (db * db)
-        fg_sq += rf
-        bg_sq += rb
-    obj = _s_object(fg_sum, fg_sq, n_fg) * y + _s_object(bg_sum, bg_sq, n_bg) * (1.0 - y)
 
-    # region score: quadrants at the rounded centroid (+1, MATLAB's 1:X); the index
-    # sums are integers below 2**53, so exact, like NumPy's mean of ``argwhere``
+    # quadrants at the rounded centroid (+1, MATLAB's 1:X); the index sums are
+    # integers below 2**53, hence exact, like NumPy's mean of ``argwhere``
     cy = int(np.rint(sum_r / n_fg)) + 1
     cx = int(np.rint(sum_c / n_fg)) + 1
     w_lt = (cx * cy) / area
     w_rt = (cy * (w - cx)) / area
     w_lb = ((h - cy) * cx) / area
     w_rb = 1.0 - w_lt - w_rt - w_lb
+    weights = (w_lt, w_rt, w_lb, w_rb)
+    bounds = ((0, cy, 0, cx), (0, cy, cx, w), (cy, h, 0, cx), (cy, h, cx, w))
     buf = np.empty(max(_NP_BUFSIZE, w), dtype=np.float64)
-    s_lt = _ssim_quadrant(pred, gtf, 0, cy, 0, cx, buf) * w_lt
-    s_rt = _ssim_quadrant(pred, gtf, 0, cy, cx, w, buf) * w_rt
-    s_lb = _ssim_quadrant(pred, gtf, cy, h, 0, cx, buf) * w_lb
-    s_rb = _ssim_quadrant(pred, gtf, cy, h, cx, w, buf) * w_rb
-    region = s_lt + s_rt + s_lb + s_rb
+    fg_sq = 0.0
+    bg_sq = 0.0
+    region = 0.0
+    for q in range(4):
+        r0, r1, c0, c1 = bounds[q]
+        n = (r1 - r0) * (c1 - c0)
+        if n <= 0:
+            continue  # empty quadrant: 0 here, NaN in PySODMetrics
+        x = _np_slice_sum(pred, r0, r1, c0, c1, buf) / n
+        cnt_q, sx, s_dx, s_gdx, fq, bq = _quadrant_pass(pred, gt, r0, r1, c0, c1, x, fg_mean, bg_mean)
+        fg_sq += fq
+        bg_sq += bq
+        region += _ssim_from_stats(n, x, cnt_q, sx, s_dx, s_gdx) * weights[q]
 
+    obj = _s_object(fg_sum, fg_sq, n_fg) * y + _s_object(bg_sum, bg_sq, n_bg) * (1.0 - y)
     sm = obj * _ALPHA + region * (1.0 - _ALPHA)
     if sm < 0.0:
         return 0.0
