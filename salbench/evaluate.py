@@ -139,6 +139,8 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
     if workers < 1:
         raise SalbenchError(f"--workers must be at least 1, got {workers}")
     ev = Evaluator(proto, structural=structural)
+    if structural:
+        structure_available()  # import (and JIT-load) the S / wF kernels once, here
     resized: list[str] = []
     unreadable: list[dict] = []
     n_pairs = 0

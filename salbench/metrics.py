@@ -42,10 +42,20 @@ from salbench import _kernels as K
 from salbench import numeric
 from salbench.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
 
-try:  # written by another engineer; the other metrics work without it
-    from salbench import _kernels_structure as _KS
-except ImportError:  # pragma: no cover - only while that module is missing
-    _KS = None
+_KS = None  # salbench._kernels_structure, imported on first use (its kernels
+_KS_TRIED = False  # compile or load at import; --no-structure runs skip that)
+
+
+def _ks():
+    global _KS, _KS_TRIED
+    if not _KS_TRIED:
+        try:
+            from salbench import _kernels_structure as mod
+        except ImportError:  # pragma: no cover - only while that module is missing
+            mod = None
+        _KS = mod
+        _KS_TRIED = True
+    return _KS
 
 #: rows of the curve block, in order; JSON keys are ``precision``, ``recall``
 #: and ``<name>_curve`` for the others
@@ -61,7 +71,7 @@ _I_P, _I_R, _I_F, _I_E, _I_IOU, _I_DICE = range(6)
 
 def structure_available() -> bool:
     """Whether the S-measure / weighted-F kernels are importable."""
-    return _KS is not None
+    return _ks() is not None
 
 
 # ---------------------------------------------------------------------------
@@ -161,10 +171,11 @@ def _adaptive_threshold(mean: float) -> float:
 
 
 def _structure(p2d: np.ndarray, gtb: np.ndarray, n_fg: int, structural: bool):
-    if not structural or _KS is None:
+    ks = _ks() if structural else None
+    if ks is None:
         return None, None
-    s = _KS.s_measure(p2d, gtb)
-    wf = 0.0 if n_fg == 0 else _KS.weighted_f(p2d, gtb)
+    s = ks.s_measure(p2d, gtb)
+    wf = 0.0 if n_fg == 0 else ks.weighted_f(p2d, gtb)
     return s, wf
 
 
@@ -184,7 +195,7 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
         curves, sc, val = K.u8_summary(hist, absdiff, *args, thr, *consts)
     mae, adp_f, adp_e = sc[0], sc[1], sc[2]
     s = wf = None
-    if structural and _KS is not None:
+    if structural and _ks() is not None:
         p2d = K.lookup(p1, val).reshape(pred.shape)
         s, wf = _structure(p2d, gt >= proto.gt_min_fg, int(hist[1].sum()), True)
     return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf)
@@ -281,7 +292,7 @@ def iou_dice(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> dict:
 
 
 def _need_structure():
-    if _KS is None:  # pragma: no cover
+    if _ks() is None:  # pragma: no cover
         raise RuntimeError("salbench._kernels_structure is not available")
 
 
