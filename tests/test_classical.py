@@ -320,3 +320,30 @@ def test_close_to_authors_maps_on_sod_subset(shared_data, methods, name, ref):
     stems = sorted(p.stem for p in (shared_data / "SOD" / "images").glob("*.jpg"))[::10]
     mad = bench.mean_abs_diff(methods[name], shared_data, ref, stems)
     assert mad < MAD_BOUND, (name, mad)
+
+
+# ---------------------------------------------------------------------------
+# through the real CLI runner (process pool, files on disk)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["bsca"])
+def test_salbench_run_cli(tmp_path, methods, name):
+    from salbench.cli import main as cli_main
+
+    root = tmp_path / "data"
+    (root / "toy" / "images").mkdir(parents=True)
+    (root / "toy" / "gt").mkdir(parents=True)
+    scenes = {}
+    for i, (h, w) in enumerate([(90, 120), (100, 75), (64, 64)]):
+        img, mask = _scene(h, w, seed=10 + i)
+        Image.fromarray(img).save(root / "toy" / "images" / f"s{i}.png")
+        Image.fromarray((mask * 255).astype(np.uint8)).save(root / "toy" / "gt" / f"s{i}.png")
+        scenes[f"s{i}"] = img
+    rc = cli_main(["run", "--method", name, "--datasets", "toy", "--data-root", str(root),
+                   "--results", str(tmp_path / "results"), "--workers", "2", "-q"])
+    assert rc == 0
+    maps = {p.stem: p for p in (tmp_path / "results").rglob("s*.png") if "toy" in p.parts}
+    assert set(maps) == set(scenes)
+    for stem, img in scenes.items():
+        got = np.asarray(Image.open(maps[stem]))
+        np.testing.assert_array_equal(got, methods[name].predict([img], [stem])[0])
