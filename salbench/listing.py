@@ -46,7 +46,7 @@ def method_cost(spec, options: dict | None = None) -> tuple[int | None, float | 
         p = m.count_params()
         g = m.gmacs((300, 300))
         return (int(p) if p is not None else None,
-                round(float(g), 3) if g is not None else None)
+                float(g) if g is not None else None)
     if spec.cls.kind != "learned":
         return None, None
     try:
