@@ -415,6 +415,7 @@ def _spread_error(pred, gt, b_table, decay, half):
     et = np.zeros((h, w + 2 * half), dtype=np.float64)
     site = np.empty(w, dtype=np.int64)  # Voronoi stack: columns
     site_d2 = np.empty(w, dtype=np.int64)  # their squared row offset to the current row
+    site_e = np.empty(w, dtype=np.float64)  # the error E at their foreground pixel
     fp_w = 0.0
     for r in range(h):
         # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along the row
@@ -437,6 +438,7 @@ def _spread_error(pred, gt, b_table, decay, half):
             top += 1
             site[top] = j
             site_d2[top] = w_r
+            site_e[top] = abs(pred[fr, j] - 1.0)
         max_top = top
         k = 0
         row_fp = 0.0
@@ -450,8 +452,7 @@ def _spread_error(pred, gt, b_table, decay, half):
                     break
                 d1 = d2
                 k += 1
-            fc = site[k]
-            et[r, j + half] = abs(pred[near[r, fc], fc] - 1.0)
+            et[r, j + half] = site_e[k]
             pv = pred[r, j]
             if d1 > 0 and pv != 0.0:  # a zero adds exactly 0: skip the table read
                 if d1 < n_table:
@@ -462,7 +463,12 @@ def _spread_error(pred, gt, b_table, decay, half):
     return et, fp_w
 
 
-@njit("float64(float64[:, ::1], boolean[:, ::1], float64[::1], float64, float64[::1])", cache=True, nogil=True)
+@njit(
+    "float64(float64[:, ::1], boolean[:, ::1], float64[::1], float64, float64[::1])",
+    cache=True,
+    nogil=True,
+    fastmath=_FAST,
+)
 def _weighted_f_kernel(pred, gt, b_table, decay, gauss):
     h, w = pred.shape
     half = gauss.shape[0] // 2
