@@ -351,7 +351,7 @@ def test_cli_errors_are_clear(tiny_plugin, tmp_path):
 # --------------------------------------------------------------------------
 
 def _salbench(args, cwd, env=None, timeout=600):
-    e = {**os.environ, "OMP_NUM_THREADS": "2", **(env or {})}
+    e = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "salbench.cli", *args], cwd=cwd, env=e,
                           capture_output=True, text=True, timeout=timeout)
 
