@@ -490,6 +490,7 @@ class Trainer:
         ``loss_terms`` when it has one, else the BCE of each output."""
         with torch.no_grad():
             fn = getattr(model, "loss_terms", None)
+            self._terms_kind = "loss_terms" if callable(fn) else "bce_per_output"
             if callable(fn):
                 terms = fn(outputs, target)
                 return torch.stack([t.detach().float() for t in terms])
@@ -588,6 +589,7 @@ class Trainer:
                     dt = max(now - t_window, 1e-9)
                     rec = {"iteration": self.iteration, "loss": float(mean[0]),
                            "losses": [float(v) for v in mean[1:]],
+                           "losses_kind": self._terms_kind,
                            "lr": float(self.optimizer.param_groups[1]["lr"]),
                            "lr_bias": float(self.optimizer.param_groups[0]["lr"]),
                            "images_per_s": n_acc * gb / dt, "wall_s": round(self.elapsed, 3),
@@ -603,7 +605,7 @@ class Trainer:
                     self.save()
                 if interrupted["flag"]:
                     print(f"\ninterrupted: saved {self.last_path} at iteration {self.iteration}; "
-                          f"run the same command again to resume", file=sys.stderr)
+                          f"run the command again (without --restart) to resume", file=sys.stderr)
                     raise KeyboardInterrupt
                 if self.iteration >= stop:
                     break
