@@ -564,6 +564,17 @@ def _importance_table(max_d2: int) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
+@njit("int64(float64[:, ::1])", cache=True, nogil=True)
+def _count_outside_unit(pred):
+    """Number of values that are NaN or outside [0, 1]."""
+    flat = pred.reshape(pred.size)
+    bad = 0
+    for i in range(flat.size):
+        v = flat[i]
+        bad += 0 if (v >= 0.0 and v <= 1.0) else 1
+    return bad
+
+
 def _validate(pred, gt, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(pred, np.ndarray) or not isinstance(gt, np.ndarray):
         raise ValueError(f"{name}: pred and gt must be numpy arrays, got {type(pred).__name__} and {type(gt).__name__}")
@@ -577,14 +588,15 @@ def _validate(pred, gt, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{name}: pred must be float64 (the normalised map), got {pred.dtype}")
     if gt.dtype != np.bool_:
         raise ValueError(f"{name}: gt must be bool (the binarised ground truth), got {gt.dtype}")
-    pred = np.ascontiguousarray(pred)
-    gt = np.ascontiguousarray(gt)
-    lo = pred.min()
-    hi = pred.max()
-    if np.isnan(lo) or np.isnan(hi):
-        raise ValueError(f"{name}: pred contains NaN")
-    if lo < 0.0 or hi > 1.0:
-        raise ValueError(f"{name}: pred values must lie in [0, 1], got range [{lo!r}, {hi!r}]")
+    # the kernels are compiled for writeable C-contiguous arrays: copy other layouts
+    # and read-only arrays (the kernels never write into their inputs)
+    pred = np.require(pred, requirements=("C", "W"))
+    gt = np.require(gt, requirements=("C", "W"))
+    if _count_outside_unit(pred):  # one pass; the message is worked out only on failure
+        n_nan = int(np.isnan(pred).sum())
+        if n_nan:
+            raise ValueError(f"{name}: pred contains NaN ({n_nan} pixels)")
+        raise ValueError(f"{name}: pred values must lie in [0, 1], got range [{pred.min()!r}, {pred.max()!r}]")
     return pred, gt
 
 

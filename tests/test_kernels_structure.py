@@ -226,6 +226,12 @@ def test_invalid_inputs_raise_value_error() -> None:
         big_p = np.random.default_rng(0).random((8, 10))
         big_g = big_p > 0.6
         assert fn(big_p[::2, 1::2], big_g[::2, 1::2]) == fn(big_p[::2, 1::2].copy(), big_g[::2, 1::2].copy())
+        # so are read-only arrays (memory maps, broadcasts), which are left untouched
+        ro_p, ro_g = big_p.copy(), big_g.copy()
+        ro_p.flags.writeable = False
+        ro_g.flags.writeable = False
+        assert fn(ro_p, ro_g) == fn(big_p, big_g)
+        assert (ro_p == big_p).all() and (ro_g == big_g).all()
 
 
 shapes = st.tuples(st.integers(1, 24), st.integers(1, 24))
