@@ -61,9 +61,8 @@ def test_default_backbone_is_resnext101():
 # heads: outputs, shapes, gradients
 # --------------------------------------------------------------------------
 
-CASES = [("dss+", {}), ("dss+", {"aspp": False}), ("nldf+", {}), ("nldf+", {"aspp": False}),
-         ("amulet+", {}), ("amulet+", {"aspp": False, "bpr": False}), ("srm+", {}),
-         ("srm+", {"aspp": False})]
+CASES = [("dss+", {}), ("dss+", {"aspp": False}), ("nldf+", {}), ("amulet+", {}),
+         ("amulet+", {"aspp": False, "bpr": False}), ("srm+", {}), ("srm+", {"aspp": False})]
 
 
 @pytest.mark.parametrize("name,opts", CASES, ids=[f"{n}-{'-'.join(f'{k}{v}' for k, v in o.items()) or 'default'}"
@@ -83,7 +82,7 @@ def test_outputs_loss_and_gradient_reach_every_head_parameter(name, opts):
     prob = prob.detach()
     assert float(prob.min()) >= 0.0 and float(prob.max()) <= 1.0
     loss = net.loss(outs, y)
-    assert loss.dim() == 0 and torch.isfinite(loss) and float(loss) > 0
+    assert loss.dim() == 0 and torch.isfinite(loss) and loss.item() > 0
     loss.backward()
     head = [(n, p) for n, p in net.named_parameters() if not n.startswith("backbone.")]
     assert head, "no head parameters"
@@ -154,13 +153,13 @@ def test_nldf_local_contrast_and_boundary_iou_loss():
 @pytest.fixture(scope="module")
 def demo_small(tmp_path_factory):
     """Two demo training pairs at 64x64 (so a 64 crop is the whole image: every
-    batch is the same two images) and four demo test pairs at 96x72."""
+    batch is the same two images) and three demo test pairs at 96x72."""
     from salbench import demo
 
     root = tmp_path_factory.mktemp("demo")
     src = demo.ensure(root / "data")
     out = {}
-    for split, n, size in (("train", 2, (64, 64)), ("test", 4, (96, 72))):
+    for split, n, size in (("train", 2, (64, 64)), ("test", 3, (96, 72))):
         dst = root / f"small-{split}"
         (dst / "images").mkdir(parents=True)
         (dst / "gt").mkdir()
@@ -181,7 +180,7 @@ def test_train_lowers_loss_then_run_and_report(name, demo_small, tmp_path, monke
     ck_root = tmp_path / "ck"
     rc = cli_main(["train", "--method", name, "--dataset", str(demo_small["train"]),
                    "--backbone", "resnet18", "--crop", "64", "--batch-size", "2",
-                   "--iterations", "6", "--no-flip", "--rotate", "0", "--log-every", "1",
+                   "--iterations", "5", "--no-flip", "--rotate", "0", "--log-every", "1",
                    "--out", str(ck_root), "--no-progress", "--threads", "2"])
     assert rc == 0
     ck = ck_root / name.replace("+", "+") / "small-train" / "final.pt"
@@ -191,10 +190,10 @@ def test_train_lowers_loss_then_run_and_report(name, demo_small, tmp_path, monke
         ck = found[0]
     saved = torch.load(ck, weights_only=True)
     assert saved["method"] == name and saved["options"]["backbone"] == "resnet18"
-    assert saved["options"]["aspp"] is True and saved["iteration"] == 6
+    assert saved["options"]["aspp"] is True and saved["iteration"] == 5
     log = [json.loads(s) for s in (ck.parent / "train_log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in log]
-    assert len(losses) == 6 and all(np.isfinite(losses))
+    assert len(losses) == 5 and all(np.isfinite(losses))
     # the same two images every step: plain SGD must lower the loss
     assert losses[-1] < losses[0], losses
     if name == "nldf+":
