@@ -212,7 +212,7 @@ def add_arguments(parser) -> None:
                         help="a map whose size differs from its GT is an error (default: resize the map, and report it)")
     parser.add_argument("--no-structure", action="store_true",
                         help="skip the S-measure and weighted F (the slowest metrics)")
-    parser.epilog = (f"Exit status: 0 ok; 2 error (nothing written); {EXIT_SKIPPED} finished but some "
+    parser.epilog = (f"Exit status: 0 ok; 2 error (no JSON; CSV rows already computed are kept); {EXIT_SKIPPED} finished but some "
                      "unreadable pairs were skipped (they are listed).")
 
 
