@@ -175,6 +175,7 @@ def test_ambiguous_stems_prefer_lossless(tmp_path, folders, capsys):
     assert report["ignored"]["pred"] == ["readme.txt"]
 
 
+@pytest.mark.realdata
 def test_real_subprocess_on_sod_maps(shared_data, tmp_path):
     """The installed command on the 300 SOD pairs (DSS maps), both protocols
     recorded; r3net numbers near R3Net's Table 2 for DSS (0.842 / 0.118)."""

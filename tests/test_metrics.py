@@ -169,6 +169,7 @@ def test_parity_random_maps():
     assert_parity(pairs)
 
 
+@pytest.mark.realdata
 def test_parity_reference_json(shared_data):
     """Against the values PySODMetrics 1.6.2 recorded for its own test data."""
     root = shared_data / "pysodmetrics-testdata"
@@ -204,6 +205,7 @@ def test_parity_reference_json(shared_data):
 
 
 @pytest.mark.slow
+@pytest.mark.realdata
 def test_parity_sod_published_maps(shared_data):
     """All 300 SOD images, DSS maps, read as PySODMetrics reads them."""
     from salbench.imageio import read_gt, read_map

@@ -112,6 +112,7 @@ def test_r3net_per_image_curves_and_float_input():
         assert metrics.mae(pred / 255.0, gt / 255.0, protocol="r3net") == pytest.approx(m, abs=TOL)
 
 
+@pytest.mark.realdata
 def test_r3net_on_published_sod_maps(shared_data):
     """First 40 SOD images, DSS maps, read as R3Net's infer.py reads them."""
     from salbench.imageio import read_gt, read_map
