@@ -403,12 +403,20 @@ def _column_nearest(gt):
 
 
 @njit(cache=True, nogil=True)
-def _spread_error(pred, gt, b_table, decay, half):
+def _spread_error(pred, gt, fg_row, b_table, decay, half):
     """SciPy-exact nearest-foreground transform, fused with its two uses.
 
     Returns ``Et`` (the error at each pixel's nearest foreground pixel; a pixel of
     the foreground is its own nearest) zero-padded by ``half`` columns on both
-    sides, and ``FPw = Σ_bg |pred| · B(d)``."""
+    sides — filled only on the rows the Gaussian reads for the foreground (within
+    ``half`` rows of a foreground row) — and ``FPw = Σ_bg |pred| · B(d)``.
+
+    On the other rows only pixels with ``pred != 0`` contribute, so only they are
+    looked up; skipping pixels does not change which site the sweep finds: the
+    sweep index only moves right, and a move that was strictly better for an
+    earlier pixel is strictly better for every later one (the difference of two
+    sites' squared distances is linear in the column, decreasing towards the
+    right-hand site), so it reaches the same site SciPy's pixel-by-pixel sweep does."""
     h, w = pred.shape
     n_table = b_table.shape[0]
     near = _column_nearest(gt)
@@ -418,6 +426,19 @@ def _spread_error(pred, gt, b_table, decay, half):
     site_e = np.empty(w, dtype=np.float64)  # the error E at their foreground pixel
     fp_w = 0.0
     for r in range(h):
+        need_et = False
+        for rr in range(max(r - half, 0), min(r + half, h - 1) + 1):
+            if fg_row[rr]:
+                need_et = True
+                break
+        if not need_et:
+            nonzero = False
+            for j in range(w):
+                if pred[r, j] != 0.0:
+                    nonzero = True
+                    break
+            if not nonzero:
+                continue  # nothing of this row is used
         # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along the row
         top = -1
         for j in range(w):
@@ -443,6 +464,9 @@ def _spread_error(pred, gt, b_table, decay, half):
         k = 0
         row_fp = 0.0
         for j in range(w):
+            pv = pred[r, j]
+            if not need_et and pv == 0.0:
+                continue
             dc = site[k] - j
             d1 = site_d2[k] + dc * dc
             while k < max_top:
@@ -453,7 +477,6 @@ def _spread_error(pred, gt, b_table, decay, half):
                 d1 = d2
                 k += 1
             et[r, j + half] = site_e[k]
-            pv = pred[r, j]
             if d1 > 0 and pv != 0.0:  # a zero adds exactly 0: skip the table read
                 if d1 < n_table:
                     row_fp += abs(pv) * b_table[d1]
@@ -473,15 +496,14 @@ def _weighted_f_kernel(pred, gt, b_table, decay, gauss):
     h, w = pred.shape
     half = gauss.shape[0] // 2
     taps = gauss.shape[0]
-    et, fp_w = _spread_error(pred, gt, b_table, decay, half)
-
-    # rows holding foreground, and the rows their 7x7 window reads
+    # rows holding foreground; the 7x7 window reads the rows within ``half`` of them
     fg_row = np.zeros(h, dtype=np.bool_)
     for r in range(h):
         for c in range(w):
             if gt[r, c]:
                 fg_row[r] = True
                 break
+    et, fp_w = _spread_error(pred, gt, fg_row, b_table, decay, half)
     # horizontal pass, zero padding; hor row r + half holds image row r
     hor = np.zeros((h + 2 * half, w), dtype=np.float64)
     for r in range(h):
