@@ -394,6 +394,7 @@ def test_cli_train_then_run_then_report(tmp_path):
     assert "r3net" in (r.stdout + "".join(p.read_text() for p in (tmp_path / "results").rglob("*.md")))
 
 
+@pytest.mark.slow
 def test_gpu_check_smoke_runs_on_cpu(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--smoke"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300,
@@ -403,4 +404,6 @@ def test_gpu_check_smoke_runs_on_cpu(tmp_path):
     assert out["smoke"] is True
     for key in ("train_fp32", "train_bf16", "inference_bf16"):
         assert out[key]["iterations_per_s" if key.startswith("train") else "images_per_s"] > 0
+    assert out["trainer_e2e"]["iterations"] == 2, out["trainer_e2e"]
+    assert out["loader"]["images_per_s"] > 0, out["loader"]
     assert "targets" in out

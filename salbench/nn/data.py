@@ -285,6 +285,13 @@ class ShardedBatchSampler(torch.utils.data.Sampler):
             yield list(range(base, base + self.local))
 
 
+def _worker_init(_: int) -> None:
+    """DataLoader workers ignore Ctrl-C: the main process finishes the step,
+    saves and stops (see ``salbench.nn.train``)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def make_loader(pairs: Sequence[TrainPair], augment: Augment, seed: int, global_batch: int,
                 start: int, stop: int, rank: int = 0, world: int = 1, workers: int = 0,
                 pin_memory: bool = False) -> torch.utils.data.DataLoader:
@@ -293,4 +300,5 @@ def make_loader(pairs: Sequence[TrainPair], augment: Augment, seed: int, global_
     sampler = ShardedBatchSampler(global_batch, start, stop, rank, world)
     return torch.utils.data.DataLoader(
         ds, batch_sampler=sampler, num_workers=int(workers), pin_memory=pin_memory,
+        worker_init_fn=_worker_init if workers else None,
         persistent_workers=False, prefetch_factor=(4 if workers else None))
