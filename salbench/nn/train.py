@@ -336,7 +336,10 @@ class Trainer:
         if self.amp not in ("bf16", "none"):
             raise SalbenchError(f"--amp must be bf16 or none, not {self.amp!r}")
         self.channels_last = cuda if channels_last is None else bool(channels_last)
-        self.workers = (min(8, os.cpu_count() or 1) if cuda else 0) if workers is None else int(workers)
+        if workers is None:  # CPU: decode in the main process; CUDA: share the cores among local ranks
+            local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            workers = max(1, min(8, (os.cpu_count() or 1) // max(1, local_world))) if cuda else 0
+        self.workers = int(workers)
         self.save_every = max(1, int(save_every))
         self.log_every = max(1, int(log_every))
         self.backbone_weights = str(backbone_weights) if backbone_weights else None
@@ -675,7 +678,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--amp", choices=["bf16", "none"], help="autocast (default bf16 on CUDA, none on CPU)")
     e.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels-last memory format (default on CUDA)")
-    e.add_argument("--workers", type=int, help="DataLoader workers (default 0 on CPU, min(8, cores) on CUDA)")
+    e.add_argument("--workers", type=int,
+                   help="DataLoader workers per process (default 0 on CPU; on CUDA min(8, cores / local processes))")
     e.add_argument("--threads", type=int, help="torch CPU threads")
     e.add_argument("--save-every", type=int, default=500, help="save last.pt every N iterations (default 500)")
     e.add_argument("--log-every", type=int, default=10, help="log line every N iterations (default 10)")
