@@ -7,9 +7,9 @@ Follows Yao Qin's released MATLAB code (``demo_BSCA.m`` with ``removeframe.m``,
 
 1. Frame removal as in the MR / BSCA code (``remove_frame(style="yang")``);
    the map is pasted back with zeros in the frame.
-2. Two SLIC segmentations of 300 superpixels (scikit-image instead of
-   Achanta's executable): compactness 30 for the boundary clusters, 20 for
-   everything else.
+2. Two SLIC segmentations of 300 superpixels (the authors call Achanta's
+   executable; here ``salbench.classical.slic(variant="achanta")``):
+   compactness 30 for the boundary clusters, 20 for everything else.
 3. Background seeds: the superpixels on the 1-pixel image boundary (of the
    compactness-30 segmentation) are clustered by K-means, K = 3, at most 200
    iterations, on their mean *pixel* Lab colour, where pixel Lab is Ruzon's

@@ -6,8 +6,11 @@ Follows Chuan Yang's released MATLAB code (``saliencymap`` demo with
 1. Frame removal as in the MR code (``remove_frame(style="yang")``: Canny edges,
    edge density > 0.6 within 30 border lines, two sides needed); the map is
    pasted back with zeros in the frame.
-2. SLIC with 200 superpixels, compactness 20 (scikit-image instead of
-   Achanta's executable; the actual label count is used).
+2. SLIC with 200 superpixels, compactness 20: the authors call Achanta's
+   ``SLICSuperpixelSegmentation`` executable; here
+   ``salbench.classical.slic(variant="achanta")``, a numba re-implementation of
+   Achanta's seeding and iterations (not bit-identical). The actual label count
+   is used.
 3. Features: mean RGB (in [0, 1]) per superpixel converted to CIELab with
    Getreuer's ``colorspace``.
 4. Graph: ``AdjcProcloop`` 8-adjacency plus a clique over the boundary
