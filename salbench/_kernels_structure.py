@@ -56,8 +56,9 @@ maps?", CVPR 2014), β = :data:`salbench.numeric.WFM_BETA`:
   applied separably (1-D weights ``g/Σg``; identical to the 2-D kernel up to
   rounding, ~1e-16 relative), and only where it is used (foreground pixels).
   ``B`` is read from a table indexed by the integer squared distance, computed
-  with NumPy exactly as PySODMetrics computes it (cached; past 2**20 entries, i.e.
-  distances over 1024 px, it is computed in the kernel with libm, within an ulp).
+  with NumPy exactly as PySODMetrics computes it and cached; from d ≈ 266 px on, B
+  is exactly 2.0 in float64 (``exp`` below half an ulp of 2), so the table stops
+  there (~71 000 entries) and the kernel uses 2.0 beyond it.
 
 Kernels are compiled once for fixed types (float64 C-contiguous map, bool
 C-contiguous GT); the public functions check the dtypes and make the arrays contiguous.
@@ -403,7 +404,7 @@ def _column_nearest(gt):
 
 
 @njit(cache=True, nogil=True)
-def _spread_error(pred, gt, fg_row, b_table, decay, half):
+def _spread_error(pred, gt, fg_row, b_table, sat_d2, decay, half):
     """SciPy-exact nearest-foreground transform, fused with its two uses.
 
     Returns ``Et`` (the error at each pixel's nearest foreground pixel; a pixel of
@@ -479,20 +480,23 @@ def _spread_error(pred, gt, fg_row, b_table, decay, half):
             et[r, j + half] = site_e[k]
             if d1 > 0 and pv != 0.0:  # a zero adds exactly 0: skip the table read
                 if d1 < n_table:
-                    row_fp += abs(pv) * b_table[d1]
+                    bw = b_table[d1]
+                elif d1 >= sat_d2:
+                    bw = 2.0  # exp(decay * d) < ulp(2) / 2: B rounds to 2, in NumPy too
                 else:  # beyond the cached table (huge images): same formula, libm exp
-                    row_fp += abs(pv) * (2.0 - np.exp(decay * np.sqrt(float(d1))))
+                    bw = 2.0 - np.exp(decay * np.sqrt(float(d1)))
+                row_fp += abs(pv) * bw
         fp_w += row_fp
     return et, fp_w
 
 
 @njit(
-    "float64(float64[:, ::1], boolean[:, ::1], float64[::1], float64, float64[::1])",
+    "float64(float64[:, ::1], boolean[:, ::1], float64[::1], int64, float64, float64[::1])",
     cache=True,
     nogil=True,
     fastmath=_FAST,
 )
-def _weighted_f_kernel(pred, gt, b_table, decay, gauss):
+def _weighted_f_kernel(pred, gt, b_table, sat_d2, decay, gauss):
     h, w = pred.shape
     half = gauss.shape[0] // 2
     taps = gauss.shape[0]
@@ -503,7 +507,7 @@ def _weighted_f_kernel(pred, gt, b_table, decay, gauss):
             if gt[r, c]:
                 fg_row[r] = True
                 break
-    et, fp_w = _spread_error(pred, gt, fg_row, b_table, decay, half)
+    et, fp_w = _spread_error(pred, gt, fg_row, b_table, sat_d2, decay, half)
     # horizontal pass, zero padding; hor row r + half holds image row r
     hor = np.zeros((h + 2 * half, w), dtype=np.float64)
     for r in range(h):
@@ -563,19 +567,38 @@ _B_DECAY = float(np.log(0.5) / numeric.WFM_IMPORTANCE_HALF_DIST)
 _B_TABLE_CAP = 1 << 20
 
 
-def _importance_table(max_d2: int) -> np.ndarray:
-    """``2 - exp(log(0.5)/5 * sqrt(d2))`` for d2 = 0..max_d2 (capped), grown on demand, cached.
+def _b_saturation_d2() -> int:
+    """Smallest squared distance from which B is exactly 2.0 in float64 (about 265²).
 
-    Computed with NumPy in PySODMetrics' operation order (``np.log(0.5) / 5 * Dst``
-    with ``Dst = sqrt(float(d2))``), so the values are the same bits."""
+    ``exp(decay·d)`` then lies below half an ulp of 2, so ``2 - exp(...)`` rounds to 2
+    in NumPy as anywhere; found by bisection on NumPy's own values, with a margin."""
+    lo, hi = 0, 1 << 40
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if 2 - np.exp(_B_DECAY * np.sqrt(np.float64(mid))) == 2.0:
+            hi = mid
+        else:
+            lo = mid
+    return int(hi * 1.01) + 1
+
+
+_B_SAT_D2 = _b_saturation_d2()
+
+
+def _importance_table(max_d2: int) -> np.ndarray:
+    """``2 - exp(log(0.5)/5 * sqrt(d2))`` for d2 = 0..max_d2, grown on demand, cached.
+
+    Never longer than needed to reach the value 2.0 (about 70 000 entries) nor
+    than ``_B_TABLE_CAP``. Computed with NumPy in PySODMetrics' operation order
+    (``np.log(0.5) / 5 * Dst`` with ``Dst = sqrt(float(d2))``): the same bits."""
     global _B_TABLE
-    want = min(max_d2 + 1, _B_TABLE_CAP)
+    want = min(max_d2 + 1, _B_TABLE_CAP, _B_SAT_D2)
     table = _B_TABLE
     if table.shape[0] >= want:
         return table
     with _B_LOCK:
         if _B_TABLE.shape[0] < want:
-            size = min(max(want, 2 * _B_TABLE.shape[0]), _B_TABLE_CAP)
+            size = min(max(want, 2 * _B_TABLE.shape[0]), _B_TABLE_CAP, _B_SAT_D2)
             dst = np.sqrt(np.arange(size, dtype=np.float64))
             _B_TABLE = 2 - np.exp(_B_DECAY * dst)
         return _B_TABLE
@@ -643,4 +666,4 @@ def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
         return 0.0
     h, w = gt.shape
     table = _importance_table((h - 1) ** 2 + (w - 1) ** 2)
-    return float(_weighted_f_kernel(pred, gt, table, _B_DECAY, _GAUSS))
+    return float(_weighted_f_kernel(pred, gt, table, _B_SAT_D2, _B_DECAY, _GAUSS))

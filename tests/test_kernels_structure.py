@@ -129,6 +129,9 @@ def test_larger_structured_images() -> None:
         g[int(rng.integers(0, h)), :: int(rng.integers(2, 9))] = True
         u8 = np.clip((g * 0.7 + rng.normal(0.15, 0.25, (h, w))) * 255, 0, 255).astype(np.uint8)
         check_pair(*prepare_data(u8, g.astype(np.uint8) * 255))
+        # mostly-zero map: the kernel looks up only non-zero pixels away from the foreground
+        u8[rng.random((h, w)) < 0.9] = 0
+        check_pair(*prepare_data(u8, g.astype(np.uint8) * 255))
 
 
 def test_importance_beyond_cached_table(monkeypatch) -> None:
@@ -141,6 +144,13 @@ def test_importance_beyond_cached_table(monkeypatch) -> None:
     p = rng.random((90, 120))
     assert ks._importance_table(10**6).shape[0] == 50
     assert abs(weighted_f(p, g) - ref_wfm(p, g)) <= TOL
+
+
+def test_importance_saturates_to_two_in_numpy() -> None:
+    # past _B_SAT_D2 the kernel uses B = 2.0 without a lookup: NumPy's own values agree
+    d2 = np.arange(ks._B_SAT_D2, ks._B_SAT_D2 + 2_000_000, 7, dtype=np.float64)
+    assert (2 - np.exp(np.log(0.5) / 5 * np.sqrt(d2)) == 2.0).all()
+    assert ks._importance_table(10**9).shape[0] <= ks._B_SAT_D2
 
 
 def test_numpy_order_slice_sum_is_bit_exact() -> None:
