@@ -6,9 +6,11 @@ is asked for (``salbench demo``, or any use of the ``demo`` / ``demo-train``
 names) under ``<data root>/demo/{train,test}/{images,gt}``:
 
 * each image (between 200×150 and 320×240) has a cluttered background - a
-  smooth two-colour gradient, low-frequency shading, a dozen low-contrast
-  distractor shapes and strokes, a few saturated small ones, sensor noise;
-* one (sometimes two) salient objects: a blob, star or ellipse with a textured
+  smooth two-colour gradient, low-frequency shading, striped patches, a dozen
+  low-contrast distractor shapes and strokes, two to six saturated ones (half of
+  them in the object's own hue, so colour alone does not find it), sensor noise;
+* one (sometimes two) salient objects - centred-ish, or (30 % of single
+  objects) large and cut by the image frame - a blob, star or ellipse with a textured
   surface (stripes, checks or spots), often with holes (the background shows
   through, and the GT has the hole) and thin parts (limbs / antennae a few pixels
   wide) - the details the R3Net paper's residual refinement is about;
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 #: bump when the generator changes: a stale demo folder is regenerated
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 SEED = 20180713
 COUNTS = {"train": 200, "test": 60}
 JPEG_QUALITY = 92
@@ -176,14 +178,32 @@ def make_sample(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
         shade += np.sin(fx * xx + fy * yy + rng.uniform(0, 2 * np.pi))
     img *= (1 + 0.06 * shade)[..., None]
 
-    # clutter: many muted distractors, a few saturated small ones, strokes
-    for j in range(int(rng.integers(8, 16))):
-        saturated = j < int(rng.integers(1, 4))
-        col = _hsv(rng.uniform(0, 1) if saturated else (bg_h + rng.uniform(-0.2, 0.2)) % 1,
-                   rng.uniform(0.5, 0.9) if saturated else rng.uniform(0.05, 0.35),
-                   rng.uniform(0.3, 0.95))
+    # the object's hue: away from the background's, not necessarily opposite
+    obj_h = (bg_h + rng.uniform(0.2, 0.8)) % 1
+
+    # background texture: one or two large striped patches in muted colours
+    for _ in range(int(rng.integers(1, 3))):
+        x0, y0 = rng.uniform(-0.2, 0.8) * W, rng.uniform(-0.2, 0.8) * H
+        pw, ph = rng.uniform(0.2, 0.5) * W, rng.uniform(0.2, 0.5) * H
+        patch = (xx >= x0) & (xx < x0 + pw) & (yy >= y0) & (yy < y0 + ph)
+        col = _hsv((bg_h + rng.uniform(-0.25, 0.25)) % 1, rng.uniform(0.1, 0.4), rng.uniform(0.3, 0.9))
+        ang = rng.uniform(0, np.pi)
+        stripes = 0.5 + 0.5 * np.sin(2 * np.pi * (xx * np.cos(ang) + yy * np.sin(ang)) / rng.uniform(6, 16))
+        a = (patch * stripes * rng.uniform(0.3, 0.6))[..., None]
+        img = img * (1 - a) + col[None, None, :] * a
+
+    # clutter: muted distractor shapes and strokes, plus saturated ones, some in
+    # the object's own hue (colour alone does not find the object)
+    n_sat = int(rng.integers(2, 7))
+    for j in range(int(rng.integers(8, 16)) + n_sat):
+        saturated = j < n_sat
+        if saturated:
+            hue = (obj_h + rng.uniform(-0.08, 0.08)) % 1 if j % 2 == 0 else rng.uniform(0, 1)
+            col = _hsv(hue, rng.uniform(0.45, 0.9), rng.uniform(0.35, 0.95))
+        else:
+            col = _hsv((bg_h + rng.uniform(-0.2, 0.2)) % 1, rng.uniform(0.05, 0.35), rng.uniform(0.3, 0.95))
         cx, cy = rng.uniform(0, W), rng.uniform(0, H)
-        r = rng.uniform(4, 10) if saturated else rng.uniform(6, 26)
+        r = rng.uniform(5, 16) if saturated else rng.uniform(6, 26)
         if rng.uniform() < 0.3:
             m = _segment_mask(yy, xx, (cx, cy), (cx + rng.uniform(-60, 60), cy + rng.uniform(-60, 60)),
                               rng.uniform(1.5, 4))
@@ -191,14 +211,20 @@ def make_sample(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
             m = _shape_mask(rng, yy, xx, cx, cy, r, rng.choice(["ellipse", "blob"]))
         img[m] = img[m] * 0.3 + col * 0.7
 
-    # salient object(s): centred-ish, 18..40% of the short side in radius
+    # salient object(s): centred-ish, 18..32% of the short side in radius
     gt = np.zeros((H, W), dtype=bool)
     n_obj = 1 if rng.uniform() < 0.8 else 2
-    obj_h = (bg_h + 0.5 + rng.uniform(-0.2, 0.2)) % 1
     for o in range(n_obj):
         r = min(H, W) * rng.uniform(0.18, 0.32 if n_obj == 1 else 0.22)
         cx = W * (rng.uniform(0.3, 0.7) if n_obj == 1 else (0.3 + 0.4 * o + rng.uniform(-0.06, 0.06)))
         cy = H * rng.uniform(0.35, 0.65)
+        if n_obj == 1 and rng.uniform() < 0.3:  # cut by the frame: border priors fail here
+            side = int(rng.integers(0, 4))
+            r = min(H, W) * rng.uniform(0.3, 0.42)
+            if side < 2:
+                cx = W * (rng.uniform(0.08, 0.2) if side == 0 else rng.uniform(0.8, 0.92))
+            else:
+                cy = H * (rng.uniform(0.1, 0.22) if side == 2 else rng.uniform(0.78, 0.9))
         m = _shape_mask(rng, yy, xx, cx, cy, r, rng.choice(["ellipse", "star", "blob"]))
         for _ in range(int(rng.integers(0, 4))):      # thin parts: limbs / antennae
             a = rng.uniform(0, 2 * np.pi)
@@ -212,7 +238,7 @@ def make_sample(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
                 hx = cx + rng.uniform(-0.35, 0.35) * r
                 hy = cy + rng.uniform(-0.35, 0.35) * r
                 m &= ~_shape_mask(rng, yy, xx, hx, hy, hr, "ellipse")
-        base = _hsv((obj_h + 0.08 * o) % 1, rng.uniform(0.55, 0.95), rng.uniform(0.55, 0.95))
+        base = _hsv((obj_h + 0.08 * o) % 1, rng.uniform(0.4, 0.95), rng.uniform(0.4, 0.95))
         accent = _hsv((obj_h + rng.uniform(-0.15, 0.15)) % 1, rng.uniform(0.3, 0.9), rng.uniform(0.2, 0.9))
         tex = _texture(rng, yy, xx, base, accent)
         light = 1 + 0.15 * ((xx - cx) * 0.6 - (yy - cy)) / (r + 1e-9)
