@@ -801,8 +801,9 @@ def symmetric_from_edges(edges: np.ndarray, weights: np.ndarray, n: int) -> spar
 
 def pairwise_dist(x: np.ndarray) -> np.ndarray:
     """Dense Euclidean distance matrix of the rows of ``x``."""
-    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
-    return np.sqrt(d2)
+    from scipy.spatial.distance import cdist
+
+    return cdist(x, x)
 
 
 def is_degenerate(sp: Superpixels) -> bool:
