@@ -98,7 +98,6 @@ def _gauss_1d() -> np.ndarray:
 
 
 _GAUSS = _gauss_1d()
-_GAUSS_HALF = (numeric.WFM_GAUSS_SIZE - 1) // 2
 
 # ---------------------------------------------------------------------------
 # NumPy-order summation (used where the S-measure needs the exact mean)

@@ -187,7 +187,8 @@ def test_last_row_or_column_foreground_is_finite() -> None:
             for a, b, c, d in [(0, cy, 0, cx), (0, cy, cx, w), (cy, h, 0, cx), (cy, h, cx, w)]
             if (b - a) * (d - c) > 0
         ]
-        expected = max(0.0, 0.5 * m.object(p, g) + 0.5 * sum(parts))
+        a_ = numeric.S_ALPHA
+        expected = max(0.0, a_ * m.object(p, g) + (1 - a_) * sum(parts))
         assert abs(v - expected) <= TOL
 
 
