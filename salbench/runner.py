@@ -402,7 +402,7 @@ class Runner:
 
         n = 0
         with ThreadPoolExecutor(max(1, min(self.workers, 4))) as readers:
-            loaded = readers.map(load, todo)  # decoded ahead, in order
+            loaded = _prefetch(readers, load, todo, ahead=2 * batch + 4)  # decoded ahead, in order
             chunk: list = []
 
             def flush(chunk) -> int:
@@ -508,6 +508,24 @@ class Runner:
                              f"size for evaluation (GT size differs from the image), e.g. {names[:3]}")
                 store.put_results(label, dsname, proto, summary, per_image, run_id)
                 break
+
+
+def _prefetch(pool, fn, items, ahead: int):
+    """``pool.map(fn, items)`` in order, but at most ``ahead`` results in flight
+    (``Executor.map`` would decode a whole dataset into memory at once)."""
+    from collections import deque
+    it = iter(items)
+    window: deque = deque()
+    for item in it:
+        window.append(pool.submit(fn, item))
+        if len(window) >= ahead:
+            break
+    while window:
+        fut = window.popleft()
+        nxt = next(it, None)
+        if nxt is not None:
+            window.append(pool.submit(fn, nxt))
+        yield fut.result()
 
 
 def _diff(old: dict, new: dict) -> str:
