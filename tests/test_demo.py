@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +18,10 @@ from salbench.datasets import resolve
 
 
 @pytest.fixture(scope="session")
-def demo_root(request):
-    """One generation per machine (the pytest cache keeps it between sessions)."""
-    root = request.config.cache.mkdir("salbench-demo-data")
+def demo_root():
+    """One generation per machine and generator version, in the system temp
+    folder (never in the repo); ``ensure`` is safe against concurrent sessions."""
+    root = Path(tempfile.gettempdir()) / f"salbench-test-demo-v{demo.DEMO_VERSION}"
     demo.ensure(root)
     return root
 
