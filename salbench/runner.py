@@ -144,8 +144,11 @@ def _worker_init(spec_name: str, options: dict, weights: str | None, device: str
 
 def _predict_task(image_path: str, name: str, out_path: str) -> tuple[str, str | None]:
     """Read, predict, write one image in a worker. Returns (name, problem or None)."""
+    return _predict_one(_WORKER["method"], image_path, name, out_path)
+
+
+def _predict_one(m, image_path: str, name: str, out_path: str) -> tuple[str, str | None]:
     from salbench.imageio import read_rgb, write_png_atomic
-    m = _WORKER["method"]
     try:
         img = read_rgb(image_path)
         sal = m.predict([img], [name])[0]
@@ -379,6 +382,19 @@ class Runner:
                     futs = [pool.submit(_predict_task, str(p.image), p.name,
                                         str(out_dir / f"{p.name}.png")) for p in todo]
                     for fut in as_completed(futs):
+                        name, prob = fut.result()
+                        if prob:
+                            problems[name] = prob
+                        else:
+                            n += 1
+                        bar.update(1)
+            elif method.parallel == "threads" and self.workers > 1 and len(todo) > 1:
+                # one shared instance, images in parallel threads (GIL-free kernels)
+                def task(p):
+                    return _predict_one(method, str(p.image), p.name, str(out_dir / f"{p.name}.png"))
+
+                with ThreadPoolExecutor(self.workers) as pool:
+                    for fut in as_completed([pool.submit(task, p) for p in todo]):
                         name, prob = fut.result()
                         if prob:
                             problems[name] = prob

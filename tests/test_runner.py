@@ -63,6 +63,12 @@ PLUGIN = textwrap.dedent('''
 
 
     @register_method
+    class ThreadTest(CentreTest):
+        name = "thread-test"
+        parallel = "threads"
+
+
+    @register_method
     class CrfTest(CentreTest):
         name = "crf-test"
         supports_crf = True
@@ -192,11 +198,12 @@ def test_corrupt_image_is_a_reported_problem(tmp_path, plugin):
         assert all(row["count"] == 5 for row in s.summaries())
         run = s.runs("slow-test", "set6")[-1]
         assert run["status"] == "done-with-problems" and "s002.jpg" in run["problems"][0]
-    # the same with the process pool
-    r = salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", tmp_path / "set6",
-                 "--results", res, "--workers", "2", "-q", check_rc=1)
-    assert "s002.jpg" in r.stderr
-    assert len(list((res / "centre-test" / "set6").glob("*.png"))) == 5
+    # the same with the process pool, and with threads
+    for method in ("centre-test", "thread-test"):
+        r = salbench("run", "--plugin", plugin, "--method", method, "--datasets", tmp_path / "set6",
+                     "--results", res, "--workers", "2", "-q", "--protocol", "r3net", check_rc=1)
+        assert "s002.jpg" in r.stderr
+        assert len(list((res / method / "set6").glob("*.png"))) == 5
 
 
 def test_two_runs_write_one_store_at_once(tmp_path, plugin):
