@@ -21,12 +21,12 @@ ICCV 2017), α = :data:`salbench.numeric.S_ALPHA`:
 
   The SSIM branch ``α == β == 0`` depends on the *exact* value of a quadrant's mean
   when the quadrant of ``pred`` is constant (the variance is exactly 0 only if the
-  mean rounds back to the constant). The kernel therefore sums a constant quadrant
-  in the order NumPy 2.x uses for ``np.mean`` of a 2-D slice (pairwise summation of
-  the contiguous run, or of buffers of whole rows of at most 8192 elements when the
-  slice is not contiguous), so it takes the same branch as in PySODMetrics. For
-  any other quadrant, and all other sums, the result is continuous in them, so
-  they are summed in whatever order vectorises (differences ~1e-14 at most).
+  mean rounds back to the constant, which depends on the summation order). For a
+  constant quadrant of a value other than 0 or 1 (whose sums are exact in any
+  order) the kernel therefore asks the wrapper for ``np.mean`` of that slice —
+  what PySODMetrics computes — and is called again with it, so it takes the same
+  branch. For any other quadrant, and all other sums, the result is continuous in
+  them, so they are summed in whatever order vectorises (differences ~1e-14).
 
   Difference from PySODMetrics: when the centroid falls on the last row or column
   (foreground only there), one or two quadrants are empty and PySODMetrics returns
@@ -79,12 +79,6 @@ __all__ = ["s_measure", "weighted_f"]
 _EPS = numeric.EPS_PYSOD
 _ALPHA = numeric.S_ALPHA
 _WFM_BETA = numeric.WFM_BETA
-#: NumPy's default ufunc buffer size (elements): non-contiguous 2-D reductions are
-#: summed in buffers of whole rows of at most this many elements.
-_NP_BUFSIZE = 8192
-#: NumPy's pairwise-summation block (``PW_BLOCKSIZE``) and unroll factor.
-_PW_BLOCK = 128
-_PW_UNROLL = 8
 
 
 def _gauss_1d() -> np.ndarray:
@@ -98,130 +92,6 @@ def _gauss_1d() -> np.ndarray:
 
 
 _GAUSS = _gauss_1d()
-
-# ---------------------------------------------------------------------------
-# NumPy-order summation (used where the S-measure needs the exact mean)
-# ---------------------------------------------------------------------------
-
-
-@njit(cache=True, nogil=True)
-def _pairwise_leaf(a, start, n):
-    """NumPy's ``pairwise_sum`` for ``n <= 128`` elements: 8 interleaved accumulators."""
-    if n < _PW_UNROLL:
-        res = 0.0
-        for i in range(n):
-            res += a[start + i]
-        return res
-    r0 = a[start]
-    r1 = a[start + 1]
-    r2 = a[start + 2]
-    r3 = a[start + 3]
-    r4 = a[start + 4]
-    r5 = a[start + 5]
-    r6 = a[start + 6]
-    r7 = a[start + 7]
-    m = n - n % _PW_UNROLL
-    i = _PW_UNROLL
-    while i < m:
-        b = start + i
-        r0 += a[b]
-        r1 += a[b + 1]
-        r2 += a[b + 2]
-        r3 += a[b + 3]
-        r4 += a[b + 4]
-        r5 += a[b + 5]
-        r6 += a[b + 6]
-        r7 += a[b + 7]
-        i += _PW_UNROLL
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[start + i]
-        i += 1
-    return res
-
-
-@njit(cache=True, nogil=True)
-def _pairwise_sum(a, start, n):
-    """Sum ``a[start:start+n]`` in the order of NumPy's ``pairwise_sum`` (float64).
-
-    NumPy recurses (halves rounded down to a multiple of 8 until <= 128 elements);
-    this walks the same tree with an explicit stack (numba cannot cache recursion)."""
-    if n <= _PW_BLOCK:
-        return _pairwise_leaf(a, start, n)
-    st_start = np.empty(64, dtype=np.int64)
-    st_n = np.empty(64, dtype=np.int64)
-    st_stage = np.empty(64, dtype=np.int64)  # 0: left not done, 1: right not done
-    st_left = np.empty(64, dtype=np.float64)
-    top = 0
-    st_start[0] = start
-    st_n[0] = n
-    st_stage[0] = 0
-    result = 0.0
-    while top >= 0:
-        nn = st_n[top]
-        if nn <= _PW_BLOCK:
-            val = _pairwise_leaf(a, st_start[top], nn)
-            top -= 1
-            # hand the value up until a node still needs its right half
-            while top >= 0:
-                if st_stage[top] == 0:
-                    st_left[top] = val
-                    st_stage[top] = 1
-                    n2 = st_n[top] // 2
-                    n2 -= n2 % _PW_UNROLL
-                    s0 = st_start[top] + n2
-                    n0 = st_n[top] - n2
-                    top += 1
-                    st_start[top] = s0
-                    st_n[top] = n0
-                    st_stage[top] = 0
-                    break
-                val = st_left[top] + val
-                top -= 1
-            if top < 0:
-                result = val
-        else:
-            n2 = nn // 2
-            n2 -= n2 % _PW_UNROLL
-            s0 = st_start[top]
-            top += 1
-            st_start[top] = s0
-            st_n[top] = n2
-            st_stage[top] = 0
-    return result
-
-
-@njit(cache=True, nogil=True)
-def _np_slice_sum(x, r0, r1, c0, c1, buf):
-    """``np.sum(x[r0:r1, c0:c1])`` bit for bit (NumPy 2.x, default buffer size).
-
-    ``x`` is C-contiguous; ``buf`` is scratch of at least ``max(8192, c1 - c0)``."""
-    h, w = x.shape
-    hq = r1 - r0
-    wq = c1 - c0
-    if hq <= 0 or wq <= 0:
-        return 0.0
-    flat = x.reshape(h * w)
-    if wq == w or hq == 1:
-        # contiguous run: one pairwise sum over it
-        return _pairwise_sum(flat, r0 * w + c0, hq * wq)
-    rows_per_buf = _NP_BUFSIZE // wq
-    if rows_per_buf < 1:
-        rows_per_buf = 1
-    acc = 0.0
-    r = r0
-    while r < r1:
-        r_end = min(r + rows_per_buf, r1)
-        k = 0
-        for rr in range(r, r_end):
-            base = rr * w + c0
-            for cc in range(wq):
-                buf[k] = flat[base + cc]
-                k += 1
-        acc += _pairwise_sum(buf, 0, k)
-        r = r_end
-    return acc
-
 
 # ---------------------------------------------------------------------------
 # S-measure
@@ -338,14 +208,20 @@ def _ssim_from_stats(n, x, cnt_f, sx, s_dx, s_gdx):
     return 0.0
 
 
-@njit("float64(float64[:, ::1], boolean[:, ::1])", cache=True, nogil=True)
-def _s_measure_kernel(pred, gt):
+@njit("float64(float64[:, ::1], boolean[:, ::1], float64[::1], int64[::1])", cache=True, nogil=True)
+def _s_measure_kernel(pred, gt, x_exact, info):
+    """S-measure; ``x_exact[q]``: NumPy's mean of quadrant q where known (else NaN).
+
+    Writes ``info = [cy, cx, need_0..need_3]``; when a constant quadrant's exact
+    mean is needed and not given, sets its flag and returns NaN: the caller then
+    computes that mean with NumPy itself and calls again."""
     h, w = pred.shape
     area = h * w
+    info[:] = 0
     cnt_f, sum_r, sum_c, fg_sum, all_sum = _first_pass(pred, gt)
     n_fg = int(cnt_f)
     if n_fg == 0 or n_fg == area:
-        mean = _pairwise_sum(pred.reshape(area), 0, area) / area
+        mean = all_sum / area
         if n_fg == 0:
             return 1.0 - mean
         return mean
@@ -359,13 +235,14 @@ def _s_measure_kernel(pred, gt):
     # integers below 2**53, hence exact, like NumPy's mean of ``argwhere``
     cy = int(np.rint(sum_r / n_fg)) + 1
     cx = int(np.rint(sum_c / n_fg)) + 1
+    info[0] = cy
+    info[1] = cx
     w_lt = (cx * cy) / area
     w_rt = (cy * (w - cx)) / area
     w_lb = ((h - cy) * cx) / area
     w_rb = 1.0 - w_lt - w_rt - w_lb
     weights = (w_lt, w_rt, w_lb, w_rb)
     bounds = ((0, cy, 0, cx), (0, cy, cx, w), (cy, h, 0, cx), (cy, h, cx, w))
-    buf = np.empty(max(_NP_BUFSIZE, w), dtype=np.float64)
     fg_sq = 0.0
     bg_sq = 0.0
     region = 0.0
@@ -377,14 +254,25 @@ def _s_measure_kernel(pred, gt):
         # only a constant quadrant needs NumPy's bit-exact mean (see the module
         # docstring); any other mean only moves the result by rounding
         total, n_diff = _region_sum(pred, r0, r1, c0, c1)
-        if n_diff == 0:
-            total = _np_slice_sum(pred, r0, r1, c0, c1, buf)
         x = total / n
+        if n_diff == 0:
+            c_val = pred[r0, c0]
+            if c_val == 0.0 or c_val == 1.0:
+                x = c_val  # sums of 0s or 1s are exact in any order
+            elif x_exact[q] == x_exact[q]:
+                x = x_exact[q]
+            else:
+                info[2 + q] = 1
+                continue
+        if info[2] + info[3] + info[4] + info[5] > 0:
+            continue  # a second call follows: skip the work
         cnt_q, sx, s_dx, s_gdx, fq, bq = _quadrant_pass(pred, gt, r0, r1, c0, c1, x, fg_mean, bg_mean)
         fg_sq += fq
         bg_sq += bq
         region += _ssim_from_stats(n, x, cnt_q, sx, s_dx, s_gdx) * weights[q]
 
+    if info[2] + info[3] + info[4] + info[5] > 0:
+        return np.nan
     obj = _s_object(fg_sum, fg_sq, n_fg) * y + _s_object(bg_sum, bg_sq, n_bg) * (1.0 - y)
     sm = obj * _ALPHA + region * (1.0 - _ALPHA)
     if sm < 0.0:
@@ -672,7 +560,19 @@ def s_measure(pred: np.ndarray, gt: np.ndarray) -> float:
     (foreground only on the last row/column: empty quadrants count 0).
     Raises ``ValueError`` on bad input."""
     pred, gt = _validate(pred, gt, "s_measure")
-    return float(_s_measure_kernel(pred, gt))
+    x_exact = np.full(4, np.nan)
+    info = np.zeros(6, dtype=np.int64)
+    sm = _s_measure_kernel(pred, gt, x_exact, info)
+    if info[2:].any():
+        # constant quadrants: their mean exactly as PySODMetrics gets it (np.mean of the slice)
+        cy, cx = int(info[0]), int(info[1])
+        h, w = pred.shape
+        bounds = ((0, cy, 0, cx), (0, cy, cx, w), (cy, h, 0, cx), (cy, h, cx, w))
+        for q, (r0, r1, c0, c1) in enumerate(bounds):
+            if info[2 + q]:
+                x_exact[q] = np.mean(pred[r0:r1, c0:c1])
+        sm = _s_measure_kernel(pred, gt, x_exact, info)
+    return float(sm)
 
 
 def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
