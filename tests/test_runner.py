@@ -319,3 +319,21 @@ def test_published_dss_maps_reproduce_the_paper_on_sod(tmp_path, shared_data):
         assert row["count"] == 300
         assert row["scores"]["max_f"] == pytest.approx(0.842, abs=0.01)
         assert row["scores"]["mae"] == pytest.approx(0.118, abs=0.006)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_plugin_on_real_pascal_s(tmp_path, shared_data, plugin):
+    """PASCAL-S (850 images, grey-level GT) found under the shared data root by
+    its registered name, predicted by the plugin in a process pool, evaluated."""
+    res = tmp_path / "results"
+    r = salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", "pascal-s",
+                 "--data-root", shared_data, "--results", res, "--workers", "2", "--protocol",
+                 "pysodmetrics", "-q", check_rc=0)
+    assert "850/850 maps evaluated" in r.stderr
+    assert len(list((res / "centre-test" / "PASCAL-S").glob("*.png"))) == 850
+    with ResultsStore(res / "salbench.sqlite") as s:
+        [row] = s.summaries(methods=["centre-test"])
+        assert row["dataset"] == "PASCAL-S" and row["count"] == 850
+        assert 0.3 < row["scores"]["max_f"] < 0.9 and 0.1 < row["scores"]["mae"] < 0.5
+        assert len(s.image_scores("centre-test", "PASCAL-S", "pysodmetrics")) == 850
