@@ -390,7 +390,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"data root: {root}")
     for r in rows:
         if r["status"] in ("missing", "not generated"):
-            print(f"  {r['name']:<10} {r['role']:<6} MISSING (expected {r['expected']}): {r['how_to_get']}")
+            state = "MISSING" if r["status"] == "missing" else "NOT GENERATED"
+            print(f"  {r['name']:<10} {r['role']:<6} {state} (expected {r['expected']}): {r['how_to_get']}")
         else:
             print(f"  {r['name']:<10} {r['role']:<6} {r['count']:>6} / {r['expected']:<6} "
                   f"{r['status']:<8} {r['layout'] if 'layout' in r else ''}  {r['path']}")
