@@ -142,6 +142,8 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
                     if isinstance(v, (int, float)) and math.isfinite(v):
                         r.values[(ds, k)] = float(v)
                 r.counts[ds] = str(s.get("count"))
+        if not r.values:
+            continue  # nothing on the datasets shown
         r.extra = _extra(store, method_info.get(lab), lab, columns)
         rows.append(r)
     if claims and protocol == claims_mod.PROTOCOL:
@@ -218,7 +220,6 @@ def _title(t: Table) -> str:
 
 
 def render_markdown(t: Table) -> str:
-    sup = {1: "¹", 2: "²", 3: "³"}
     head = ["Method"]
     for ds in t.datasets:
         for m in t.metrics:
@@ -250,7 +251,6 @@ def render_markdown(t: Table) -> str:
     lines += ["", "Legend: best¹ (**bold**), second² (_italic_), third³ in each column; "
                   "Fβ is the maximum F-measure (β² = 0.3), higher is better; MAE lower is better. "
                   + " ".join(t.notes)]
-    _ = sup
     return "\n".join(lines) + "\n"
 
 
