@@ -813,13 +813,27 @@ def is_degenerate(sp: Superpixels) -> bool:
 
 
 def predict_many(fn, images: Sequence[np.ndarray], names: Sequence[str]) -> list[np.ndarray]:
-    """Apply a one-image saliency function to a batch, normalising the input."""
+    """Apply a one-image saliency function to a batch, normalising the input.
+
+    The methods run one process per core (``parallel="processes"``), so BLAS is
+    held to one thread while they work (with ``threadpoolctl`` when it is
+    installed): the small dense inverses and solves gain nothing from threads
+    and slow down badly when every worker spawns its own."""
     names = list(names) if names is not None else [f"<image {i}>" for i in range(len(images))]
-    out = []
-    for i, img in enumerate(images):
-        name = names[i] if i < len(names) else f"<image {i}>"
-        out.append(fn(as_rgb_uint8(img, name)))
-    return out
+    try:
+        from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(limits=1, user_api="blas")
+    except ImportError:  # optional: only speed depends on it
+        limits = None
+    try:
+        out = []
+        for i, img in enumerate(images):
+            name = names[i] if i < len(names) else f"<image {i}>"
+            out.append(fn(as_rgb_uint8(img, name)))
+        return out
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
 
 
 __all__ = [
