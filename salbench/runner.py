@@ -568,7 +568,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="images per predict call (default: the method's)")
     p.add_argument("--workers", type=int, help=f"processes for prediction / CRF / evaluation "
                    f"(default {_default_workers()})")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="method option (repeatable)")
+    p.add_argument("--option", action="extend", nargs="+", metavar="KEY=VALUE",
+                   help="method option(s): --option a=1 b=x (repeatable)")
     p.add_argument("--maps", help="maps method: folder of precomputed maps (DIR/<dataset>/ or flat)")
     p.add_argument("--name", help="label to store the results under (default: the method name)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
