@@ -90,7 +90,7 @@ def versions() -> dict[str, str]:
 
     import salbench
     out = {"salbench": salbench.__version__, "python": sys.version.split()[0]}
-    for pkg in ("numpy", "numba"):
+    for pkg in ("numpy", "numba", "scipy", "opencv-python-headless", "pydensecrf2"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:  # pragma: no cover
@@ -328,8 +328,9 @@ class Runner:
             # evaluation of everything that exists (this run's and earlier runs' maps)
             pairs = [(p.name, str(final[p.name]), str(p.gt)) for p in ds.pairs if final[p.name].exists()]
             missing = len(ds.pairs) - len(pairs)
+            n_eval = 0
             if pairs:
-                self._evaluate(label, ds.name, pairs, protocols, store, run_id, problems)
+                n_eval = self._evaluate(label, ds.name, pairs, protocols, store, run_id, problems)
             else:
                 self._problem(f"{label}/{ds.name}: no maps to evaluate")
             for name, msg in sorted(problems.items()):
@@ -338,7 +339,7 @@ class Runner:
             fps_txt = f"{fps:.2f} img/s" if fps else "n/a (nothing new to predict)"
             if fps_crf:
                 fps_txt += f", {fps_crf:.2f} img/s with CRF"
-            self.log(f"{label}/{ds.name}: {len(pairs)}/{len(ds.pairs)} maps evaluated "
+            self.log(f"{label}/{ds.name}: {n_eval}/{len(ds.pairs)} maps evaluated "
                      f"({n_pred} predicted now; {fps_txt})")
         finally:
             store.update_run(run_id, status=status, finished=time.time(),
@@ -491,8 +492,11 @@ class Runner:
         return n
 
     # -- evaluation ----------------------------------------------------------
-    def _evaluate(self, label, dsname, pairs, protocols, store, run_id, problems) -> None:
+    def _evaluate(self, label, dsname, pairs, protocols, store, run_id, problems) -> int:
+        """Evaluate under each protocol and store; returns the fewest images any
+        protocol could evaluate."""
         from salbench.evaluate import evaluate_pairs
+        counts = []
         for proto in protocols:
             todo = list(pairs)
             for _attempt in range(len(pairs)):
@@ -513,6 +517,9 @@ class Runner:
                     if not todo:
                         break
                     continue
+                except SalbenchError as exc:  # e.g. no pair readable: keep the other datasets going
+                    problems[f"<evaluation {proto}>"] = f"evaluation under {proto} failed: {exc}"
+                    break
                 for u in summary.get("unreadable") or []:
                     if isinstance(u, dict):
                         problems[str(u.get("name"))] = f"{u.get('path')}: {u.get('problem')}"
@@ -523,7 +530,9 @@ class Runner:
                     self.log(f"note: {label}/{dsname} ({proto}): {n_res} map(s) resized to their GT's "
                              f"size for evaluation (GT size differs from the image), e.g. {names[:3]}")
                 store.put_results(label, dsname, proto, summary, per_image, run_id)
+                counts.append(int(summary.get("count", len(per_image))))
                 break
+        return min(counts) if len(counts) == len(protocols) else 0
 
 
 def _prefetch(pool, fn, items, ahead: int):

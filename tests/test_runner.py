@@ -198,6 +198,11 @@ def test_corrupt_image_is_a_reported_problem(tmp_path, plugin):
         assert all(row["count"] == 5 for row in s.summaries())
         run = s.runs("slow-test", "set6")[-1]
         assert run["status"] == "done-with-problems" and "s002.jpg" in run["problems"][0]
+    # an unreadable GT: that image is left out of the scores, and said so
+    (tmp_path / "set6" / "gt" / "s004.png").write_bytes(b"not a png")
+    r = salbench("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set6",
+                 "--results", res, "-q", check_rc=1)
+    assert "s004.png" in r.stderr and "4/6 maps evaluated" in r.stderr
     # the same with the process pool, and with threads
     for method in ("centre-test", "thread-test"):
         r = salbench("run", "--plugin", plugin, "--method", method, "--datasets", tmp_path / "set6",
