@@ -60,8 +60,13 @@ def ensure(root: str | Path, force: bool = False) -> Path:
     target = demo_dir(root)
     if is_complete(root) and not force:
         return target
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".demo-tmp-", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".demo-tmp-", dir=root))
+    except OSError as exc:
+        from salbench.errors import SalbenchError
+        raise SalbenchError(f"cannot generate the demo dataset under {root}: {exc.strerror or exc}; "
+                            f"choose a writable data root with --data-root or $SALBENCH_DATA") from None
     try:
         for split, n in COUNTS.items():
             (tmp / split / "images").mkdir(parents=True)
