@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 
-import pytest
 
 from salbench.claims import CLAIMS, lookup
 from salbench.store import ResultsStore
