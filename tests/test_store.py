@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 
-
 from salbench.claims import CLAIMS, lookup
 from salbench.store import ResultsStore
 
