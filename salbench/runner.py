@@ -36,6 +36,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -246,6 +247,9 @@ class Runner:
             except ImportError as exc:
                 raise SalbenchError(f"--crf: salbench.crf is not available ({exc}); use --no-crf") from None
         label = args.name or spec.name
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+*-]*", label):
+            raise SalbenchError(f"--name {label!r}: use letters, digits and . _ + * - only "
+                                f"(it becomes the folder results/<name>/)")
         if not args.name and cls.supports_crf and crf != cls.default_crf:
             label += "-crf" if crf else "-nocrf"
         if args.batch_size:
