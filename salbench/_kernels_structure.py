@@ -59,7 +59,7 @@ maps?", CVPR 2014), β = :data:`salbench.numeric.WFM_BETA`:
   ``B`` is read from a table indexed by the integer squared distance, computed
   with NumPy exactly as PySODMetrics computes it and cached; from d ≈ 266 px on, B
   is exactly 2.0 in float64 (``exp`` below half an ulp of 2), so the table stops
-  there (~71 000 entries) and the kernel uses 2.0 beyond it.
+  there (~71 000 entries), its last entry 2.0 serving all larger distances.
 
 Kernels are compiled once for fixed types (float64 C-contiguous map, bool
 C-contiguous GT); the public functions check the dtypes and make the arrays contiguous.
@@ -310,8 +310,8 @@ def _column_nearest(gt):
     return out
 
 
-@njit(cache=True, nogil=True)
-def _spread_error(pred, gt, fg_row, b_table, sat_d2, decay, half):
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _spread_error(pred, gt, fg_row, b_table, half):
     """SciPy-exact nearest-foreground transform, fused with its two uses.
 
     Returns ``Et`` (the error at each pixel's nearest foreground pixel; a pixel of
@@ -319,12 +319,10 @@ def _spread_error(pred, gt, fg_row, b_table, sat_d2, decay, half):
     sides — filled only on the rows the Gaussian reads for the foreground (within
     ``half`` rows of a foreground row) — and ``FPw = Σ_bg |pred| · B(d)``.
 
-    On the other rows only pixels with ``pred != 0`` contribute, so only they are
-    looked up; skipping pixels does not change which site the sweep finds: the
-    sweep index only moves right, and a move that was strictly better for an
-    earlier pixel is strictly better for every later one (the difference of two
-    sites' squared distances is linear in the column, decreasing towards the
-    right-hand site), so it reaches the same site SciPy's pixel-by-pixel sweep does."""
+    On the other rows only ``FPw`` is needed: rows of zeros are skipped, and the
+    sweep runs cell by cell (the pixels that stop at a site form a run whose end
+    is an exact integer bound), which gives the same site per pixel as SciPy's
+    pixel-by-pixel sweep with no per-pixel branch."""
     h, w = pred.shape
     n_table = b_table.shape[0]
     near = _column_nearest(gt)
@@ -339,14 +337,19 @@ def _spread_error(pred, gt, fg_row, b_table, sat_d2, decay, half):
             if fg_row[rr]:
                 need_et = True
                 break
+        sparse = False
         if not need_et:
-            nonzero = False
-            for j in range(w):
-                if pred[r, j] != 0.0:
-                    nonzero = True
-                    break
-            if not nonzero:
+            nonzero = 1 if pred[r, 0] != 0.0 else 0
+            changes = 0  # zero <-> non-zero transitions along the row
+            for j in range(1, w):
+                nz = pred[r, j] != 0.0
+                nonzero += 1 if nz else 0
+                changes += 1 if nz != (pred[r, j - 1] != 0.0) else 0
+            if nonzero == 0:
                 continue  # nothing of this row is used
+            # long runs of zeros (smooth maps): skip them with a well-predicted
+            # branch; scattered zeros (noisy maps): read B for every pixel
+            sparse = 8 * changes < w
         # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along the row
         top = -1
         for j in range(w):
@@ -369,41 +372,74 @@ def _spread_error(pred, gt, fg_row, b_table, sat_d2, decay, half):
             site_d2[top] = w_r
             site_e[top] = abs(pred[fr, j] - 1.0)
         max_top = top
-        k = 0
         row_fp = 0.0
-        for j in range(w):
-            pv = pred[r, j]
-            if not need_et and pv == 0.0:
-                continue
-            dc = site[k] - j
-            d1 = site_d2[k] + dc * dc
-            while k < max_top:
-                dc2 = site[k + 1] - j
-                d2 = site_d2[k + 1] + dc2 * dc2
-                if d1 <= d2:
-                    break
-                d1 = d2
-                k += 1
-            et[r, j + half] = site_e[k]
-            if d1 > 0 and pv != 0.0:  # a zero adds exactly 0: skip the table read
-                if d1 < n_table:
-                    bw = b_table[d1]
-                elif d1 >= sat_d2:
-                    bw = 2.0  # exp(decay * d) < ulp(2) / 2: B rounds to 2, in NumPy too
-                else:  # beyond the cached table (huge images): same formula, libm exp
-                    bw = 2.0 - np.exp(decay * np.sqrt(float(d1)))
-                row_fp += abs(pv) * bw
+        if need_et:
+            # rows near the foreground (small Voronoi cells): SciPy's sweep as is,
+            # moving to the next site while it is strictly nearer
+            k = 0
+            for j in range(w):
+                dc = site[k] - j
+                d1 = site_d2[k] + dc * dc
+                while k < max_top:
+                    dc2 = site[k + 1] - j
+                    d2 = site_d2[k + 1] + dc2 * dc2
+                    if d1 <= d2:
+                        break
+                    d1 = d2
+                    k += 1
+                et[r, j + half] = site_e[k]
+                pv = pred[r, j]
+                if d1 > 0 and pv != 0.0:  # d1 == 0: a foreground pixel, not in FPw
+                    # past the table's end B is exactly 2.0, its last entry
+                    row_fp += abs(pv) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
+            fp_w += row_fp
+            continue
+        # other rows (no foreground, large cells): the same sweep cell by cell. A
+        # pixel j at site k moves on iff d_{k+1}(j) < d_k(j), i.e. iff
+        # j > e_k = floor(N_k / (2 (s_{k+1} - s_k))), N_k = d2_{k+1} - d2_k + s_{k+1}^2 - s_k^2;
+        # only FPw is needed here (d1 > 0 throughout: no foreground in the row)
+        j0 = 0
+        for k in range(max_top + 1):
+            sk = site[k]
+            end = w - 1
+            if k < max_top:
+                sn = site[k + 1]
+                # floor of the exact quotient: a float division cannot cross an
+                # integer (a non-integer quotient is >= 1/(2w) away from one; an
+                # integer one is exact) and is much cheaper than an int64 division
+                num = site_d2[k + 1] - site_d2[k] + sn * sn - sk * sk
+                e_k = int(np.floor(float(num) / float(2 * (sn - sk))))
+                if e_k < end:
+                    end = e_k
+            if end < j0:
+                continue  # no pixel stops at this site
+            dk = site_d2[k]
+            if sparse:
+                for j in range(j0, end + 1):
+                    pv = pred[r, j]
+                    if pv != 0.0:
+                        dc = sk - j
+                        d1 = dk + dc * dc
+                        row_fp += abs(pv) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
+            else:
+                for j in range(j0, end + 1):
+                    dc = sk - j
+                    d1 = dk + dc * dc
+                    row_fp += abs(pred[r, j]) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
+            j0 = end + 1
+            if j0 >= w:
+                break
         fp_w += row_fp
     return et, fp_w
 
 
 @njit(
-    "float64(float64[:, ::1], boolean[:, ::1], float64[::1], int64, float64, float64[::1])",
+    "float64(float64[:, ::1], boolean[:, ::1], float64[::1], float64[::1])",
     cache=True,
     nogil=True,
     fastmath=_FAST,
 )
-def _weighted_f_kernel(pred, gt, b_table, sat_d2, decay, gauss):
+def _weighted_f_kernel(pred, gt, b_table, gauss):
     h, w = pred.shape
     half = gauss.shape[0] // 2
     taps = gauss.shape[0]
@@ -414,7 +450,7 @@ def _weighted_f_kernel(pred, gt, b_table, sat_d2, decay, gauss):
             if gt[r, c]:
                 fg_row[r] = True
                 break
-    et, fp_w = _spread_error(pred, gt, fg_row, b_table, sat_d2, decay, half)
+    et, fp_w = _spread_error(pred, gt, fg_row, b_table, half)
     # horizontal pass, zero padding; hor row r + half holds image row r
     hor = np.zeros((h + 2 * half, w), dtype=np.float64)
     for r in range(h):
@@ -469,13 +505,10 @@ _B_LOCK = threading.Lock()
 _B_TABLE = np.empty(0, dtype=np.float64)
 #: ``log(0.5) / 5`` in PySODMetrics' spelling (``np.log(0.5) / 5``).
 _B_DECAY = float(np.log(0.5) / numeric.WFM_IMPORTANCE_HALF_DIST)
-#: at most this many table entries (8 MiB: distances up to 1024 px); farther
-#: pixels of huge images compute B in the kernel.
-_B_TABLE_CAP = 1 << 20
 
 
 def _b_saturation_d2() -> int:
-    """Smallest squared distance from which B is exactly 2.0 in float64 (about 265²).
+    """A squared distance from which on B is exactly 2.0 in float64 (about 1.01 · 265²).
 
     ``exp(decay·d)`` then lies below half an ulp of 2, so ``2 - exp(...)`` rounds to 2
     in NumPy as anywhere; found by bisection on NumPy's own values, with a margin."""
@@ -493,19 +526,20 @@ _B_SAT_D2 = _b_saturation_d2()
 
 
 def _importance_table(max_d2: int) -> np.ndarray:
-    """``2 - exp(log(0.5)/5 * sqrt(d2))`` for d2 = 0..max_d2, grown on demand, cached.
+    """``2 - exp(log(0.5)/5 * sqrt(d2))`` for d2 = 0..min(max_d2, _B_SAT_D2), cached.
 
-    Never longer than needed to reach the value 2.0 (about 70 000 entries) nor
-    than ``_B_TABLE_CAP``. Computed with NumPy in PySODMetrics' operation order
-    (``np.log(0.5) / 5 * Dst`` with ``Dst = sqrt(float(d2))``): the same bits."""
+    The kernel reads entry ``min(d2, len - 1)``: exact, because a table shorter
+    than ``max_d2 + 1`` ends at ``_B_SAT_D2``, where (and beyond which) B is 2.0.
+    Computed with NumPy in PySODMetrics' operation order (``np.log(0.5) / 5 * Dst``
+    with ``Dst = sqrt(float(d2))``): the same bits. At most ~71 000 entries."""
     global _B_TABLE
-    want = min(max_d2 + 1, _B_TABLE_CAP, _B_SAT_D2)
+    want = min(max_d2, _B_SAT_D2) + 1
     table = _B_TABLE
     if table.shape[0] >= want:
         return table
     with _B_LOCK:
         if _B_TABLE.shape[0] < want:
-            size = min(max(want, 2 * _B_TABLE.shape[0]), _B_TABLE_CAP, _B_SAT_D2)
+            size = min(max(want, 2 * _B_TABLE.shape[0]), _B_SAT_D2 + 1)
             dst = np.sqrt(np.arange(size, dtype=np.float64))
             _B_TABLE = 2 - np.exp(_B_DECAY * dst)
         return _B_TABLE
@@ -585,4 +619,4 @@ def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
         return 0.0
     h, w = gt.shape
     table = _importance_table((h - 1) ** 2 + (w - 1) ** 2)
-    return float(_weighted_f_kernel(pred, gt, table, _B_SAT_D2, _B_DECAY, _GAUSS))
+    return float(_weighted_f_kernel(pred, gt, table, _GAUSS))

@@ -134,15 +134,14 @@ def test_larger_structured_images() -> None:
         check_pair(*prepare_data(u8, g.astype(np.uint8) * 255))
 
 
-def test_importance_beyond_cached_table(monkeypatch) -> None:
-    # huge images compute B in the kernel past the table cap: same values to 1e-10
-    monkeypatch.setattr(ks, "_B_TABLE_CAP", 50)
-    monkeypatch.setattr(ks, "_B_TABLE", np.empty(0, np.float64))
+def test_far_background_beyond_the_importance_table() -> None:
+    # distances over ~266 px read the table's last entry (B == 2.0 exactly)
     rng = np.random.default_rng(4)
-    g = np.zeros((90, 120), bool)
-    g[10:25, 80:100] = True
-    p = rng.random((90, 120))
-    assert ks._importance_table(10**6).shape[0] == 50
+    g = np.zeros((330, 520), bool)
+    g[2:9, 3:12] = True
+    p = rng.random((330, 520))
+    p[rng.random((330, 520)) < 0.3] = 0.0
+    assert (329 - 8) ** 2 + (519 - 11) ** 2 > ks._B_SAT_D2
     assert abs(weighted_f(p, g) - ref_wfm(p, g)) <= TOL
 
 
@@ -150,7 +149,8 @@ def test_importance_saturates_to_two_in_numpy() -> None:
     # past _B_SAT_D2 the kernel uses B = 2.0 without a lookup: NumPy's own values agree
     d2 = np.arange(ks._B_SAT_D2, ks._B_SAT_D2 + 2_000_000, 7, dtype=np.float64)
     assert (2 - np.exp(np.log(0.5) / 5 * np.sqrt(d2)) == 2.0).all()
-    assert ks._importance_table(10**9).shape[0] <= ks._B_SAT_D2
+    table = ks._importance_table(10**9)
+    assert table.shape[0] == ks._B_SAT_D2 + 1 and table[-1] == 2.0
 
 
 def test_last_row_or_column_foreground_is_finite() -> None:
