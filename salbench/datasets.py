@@ -298,7 +298,10 @@ def resolve(name: str, data_root: str | Path | None = None) -> Dataset:
     key = name.lower()
     if key in DEMO_SETS:
         from salbench import demo
-        folder = demo.ensure(root)
+        # generated data goes to the default root ($SALBENCH_DATA or datasets/),
+        # never into a user-named --data-root that may hold read-only benchmarks
+        demo_root = root if demo.is_complete(root) else globals()["data_root"](None)
+        folder = demo.ensure(demo_root)
         return load_folder(folder / DEMO_SETS[key], key)
     p = Path(name).expanduser()
     if p.is_dir() and (os.sep in name or info(name) is None):

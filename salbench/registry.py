@@ -130,6 +130,8 @@ class MethodSpec:
 
 _REGISTRY: dict[str, MethodSpec] = {}
 _ENTRY_POINTS: dict[str, Any] | None = None
+#: plugins already loaded (resolved file path or module name) -> names they registered
+_PLUGINS: dict[str, tuple[str, ...]] = {}
 
 
 def register_method(cls: type[Method] | None = None, *, name: str | None = None,
@@ -194,10 +196,13 @@ def load_plugin(target: str | Path) -> list[str]:
     Returns the method names it registered."""
     before = set(_REGISTRY)
     p = Path(target)
+    key = str(p.resolve()) if (p.suffix == ".py" or p.exists()) else str(target)
+    if key in _PLUGINS:  # loading the same plugin twice is a no-op
+        return list(_PLUGINS[key])
     if p.suffix == ".py" or p.exists():
         if not p.is_file():
             raise RegistryError(f"plugin file {p} does not exist")
-        mod_name = f"salbench_plugin_{_ident(p.stem)}"
+        mod_name = f"salbench_plugin_{_ident(str(p.resolve()))}"
         spec = importlib.util.spec_from_file_location(mod_name, p)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
@@ -217,6 +222,7 @@ def load_plugin(target: str | Path) -> list[str]:
     if not added:
         raise RegistryError(f"plugin {target} registered no method "
                             f"(decorate a salbench.registry.Method subclass with @register_method)")
+    _PLUGINS[key] = tuple(added)
     return added
 
 

@@ -92,6 +92,7 @@ def test_plugin_file_named_by_user(tmp_path):
     '''))
     added = registry.load_plugin(plugin)
     assert added == ["test-centre"]
+    assert registry.load_plugin(str(plugin)) == ["test-centre"]  # a second load is a no-op
     m = registry.create("test-centre")
     sal = m.predict([np.zeros((30, 40, 3), np.uint8)], ["x"])[0]
     assert sal.shape == (30, 40) and sal[15, 20] > sal[0, 0]
