@@ -12,7 +12,8 @@ Follows Chuan Yang's released MATLAB code (``saliencymap`` demo with
    Achanta's seeding and iterations (not bit-identical). The actual label count
    is used.
 3. Features: mean RGB (in [0, 1]) per superpixel converted to CIELab with
-   Getreuer's ``colorspace``.
+   Getreuer's ``colorspace`` in the version 1.1 that this lab's code ships
+   (Rec. 709 inverse gamma; ``rgb_to_lab_colorspace11``).
 4. Graph: ``AdjcProcloop`` 8-adjacency plus a clique over the boundary
    superpixels, extended to two hops; edge weights ``exp(-10·d) + 1e-5`` with the
    colour distances d min-max normalised *over the edges* (the paper's
@@ -39,7 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from salbench.classical import (adjacency_yang, grady_weights, is_degenerate, minmax,
-                                predict_many, remove_frame, rgb_to_lab, slic_superpixels,
+                                predict_many, remove_frame, rgb_to_lab_colorspace11, slic_superpixels,
                                 symmetric_from_edges, to_uint8_map, two_hop_edges)
 from salbench.registry import Method, register_method
 
@@ -85,7 +86,7 @@ def mr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False):
     if is_degenerate(sp):
         vals = np.zeros(sp.n)
         return (sp, vals, {}) if return_details else (sp, vals)
-    lab = rgb_to_lab(sp.mean_rgb / 255.0)
+    lab = rgb_to_lab_colorspace11(sp.mean_rgb / 255.0)
     adj = adjacency_yang(sp.labels, sp.n, link_boundary=True)
     edges = two_hop_edges(adj)
     w = symmetric_from_edges(edges, grady_weights(edges, lab, THETA), sp.n)

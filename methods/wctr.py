@@ -12,7 +12,10 @@ Follows Wangjiang Zhu's released MATLAB code (``demo.m`` with
 2. SLIC with ``round(h·w/600)`` superpixels of the frame-free image,
    compactness 20, seeded and converged as Zhu's ``SLIC_mex``
    (``salbench.classical.slic(variant="zhu")``).
-3. Features: mean RGB per superpixel → CIELab (Getreuer's ``colorspace``);
+3. Features: mean RGB per superpixel (``GetMeanColor``, over the uint8 pixels)
+   → CIELab with the copy of Getreuer's ``colorspace.m`` the RBD code ships
+   (version 1.1: Rec. 709 inverse gamma, not the sRGB curve;
+   ``salbench.classical.rgb_to_lab_colorspace11``) on ``meanRgb/255``;
    positions are mean (row/h, col/w).
 4. Graph: 4-adjacency ``A + A'`` with unit diagonal (``GetAdjMatrix``); the
    boundary superpixels are those touching an 8-pixel band (the paper only says
@@ -49,7 +52,7 @@ from scipy.sparse import csgraph
 from scipy.sparse.linalg import spsolve
 
 from salbench.classical import (MATLAB_EPS, adjacency_zhu, graythresh, is_degenerate, link_clique,
-                                minmax, pairwise_dist, predict_many, remove_frame, rgb_to_lab,
+                                minmax, pairwise_dist, predict_many, remove_frame, rgb_to_lab_colorspace11,
                                 slic_superpixels, to_uint8_map)
 from salbench.registry import Method, register_method
 
@@ -170,7 +173,7 @@ def wctr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False):
     if is_degenerate(sp):
         vals = np.zeros(sp.n)
         return (sp, vals, {}) if return_details else (sp, vals)
-    lab = rgb_to_lab(sp.mean_rgb / 255.0)
+    lab = rgb_to_lab_colorspace11(sp.mean_rgb / 255.0)
     pos = sp.mean_pos / np.array([h, w], dtype=np.float64)
     adj = adjacency_zhu(sp.labels, sp.n)
     bd = sp.boundary(BOUNDARY_BAND)

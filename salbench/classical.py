@@ -209,6 +209,30 @@ def rgb_to_lab(rgb01: np.ndarray) -> np.ndarray:
     return _xyz_lab(lin)
 
 
+#: Getreuer's ``colorspace.m`` v1.1 (2005-2006) converts linear RGB to XYZ with the
+#: inverse of this XYZ -> RGB matrix.
+_GETREUER11_XYZ2RGB = np.array([[3.240479, -1.53715, -0.498535],
+                                [-0.969256, 1.875992, 0.041556],
+                                [0.055648, -0.204043, 1.057311]])
+_GETREUER11_RGB2XYZ = np.linalg.inv(_GETREUER11_XYZ2RGB)
+
+
+def rgb_to_lab_colorspace11(rgb01: np.ndarray) -> np.ndarray:
+    """``colorspace('Lab<-', rgb)`` of the copy of Getreuer's ``colorspace.m``
+    (version 1.1, "Pascal Getreuer 2005-2006") shipped with Zhu's RBD code
+    (``Funcs/colorspace.m``) and with the Dalian group's MR-family code
+    (e.g. GR's ``others/colorspace.m``): the *Rec. 709* inverse gamma
+    ``((c + 0.099)/1.099)^(1/0.45)``, replaced by ``c/4.5138`` where that result
+    is below 0.018, then the inverse of Getreuer's 6-digit XYZ→RGB matrix and the
+    D65 white [0.950456, 1, 1.088754]. (Version 1.2 and :func:`rgb_to_lab` use the
+    sRGB curve instead; Lab values differ by up to about 6 L units in dark colours.)
+    Values in [0, 1]; any leading shape."""
+    c = np.asarray(rgb01, dtype=np.float64)
+    lin = np.real(((c + 0.099) / 1.099) ** (1.0 / 0.45))
+    lin = np.where(lin < 0.018, c / 4.5138, lin)
+    return _xyz_lab(lin, _GETREUER11_RGB2XYZ)
+
+
 def rgb_to_lab_ruzon(rgb01: np.ndarray) -> np.ndarray:
     """Mark Ruzon's ``RGB2Lab.m`` (used by the BSCA code for pixel features): the
     same matrix and white point but *no* gamma linearisation, and L = 903.3·Y in
@@ -233,8 +257,8 @@ _RGB2XYZ = np.array([[0.412453, 0.357580, 0.180423],
                      [0.019334, 0.119193, 0.950227]])
 
 
-def _xyz_lab(lin: np.ndarray) -> np.ndarray:
-    xyz = lin @ _RGB2XYZ.T
+def _xyz_lab(lin: np.ndarray, rgb2xyz: np.ndarray = _RGB2XYZ) -> np.ndarray:
+    xyz = lin @ rgb2xyz.T
     x = xyz[..., 0] / 0.950456
     y = xyz[..., 1]
     z = xyz[..., 2] / 1.088754
@@ -302,6 +326,10 @@ def remove_frame(rgb: np.ndarray, style: str) -> Frame:
     if h < 3 or w < 3:
         return full
     gray = rgb2gray(rgb.astype(np.float64) / 255.0)
+    if style == "zhu":
+        # Zhu's removeframe.m calls rgb2gray on the uint8 image, which rounds to
+        # uint8; the MR / BSCA version converts with im2double first (no rounding)
+        gray = np.floor(gray * 255.0 + 0.5) / 255.0
     k = min(FRAME_MAX_WIDTH, h, w)
     if style == "zhu":
         edges = edge_sobel(gray)
@@ -840,6 +868,6 @@ __all__ = [
     "ClassicalInputError", "Frame", "Superpixels", "adjacency_yang", "adjacency_zhu",
     "as_rgb_uint8", "edge_canny", "edge_sobel", "grady_weights", "graythresh", "is_degenerate",
     "link_clique", "minmax", "pairwise_dist", "predict_many", "remove_frame", "rgb2gray",
-    "rgb_to_lab", "rgb_to_lab_ruzon", "slic_superpixels", "symmetric_from_edges",
+    "rgb_to_lab", "rgb_to_lab_colorspace11", "rgb_to_lab_ruzon", "slic_superpixels", "symmetric_from_edges",
     "to_uint8_map", "two_hop_edges", "MATLAB_EPS",
 ]

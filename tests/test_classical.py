@@ -238,6 +238,22 @@ def test_lab_matches_skimage():
     np.testing.assert_allclose(ours, rgb2lab(rgb), atol=0.05)
 
 
+def test_lab_colorspace11_uses_rec709_curve():
+    # Getreuer's colorspace.m v1.1 (shipped with the RBD and MR-family code):
+    # mid grey linearises to ((0.5 + 0.099) / 1.099) ** (1 / 0.45), not the sRGB value
+    grey = C.rgb_to_lab_colorspace11(np.array([0.5, 0.5, 0.5]))
+    y = ((0.5 + 0.099) / 1.099) ** (1 / 0.45)
+    assert grey[0] == pytest.approx(116 * y ** (1 / 3) - 16, abs=1e-4)
+    assert abs(grey[1]) < 0.05 and abs(grey[2]) < 0.05
+    assert grey[0] > C.rgb_to_lab(np.array([0.5, 0.5, 0.5]))[0] + 4  # sRGB: 53.4
+    white = C.rgb_to_lab_colorspace11(np.ones(3))
+    np.testing.assert_allclose(white, [100, 0, 0], atol=0.05)
+    # dark values take the linear segment c / 4.5138 (below 0.018 after linearisation)
+    dark = C.rgb_to_lab_colorspace11(np.array([0.05, 0.05, 0.05]))
+    assert ((0.05 + 0.099) / 1.099) ** (1 / 0.45) < 0.018
+    assert dark[0] == pytest.approx(116 * (0.05 / 4.5138) ** (1 / 3) - 16, abs=1e-3)
+
+
 def test_graythresh_is_otsu():
     from skimage.filters import threshold_otsu
 
