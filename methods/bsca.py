@@ -14,10 +14,13 @@ Follows Yao Qin's released MATLAB code (``demo_BSCA.m`` with ``removeframe.m``,
    compactness-30 segmentation) are clustered by K-means, K = 3, at most 200
    iterations, on their mean *pixel* Lab colour, where pixel Lab is Ruzon's
    ``RGB2Lab`` (no gamma linearisation) with each channel min-max normalised
-   over the image. The authors' K-means (``form_codebook``) starts from random
-   points; here it is deterministic: k-means++ seeding from
-   ``numpy.random.default_rng(KMEANS_SEED)``. Empty clusters are dropped, as the
-   code's re-clustering with fewer centres effectively does.
+   over the image. The authors' K-means (``form_codebook`` → ``vgg_kmeans``)
+   starts from K distinct boundary superpixels drawn at random (``randperm``);
+   here the same, from ``numpy.random.default_rng(KMEANS_SEED)``, so the map is
+   deterministic where theirs is not (different seeds move the map by a mean
+   absolute difference of about 0.01 on SOD). Lloyd passes until the sse stops
+   dropping, labels from the nearest final centre (``labelCluster``), and the
+   code's re-clustering with fewer centres when some cluster ends up empty.
 4. Global colour distinction per cluster k: ``mean_j 1/(exp(-‖f_i - f_kj‖ /
    (2σ₁²)) + β)`` with σ₁ = 0.2, β = 10 (the paper writes ``exp(-‖·‖/2σ₁²)``
    on the same normalised features), min-max normalised per cluster.
@@ -29,7 +32,9 @@ Follows Yao Qin's released MATLAB code (``demo_BSCA.m`` with ``removeframe.m``,
 6. ``S_bg = Σ_k GSD_k · GCD_k``, min-max normalised.
 7. Cellular automaton on the compactness-20 segmentation: MR's graph (8-adjacency
    plus boundary clique, two hops), weights ``exp(-10·d) + 1e-5`` with
-   Lab-of-mean-RGB distances min-max normalised over the edges; impact matrix
+   Lab-of-mean-RGB distances min-max normalised over the edges (Lab from
+   ``colorspace('Lab<-', rgb_vals)`` of the MR code base: Getreuer's version
+   1.1 with the Rec. 709 curve, ``rgb_to_lab_colorspace11``); impact matrix
    row-normalised; coherence ``c = 0.6·norm(1/max_j f_ij) + 0.2``; synchronous
    update ``S ← c∘S + (1-c)∘(F*·S)``. The code runs 20 updates in three phases
    (not in the paper): 5 updates that first lower the boundary superpixels by 0.6
@@ -48,7 +53,7 @@ import numpy as np
 from scipy import sparse
 
 from salbench.classical import (adjacency_yang, grady_weights, image_lab, is_degenerate, minmax,
-                                predict_many, remove_frame, rgb_to_lab, rgb_to_lab_ruzon,
+                                predict_many, remove_frame, rgb_to_lab_colorspace11, rgb_to_lab_ruzon,
                                 slic_superpixels, symmetric_from_edges, to_uint8_map,
                                 two_hop_edges)
 from salbench.registry import Method, register_method
@@ -77,31 +82,51 @@ MOST_SALIENT_RATIO = 0.02
 PHASES = (5, 5, 10)
 
 
-def kmeans(x: np.ndarray, k: int, max_iter: int = KMEANS_MAX_ITER, seed: int = KMEANS_SEED) -> np.ndarray:
-    """Lloyd's K-means with deterministic k-means++ seeding; returns labels 0..k'-1
-    with empty clusters removed (k' ≤ k)."""
-    n = x.shape[0]
-    k = max(1, min(k, n))
-    rng = np.random.default_rng(seed)
-    centres = [x[rng.integers(n)]]
-    for _ in range(1, k):
-        d2 = ((x[:, None, :] - np.asarray(centres)[None]) ** 2).sum(-1).min(1)
-        tot = d2.sum()
-        if not tot > 0:
-            break
-        centres.append(x[rng.choice(n, p=d2 / tot)])
-    c = np.asarray(centres, dtype=np.float64)
-    labels = np.zeros(n, dtype=np.int64)
-    for it in range(max_iter):
-        d = np.sqrt(((x[:, None, :] - c[None]) ** 2).sum(-1))
-        new = d.argmin(1)
-        if it > 0 and np.array_equal(new, labels):
-            break
-        labels = new
+def _lloyd(x: np.ndarray, centres: np.ndarray, max_iter: int) -> np.ndarray:
+    """``vgg_kmeans``' loop: each pass assigns every point to its nearest centre
+    (sse measured against those centres) and moves the centres to their
+    members' means (a centre without members stays); it stops when the sse no
+    longer drops by more than ``eps`` or after ``max_iter`` passes. Returns the
+    final centres."""
+    c = centres.astype(np.float64).copy()
+    sse0 = np.inf
+    eps = np.finfo(np.float64).eps
+    for _ in range(max_iter):
+        d2 = ((x[:, None, :] - c[None]) ** 2).sum(-1)
+        lab = d2.argmin(1)
+        sse = float(d2[np.arange(x.shape[0]), lab].sum())
         for j in range(c.shape[0]):
-            m = labels == j
+            m = lab == j
             if m.any():
                 c[j] = x[m].mean(0)
+        if sse0 - sse < eps:
+            break
+        sse0 = sse
+    return c
+
+
+def kmeans(x: np.ndarray, k: int, max_iter: int = KMEANS_MAX_ITER, seed: int = KMEANS_SEED) -> np.ndarray:
+    """The code's boundary clustering (``form_codebook`` → ``vgg_kmeans``, then
+    ``labelCluster``): initial centres are ``k`` distinct data points drawn at
+    random (``randperm``; here from ``numpy.random.default_rng(seed)``, so the
+    result is deterministic where MATLAB's is not), Lloyd passes until the sse
+    stops dropping, then every point takes the label of its nearest final centre.
+    When fewer than ``k`` clusters are used and the used ones are not the first
+    ones, the code clusters again with that many centres (fresh random start);
+    labels are returned as 0..k'-1 (k' ≤ k)."""
+    n = x.shape[0]
+    k = max(1, min(k, n))
+    x = np.asarray(x, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+
+    def run(kk: int) -> np.ndarray:
+        c = _lloyd(x, x[rng.permutation(n)[:kk]], max_iter)
+        return np.sqrt(((x[:, None, :] - c[None]) ** 2).sum(-1)).argmin(1)
+
+    labels = run(k)
+    used = np.unique(labels)
+    if used.size != k and used.max() + 1 != used.size:
+        labels = run(int(used.size))
     _, labels = np.unique(labels, return_inverse=True)
     return labels
 
@@ -143,7 +168,7 @@ def background_map(rgb: np.ndarray, sp, return_details: bool = False, lab: np.nd
 
 def impact_matrices(sp) -> tuple[sparse.csr_matrix, np.ndarray]:
     """Row-normalised impact factor matrix F* and coherence vector c."""
-    lab = rgb_to_lab(sp.mean_rgb / 255.0)
+    lab = rgb_to_lab_colorspace11(sp.mean_rgb / 255.0)
     adj = adjacency_yang(sp.labels, sp.n, link_boundary=True)
     edges = two_hop_edges(adj)
     f = symmetric_from_edges(edges, grady_weights(edges, lab, THETA), sp.n)
