@@ -285,21 +285,21 @@ def _s_measure_kernel(pred, gt, x_exact, info):
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
-def _column_nearest(gt):
-    """Per pixel, the row of the nearest foreground pixel in its column (-1: none).
+@njit(cache=True, nogil=True, inline="always")
+def _column_nearest(gt, out, last, nxt):
+    """Per pixel, the row of the nearest foreground pixel in its column (-1: none),
+    written into ``out`` (``last`` / ``nxt``: scratch of length ``w``).
 
     Ties (one above, one below at the same distance) go to the upper one, as in
     SciPy's first (axis 0) Voronoi pass."""
     h, w = gt.shape
-    out = np.empty((h, w), dtype=np.int32)
-    last = np.full(w, -1, dtype=np.int32)
+    last[:] = -1
     for r in range(h):
         for c in range(w):
             v = r if gt[r, c] else last[c]
             last[c] = v
             out[r, c] = v
-    nxt = np.full(w, -1, dtype=np.int32)
+    nxt[:] = -1
     for r in range(h - 1, -1, -1):
         for c in range(w):
             dn = r if gt[r, c] else nxt[c]
@@ -307,185 +307,185 @@ def _column_nearest(gt):
             up = out[r, c]
             take_dn = dn >= 0 and (up < 0 or dn - r < r - up)
             out[r, c] = dn if take_dn else up
-    return out
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _spread_error(pred, gt, fg_row, b_table, half):
-    """SciPy-exact nearest-foreground transform, fused with its two uses.
+def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, fbuf):
+    """Weighted F in one sweep over the rows; see the module docstring.
 
-    Returns ``Et`` (the error at each pixel's nearest foreground pixel; a pixel of
-    the foreground is its own nearest) zero-padded by ``half`` columns on both
-    sides — filled only on the rows the Gaussian reads for the foreground (within
-    ``half`` rows of a foreground row) — and ``FPw = Σ_bg |pred| · B(d)``.
+    Scratch from the caller (no allocation here): ``near`` int32 (h, w), ``ibuf``
+    int64 (4, max(h, w)), ``fbuf`` float64 (taps + 3, w + taps - 1).
 
-    On the other rows only ``FPw`` is needed: rows of zeros are skipped, and the
-    sweep runs cell by cell (the pixels that stop at a site form a run whose end
-    is an exact integer bound), which gives the same site per pixel as SciPy's
-    pixel-by-pixel sweep with no per-pixel branch."""
+    Per row r, top to bottom: SciPy-exact nearest-foreground transform along the
+    row (Maurer et al.'s Voronoi stack over the column-nearest sites), fused with
+    its uses: ``FPw += Σ_bg |pred| · B(d)`` for every row, and, for rows the 7×7
+    Gaussian reads for the foreground (within ``half`` rows of a foreground row),
+    ``Et`` (the error at the pixel's nearest foreground pixel) blurred along the
+    row into a ring of ``taps`` rows; once row ``r - half`` has all its
+    neighbours, its vertical blur gives ``EA`` and its foreground adds
+    ``min(E, EA)``. Rows outside the image are the zero padding and are left out
+    of the vertical sums (adding 0.0 changes no sum). No image-sized float
+    temporary is made.
+
+    On rows far from the foreground only ``FPw`` is needed: rows of zeros are
+    skipped, and the sweep runs cell by cell (the pixels that stop at a site form
+    a run whose end is an exact integer bound), which gives the same site per
+    pixel as SciPy's pixel-by-pixel sweep with no per-pixel branch."""
     h, w = pred.shape
-    n_table = b_table.shape[0]
-    near = _column_nearest(gt)
-    et = np.zeros((h, w + 2 * half), dtype=np.float64)
-    site = np.empty(w, dtype=np.int64)  # Voronoi stack: columns
-    site_d2 = np.empty(w, dtype=np.int64)  # their squared row offset to the current row
-    site_e = np.empty(w, dtype=np.float64)  # the error E at their foreground pixel
-    fp_w = 0.0
-    for r in range(h):
-        need_et = False
-        for rr in range(max(r - half, 0), min(r + half, h - 1) + 1):
-            if fg_row[rr]:
-                need_et = True
-                break
-        sparse = False
-        if not need_et:
-            nonzero = 1 if pred[r, 0] != 0.0 else 0
-            changes = 0  # zero <-> non-zero transitions along the row
-            for j in range(1, w):
-                nz = pred[r, j] != 0.0
-                nonzero += 1 if nz else 0
-                changes += 1 if nz != (pred[r, j - 1] != 0.0) else 0
-            if nonzero == 0:
-                continue  # nothing of this row is used
-            # long runs of zeros (smooth maps): skip them with a well-predicted
-            # branch; scattered zeros (noisy maps): read B for every pixel
-            sparse = 8 * changes < w
-        # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along the row
-        top = -1
-        for j in range(w):
-            fr = near[r, j]
-            if fr < 0:
-                continue
-            dr = fr - r
-            w_r = dr * dr
-            while top >= 1:
-                i1 = site[top]
-                i2 = site[top - 1]
-                a = i1 - i2
-                b = j - i1
-                c = a + b
-                if c * site_d2[top] - b * site_d2[top - 1] - a * w_r - a * b * c <= 0:
-                    break
-                top -= 1
-            top += 1
-            site[top] = j
-            site_d2[top] = w_r
-            site_e[top] = abs(pred[fr, j] - 1.0)
-        max_top = top
-        row_fp = 0.0
-        if need_et:
-            # rows near the foreground (small Voronoi cells): SciPy's sweep as is,
-            # moving to the next site while it is strictly nearer
-            k = 0
-            for j in range(w):
-                dc = site[k] - j
-                d1 = site_d2[k] + dc * dc
-                while k < max_top:
-                    dc2 = site[k + 1] - j
-                    d2 = site_d2[k + 1] + dc2 * dc2
-                    if d1 <= d2:
-                        break
-                    d1 = d2
-                    k += 1
-                et[r, j + half] = site_e[k]
-                pv = pred[r, j]
-                if d1 > 0 and pv != 0.0:  # d1 == 0: a foreground pixel, not in FPw
-                    # past the table's end B is exactly 2.0, its last entry
-                    row_fp += abs(pv) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
-            fp_w += row_fp
-            continue
-        # other rows (no foreground, large cells): the same sweep cell by cell. A
-        # pixel j at site k moves on iff d_{k+1}(j) < d_k(j), i.e. iff
-        # j > e_k = floor(N_k / (2 (s_{k+1} - s_k))), N_k = d2_{k+1} - d2_k + s_{k+1}^2 - s_k^2;
-        # only FPw is needed here (d1 > 0 throughout: no foreground in the row)
-        j0 = 0
-        for k in range(max_top + 1):
-            sk = site[k]
-            end = w - 1
-            if k < max_top:
-                sn = site[k + 1]
-                # floor of the exact quotient: a float division cannot cross an
-                # integer (a non-integer quotient is >= 1/(2w) away from one; an
-                # integer one is exact) and is much cheaper than an int64 division
-                num = site_d2[k + 1] - site_d2[k] + sn * sn - sk * sk
-                e_k = int(np.floor(float(num) / float(2 * (sn - sk))))
-                if e_k < end:
-                    end = e_k
-            if end < j0:
-                continue  # no pixel stops at this site
-            dk = site_d2[k]
-            if sparse:
-                for j in range(j0, end + 1):
-                    pv = pred[r, j]
-                    if pv != 0.0:
-                        dc = sk - j
-                        d1 = dk + dc * dc
-                        row_fp += abs(pv) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
-            else:
-                for j in range(j0, end + 1):
-                    dc = sk - j
-                    d1 = dk + dc * dc
-                    row_fp += abs(pred[r, j]) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
-            j0 = end + 1
-            if j0 >= w:
-                break
-        fp_w += row_fp
-    return et, fp_w
-
-
-@njit(
-    "float64(float64[:, ::1], boolean[:, ::1], float64[::1], float64[::1])",
-    cache=True,
-    nogil=True,
-    fastmath=_FAST,
-)
-def _weighted_f_kernel(pred, gt, b_table, gauss):
-    h, w = pred.shape
-    half = gauss.shape[0] // 2
     taps = gauss.shape[0]
-    # rows holding foreground; the 7x7 window reads the rows within ``half`` of them
-    fg_row = np.zeros(h, dtype=np.bool_)
+    half = taps // 2
+    n_table = b_table.shape[0]
+    site = ibuf[0]  # Voronoi stack: columns
+    site_d2 = ibuf[1]  # their squared row offset to the current row
+    fg_row = ibuf[2]  # 1 where the GT row holds foreground
+    last = ibuf[3]
+    site_e = fbuf[0]  # the error E at the sites' foreground pixels
+    ea = fbuf[1]
+    etrow = fbuf[2]  # Et of the current row, zero-padded by ``half`` both sides
+    ring = fbuf[3:]  # horizontally blurred rows; image row r in ring[r % taps]
+    etrow[:] = 0.0
+
     for r in range(h):
+        f = 0
         for c in range(w):
             if gt[r, c]:
-                fg_row[r] = True
+                f = 1
                 break
-    et, fp_w = _spread_error(pred, gt, fg_row, b_table, half)
-    # horizontal pass, zero padding; hor row r + half holds image row r
-    hor = np.zeros((h + 2 * half, w), dtype=np.float64)
-    for r in range(h):
-        needed = False
-        for rr in range(max(r - half, 0), min(r + half, h - 1) + 1):
-            if fg_row[rr]:
-                needed = True
-                break
-        if not needed:
-            continue
-        out = hor[r + half]
-        src = et[r]
-        for k in range(taps):
-            gk = gauss[k]
-            for c in range(w):
-                out[c] += gk * src[c + k]
-    # vertical pass on rows with foreground; Ew = min(E, EA) there
-    ea = np.empty(w, dtype=np.float64)
-    n_fg = 0
+        fg_row[r] = f
+    _column_nearest(gt, near, last, site_d2)
+
+    fp_w = 0.0
     fg_w = 0.0
-    for r in range(h):
-        if not fg_row[r]:
+    n_fg = 0
+    for r in range(h + half):
+        if r < h:
+            need_et = False
+            for rr in range(max(r - half, 0), min(r + half, h - 1) + 1):
+                if fg_row[rr]:
+                    need_et = True
+                    break
+            sparse = False
+            skip = False
+            if not need_et:
+                nonzero = 1 if pred[r, 0] != 0.0 else 0
+                changes = 0  # zero <-> non-zero transitions along the row
+                for j in range(1, w):
+                    nz = pred[r, j] != 0.0
+                    nonzero += 1 if nz else 0
+                    changes += 1 if nz != (pred[r, j - 1] != 0.0) else 0
+                skip = nonzero == 0  # nothing of this row is used
+                # long runs of zeros (smooth maps): skip them with a well-predicted
+                # branch; scattered zeros (noisy maps): read B for every pixel
+                sparse = 8 * changes < w
+            if not skip:
+                # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along the row
+                top = -1
+                for j in range(w):
+                    fr = near[r, j]
+                    if fr < 0:
+                        continue
+                    dr = fr - r
+                    w_r = dr * dr
+                    while top >= 1:
+                        i1 = site[top]
+                        i2 = site[top - 1]
+                        a = i1 - i2
+                        b = j - i1
+                        c = a + b
+                        if c * site_d2[top] - b * site_d2[top - 1] - a * w_r - a * b * c <= 0:
+                            break
+                        top -= 1
+                    top += 1
+                    site[top] = j
+                    site_d2[top] = w_r
+                    site_e[top] = abs(pred[fr, j] - 1.0)
+                max_top = top
+                row_fp = 0.0
+                if need_et:
+                    # rows near the foreground (small Voronoi cells): SciPy's sweep
+                    # as is, moving to the next site while it is strictly nearer
+                    k = 0
+                    for j in range(w):
+                        dc = site[k] - j
+                        d1 = site_d2[k] + dc * dc
+                        while k < max_top:
+                            dc2 = site[k + 1] - j
+                            d2 = site_d2[k + 1] + dc2 * dc2
+                            if d1 <= d2:
+                                break
+                            d1 = d2
+                            k += 1
+                        etrow[j + half] = site_e[k]
+                        pv = pred[r, j]
+                        if d1 > 0 and pv != 0.0:  # d1 == 0: a foreground pixel, not in FPw
+                            # past the table's end B is exactly 2.0, its last entry
+                            row_fp += abs(pv) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
+                    # horizontal blur of this row (zero padding) into the ring
+                    out = ring[r % taps]
+                    out[:] = 0.0
+                    for k in range(taps):
+                        gk = gauss[k]
+                        for c in range(w):
+                            out[c] += gk * etrow[c + k]
+                else:
+                    # other rows (no foreground, large cells): the same sweep cell by
+                    # cell. A pixel j at site k moves on iff d_{k+1}(j) < d_k(j), i.e. iff
+                    # j > e_k = floor(N_k / (2 (s_{k+1} - s_k))),
+                    # N_k = d2_{k+1} - d2_k + s_{k+1}^2 - s_k^2;
+                    # only FPw is needed here (d1 > 0 throughout: no foreground in the row)
+                    j0 = 0
+                    for k in range(max_top + 1):
+                        sk = site[k]
+                        end = w - 1
+                        if k < max_top:
+                            sn = site[k + 1]
+                            # floor of the exact quotient: a float division cannot cross
+                            # an integer (a non-integer quotient is >= 1/(2w) away from
+                            # one; an integer one is exact) and is much cheaper than an
+                            # int64 division
+                            num = site_d2[k + 1] - site_d2[k] + sn * sn - sk * sk
+                            e_k = int(np.floor(float(num) / float(2 * (sn - sk))))
+                            if e_k < end:
+                                end = e_k
+                        if end < j0:
+                            continue  # no pixel stops at this site
+                        dk = site_d2[k]
+                        if sparse:
+                            for j in range(j0, end + 1):
+                                pv = pred[r, j]
+                                if pv != 0.0:
+                                    dc = sk - j
+                                    d1 = dk + dc * dc
+                                    row_fp += abs(pv) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
+                        else:
+                            for j in range(j0, end + 1):
+                                dc = sk - j
+                                d1 = dk + dc * dc
+                                row_fp += abs(pred[r, j]) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
+                        j0 = end + 1
+                        if j0 >= w:
+                            break
+                fp_w += row_fp
+        # row ro = r - half now has its ``half`` rows below blurred (or is near the
+        # bottom edge): vertical blur on foreground rows, Ew = min(E, EA) there
+        ro = r - half
+        if ro < 0 or not fg_row[ro]:
             continue
-        ea[:] = 0.0
+        ea[:w] = 0.0
         for k in range(taps):
+            src_r = ro - half + k
+            if src_r < 0 or src_r >= h:
+                continue  # zero padding
             gk = gauss[k]
-            src = hor[r + k]
+            src = ring[src_r % taps]
             for c in range(w):
                 ea[c] += gk * src[c]
         row_fg = 0.0
         cnt = 0
         for c in range(w):
-            e = abs(pred[r, c] - 1.0)
+            e = abs(pred[ro, c] - 1.0)
             v = ea[c] if ea[c] < e else e
-            isfg = gt[r, c]
+            isfg = gt[ro, c]
             row_fg += v if isfg else 0.0
             cnt += 1 if isfg else 0
         fg_w += row_fg
@@ -561,6 +561,21 @@ def _count_outside_unit(pred):
     return bad
 
 
+_TLS = threading.local()
+
+
+def _scratch_i32(n: int) -> np.ndarray:
+    """This thread's int32 scratch of at least ``n`` elements (first ``n`` returned).
+
+    Reused across calls: a fresh image-sized array per image costs page faults
+    (~0.1 ms per SOD image); one per thread keeps the kernels thread-safe."""
+    buf = getattr(_TLS, "i32", None)
+    if buf is None or buf.shape[0] < n:
+        buf = np.empty(n, dtype=np.int32)
+        _TLS.i32 = buf
+    return buf[:n]
+
+
 def _validate(pred, gt, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(pred, np.ndarray) or not isinstance(gt, np.ndarray):
         raise ValueError(f"{name}: pred and gt must be numpy arrays, got {type(pred).__name__} and {type(gt).__name__}")
@@ -619,4 +634,8 @@ def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
         return 0.0
     h, w = gt.shape
     table = _importance_table((h - 1) ** 2 + (w - 1) ** 2)
-    return float(_weighted_f_kernel(pred, gt, table, _GAUSS))
+    taps = _GAUSS.shape[0]
+    near = _scratch_i32(h * w).reshape(h, w)
+    ibuf = np.empty((4, max(h, w)), dtype=np.int64)
+    fbuf = np.empty((taps + 3, w + taps - 1), dtype=np.float64)
+    return float(_weighted_f_kernel(pred, gt, table, _GAUSS, near, ibuf, fbuf))
