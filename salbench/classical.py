@@ -512,10 +512,12 @@ def _slic_kernel(lab, centres, offset, step, compactness, n_iter, stop_early):  
 
 
 @njit(cache=True)
-def _enforce_connectivity(labels, min_size):  # pragma: no cover - numba
-    """Achanta's ``EnforceLabelConnectivity``: relabel 4-connected components in
-    scan order; a component smaller than ``min_size`` joins the label of the
-    neighbour met just before it."""
+def _enforce_connectivity(labels, merge_max):  # pragma: no cover - numba
+    """Achanta's ``EnforceLabelConnectivity`` (and Zhu's copy of it): relabel
+    4-connected components in scan order; a component of at most ``merge_max``
+    pixels takes the label of a neighbour met before it (``adjlabel``, which
+    starts at 0: as in the C++ code, a small *first* component therefore shares
+    label 0 with the next component)."""
     h, w = labels.shape
     out = -np.ones((h, w), np.int64)
     qy = np.empty(h * w, np.int64)
@@ -546,7 +548,7 @@ def _enforce_connectivity(labels, min_size):  # pragma: no cover - numba
                         out[yy, xx] = nlab
                         qy[count] = yy; qx[count] = xx
                         count += 1
-            if count < min_size and nlab > 0:
+            if count <= merge_max:
                 for i in range(count):
                     out[qy[i], qx[i]] = adjlabel
             else:
@@ -615,8 +617,10 @@ def slic(rgb: np.ndarray, n_segments: int, compactness: float, lab: np.ndarray |
          variant: str = "achanta") -> np.ndarray:
     """SLIC (Achanta et al. 2012) on CIELab with the distance
     ``d_lab² + (m/S)²·d_xy²``, 10 iterations over ±S windows, then connectivity
-    enforced (4-connected components scanned in raster order; one smaller than
-    a quarter of S² joins the neighbour met before it). Two seedings, after the
+    enforced (4-connected components scanned in raster order; one of at most
+    about a quarter of S² pixels joins the neighbour met before it: ``count <=
+    (HW / ⌊HW/S²⌋) >> 2`` in Achanta's code, ``count <= ⌊S²/4⌋`` in Zhu's).
+    Two seedings, after the
     code each author used:
 
     * ``"achanta"`` (Achanta's ``SLIC.cpp`` / ``SLICSuperpixelSegmentation``,
@@ -645,7 +649,7 @@ def slic(rgb: np.ndarray, n_segments: int, compactness: float, lab: np.ndarray |
         centres = np.concatenate([lab[iy, ix], gy.reshape(-1, 1), gx.reshape(-1, 1)], axis=1)
         step = float(step_i)
         offset = step
-        min_size = step_i * step_i // 4 + 1  # "count <= AreaThresh" merges
+        merge_max = step_i * step_i // 4  # Zhu's SLIC.cpp: count <= AreaThresh
         stop_early = True
     elif variant == "achanta":
         if lab is None:
@@ -655,13 +659,14 @@ def slic(rgb: np.ndarray, n_segments: int, compactness: float, lab: np.ndarray |
         centres = _grid_seeds(lab, step_i)
         step = float(step_i)
         offset = step * 1.5 if step < 8 else step
-        min_size = max(1, (step_i * step_i) // 4)
+        # Achanta's SLIC.cpp: K = int(sz / STEP²), SUPSZ = sz / K, count <= SUPSZ >> 2
+        merge_max = (h * w // max(1, int(h * w / (step_i * step_i)))) >> 2
         stop_early = False
     else:
         raise ValueError(f"unknown SLIC variant {variant!r}")
     labels = _slic_kernel(np.ascontiguousarray(lab), np.ascontiguousarray(centres),
                           offset, step, float(compactness), SLIC_ITERATIONS, stop_early)
-    out, n = _enforce_connectivity(labels, min_size)
+    out, n = _enforce_connectivity(labels, merge_max)
     return out
 
 
