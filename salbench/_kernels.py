@@ -25,7 +25,7 @@ _NB = 256  # == numeric.N_BINS; a literal so the kernels stay constant-folded
 
 
 @njit(nogil=True, cache=True)
-def hist_u8(pred, gt, gt_min_fg, want_absdiff):
+def hist_u8(pred, gt, gt_min_fg, want_absdiff, part, hist):
     """One pass: ``hist[1, v]`` counts GT-foreground pixels whose map value is
     ``v`` (GT foreground: ``gt >= gt_min_fg``), ``hist[0, v]`` the background
     ones; with ``want_absdiff`` also returns ``sum |pred - gt|`` over the raw
@@ -33,10 +33,14 @@ def hist_u8(pred, gt, gt_min_fg, want_absdiff):
 
     Four interleaved partial histograms break the store-to-load dependency that
     long runs of equal values (saliency maps are mostly 0) would otherwise
-    create.
+    create. ``part`` (8 x 256 int64 scratch) and ``hist`` (2 x 256 int64, the
+    result) come from the caller, like every array of these kernels: an
+    allocation inside a kernel compiles one more numba overload on the first
+    run (~0.1-0.2 s each).
     """
     n = pred.size
-    part = np.zeros(8 * _NB, np.int64)
+    for j in range(part.size):
+        part[j] = 0
     n4 = n - (n % 4)
     for i in range(0, n4, 4):
         for k in range(4):
@@ -48,26 +52,30 @@ def hist_u8(pred, gt, gt_min_fg, want_absdiff):
         for i in range(n):
             d = np.int64(pred[i]) - np.int64(gt[i])
             absdiff += d if d >= 0 else -d
-    hist = np.zeros((2, _NB), np.int64)
+    for j in range(_NB):
+        hist[0, j] = 0
+        hist[1, j] = 0
     for k in range(4):
         for j in range(_NB):
             hist[0, j] += part[k * 2 * _NB + j]
             hist[1, j] += part[k * 2 * _NB + _NB + j]
-    return hist, absdiff
+    return absdiff
 
 
 @njit(nogil=True, cache=True)
-def hist_levels(levels, gtb):
-    """2 x 256 histogram of already-quantised levels (int64, 0..255) split by a
-    boolean GT (float-input path)."""
-    hist = np.zeros((2, _NB), np.int64)
+def hist_levels(levels, gtb, hist):
+    """2 x 256 histogram (into ``hist``) of already-quantised levels (int64,
+    0..255) split by a boolean GT (float-input path)."""
+    for j in range(_NB):
+        hist[0, j] = 0
+        hist[1, j] = 0
     for i in range(levels.size):
         hist[np.int64(gtb[i]), levels[i]] += 1
     return hist
 
 
-@njit(nogil=True, cache=True)
-def value_table(vmin, vmax, minmax):
+@njit(nogil=True, cache=True, inline="always")
+def value_table(vmin, vmax, minmax, val, lev):
     """Float value of each raw 8-bit level and its quantised level.
 
     Reproduces MATLAB's ``mapminmax(im2double(x))`` as PySODMetrics 1.6.2 does
@@ -76,8 +84,6 @@ def value_table(vmin, vmax, minmax):
     with ``min = vmin/255``, ``max = vmax/255``; the quantised level is
     ``int(p * 255)`` (numpy's truncating ``astype(uint8)``).
     """
-    val = np.empty(_NB, np.float64)
-    lev = np.empty(_NB, np.int64)
     lo = vmin / 255.0
     hi = vmax / 255.0
     scale = minmax and (hi != lo)
@@ -87,20 +93,20 @@ def value_table(vmin, vmax, minmax):
             p = (p - lo) / (hi - lo)
         val[v] = p
         lev[v] = np.int64(p * 255.0)
-    return val, lev
 
 
-@njit(nogil=True, cache=True)
-def requantise(hist, lev):
-    """Move raw-level counts to their quantised levels."""
-    out = np.zeros((2, _NB), np.int64)
+@njit(nogil=True, cache=True, inline="always")
+def requantise(hist, lev, out):
+    """Move raw-level counts to their quantised levels (into ``out``)."""
+    for v in range(_NB):
+        out[0, v] = 0
+        out[1, v] = 0
     for v in range(_NB):
         out[0, lev[v]] += hist[0, v]
         out[1, lev[v]] += hist[1, v]
-    return out
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def weighted_sums(hist, val):
     """``(sum of p over all pixels, sum |p - gt_hard|)`` from a raw histogram and
     the value table."""
@@ -115,7 +121,7 @@ def weighted_sums(hist, val):
     return s, e
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def counts_at_or_above(hist, val, thr):
     """``(tp, predicted positives)`` for the binarisation ``p >= thr``."""
     tp = 0
@@ -127,7 +133,7 @@ def counts_at_or_above(hist, val, thr):
     return tp, pp
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def nearest_gap(hist, val, thr):
     """Smallest ``|p - thr|`` over the occupied levels (tie detection)."""
     best = np.inf
@@ -139,7 +145,7 @@ def nearest_gap(hist, val, thr):
     return best
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _pr(tp, pp, t, pr_eps):
     """Precision and recall of one binarisation.
 
@@ -156,7 +162,7 @@ def _pr(tp, pp, t, pr_eps):
     return p, r
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def f_from_pr(p, r, beta2):
     """F-measure with PySODMetrics' guard: 0 where the numerator is 0."""
     num = (1.0 + beta2) * p * r
@@ -165,7 +171,7 @@ def f_from_pr(p, r, beta2):
     return num / (beta2 * p + r)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def emeasure_counts(tp, pp, t, n, em_eps):
     """E-measure (Fan et al. IJCAI 2018) of one binarisation from its counts,
     as PySODMetrics 1.6.2 evaluates it: the enhanced alignment matrix takes
@@ -203,17 +209,16 @@ def emeasure_counts(tp, pp, t, n, em_eps):
     return s / (n - 1.0 + em_eps)
 
 
-@njit(nogil=True, cache=True)
-def image_curves(qhist, strict, pr_eps, beta2, em_eps):
+@njit(nogil=True, cache=True, inline="always")
+def image_curves(qhist, strict, pr_eps, beta2, em_eps, out):
     """All 256-point curves of one image from its quantised 2 x 256 histogram.
 
     Row order of the result: precision, recall, F, E, IoU, Dice; column ``t``
     is threshold ``t`` (ascending). ``strict``: pixel counted as foreground at
     threshold t iff ``level > t`` (R3Net); else ``level >= t`` (PySODMetrics).
     IoU = TP / (TP + FP + FN) and Dice = 2TP / (2TP + FP + FN), 0 where the
-    denominator is 0 (PySODMetrics' FmeasureV2 handlers).
+    denominator is 0 (PySODMetrics' FmeasureV2 handlers). Written into ``out``.
     """
-    out = np.empty((6, _NB), np.float64)
     t = 0.0
     n = 0.0
     for v in range(_NB):
@@ -239,10 +244,9 @@ def image_curves(qhist, strict, pr_eps, beta2, em_eps):
         if strict:
             acc_tp += qhist[1, th]
             acc_pp += qhist[0, th] + qhist[1, th]
-    return out
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def adaptive_scores(tp, pp, t, n, pr_eps, beta2, em_eps, zero_if_no_tp):
     """Adaptive F and E from the counts at the adaptive threshold.
 
@@ -262,21 +266,20 @@ def adaptive_scores(tp, pp, t, n, pr_eps, beta2, em_eps, zero_if_no_tp):
 
 
 @njit(nogil=True, cache=True)
-def lookup(raw, val):
-    """``val[raw]`` as a new float64 array (the normalised map for S / wF)."""
-    out = np.empty(raw.size, np.float64)
+def lookup(raw, val, out):
+    """``out[i] = val[raw[i]]`` (the normalised map for S / wF)."""
     for i in range(raw.size):
         out[i] = val[raw[i]]
-    return out
 
 
 @njit(nogil=True, cache=True)
 def u8_summary(hist, absdiff, minmax, soft_mae, strict, pr_eps, beta2, em_eps,
-               thr_override, tie_tol, adaptive_factor, adaptive_cap):
+               thr_override, tie_tol, adaptive_factor, adaptive_cap,
+               curves, scalars, val, lev, qhist):
     """Everything of one image after :func:`hist_u8`, in one call.
 
-    Returns ``(curves, scalars, val)``: the 6 x 256 curves of
-    :func:`image_curves`, ``scalars = [mae, adp_f, adp_e, tie]`` and the value
+    Fills the caller's arrays: ``curves`` (6 x 256) of
+    :func:`image_curves`, ``scalars = [mae, adp_f, adp_e, tie]`` and ``val``, the value
     table (the normalised map value of each raw level). The adaptive threshold
     is ``min(factor * mean, cap)`` with the mean taken from the histogram, or
     ``thr_override`` when that is >= 0. ``tie`` is 1 when an occupied map
@@ -291,8 +294,13 @@ def u8_summary(hist, absdiff, minmax, soft_mae, strict, pr_eps, beta2, em_eps,
     vmax = n_nb - 1
     while vmax > 0 and hist[0, vmax] + hist[1, vmax] == 0:
         vmax -= 1
-    val, lev = value_table(vmin, vmax, minmax)
-    qhist = requantise(hist, lev) if minmax else hist
+    value_table(vmin, vmax, minmax, val, lev)
+    if minmax:
+        requantise(hist, lev, qhist)
+    else:
+        for v in range(n_nb):  # a loop: an array copy would compile numba's shape-error formatting
+            qhist[0, v] = hist[0, v]
+            qhist[1, v] = hist[1, v]
     n = 0.0
     t = 0.0
     for v in range(n_nb):
@@ -311,23 +319,22 @@ def u8_summary(hist, absdiff, minmax, soft_mae, strict, pr_eps, beta2, em_eps,
         tie = 1.0 if nearest_gap(hist, val, thr) <= tie_tol else 0.0
     tp_a, pp_a = counts_at_or_above(hist, val, thr)
     adp_f, adp_e = adaptive_scores(float(tp_a), float(pp_a), t, n, pr_eps, beta2, em_eps, pr_eps < 0.0)
-    curves = image_curves(qhist, strict, pr_eps, beta2, em_eps)
-    scalars = np.empty(4, np.float64)
+    image_curves(qhist, strict, pr_eps, beta2, em_eps, curves)
     scalars[0] = mae
     scalars[1] = adp_f
     scalars[2] = adp_e
     scalars[3] = tie
-    return curves, scalars, val
 
 
 @njit(nogil=True, cache=True)
-def counts_summary(qhist, tp_a, pp_a, strict, pr_eps, beta2, em_eps):
-    """Curves and adaptive F / E from a quantised histogram and the adaptive
-    counts (float-input path)."""
+def counts_summary(qhist, tp_a, pp_a, strict, pr_eps, beta2, em_eps, curves):
+    """Curves (into ``curves``) and adaptive F / E from a quantised histogram
+    and the adaptive counts (float-input path)."""
     t = 0.0
     n = 0.0
     for v in range(qhist.shape[1]):
         t += qhist[1, v]
         n += qhist[0, v] + qhist[1, v]
     adp_f, adp_e = adaptive_scores(tp_a, pp_a, t, n, pr_eps, beta2, em_eps, pr_eps < 0.0)
-    return image_curves(qhist, strict, pr_eps, beta2, em_eps), adp_f, adp_e
+    image_curves(qhist, strict, pr_eps, beta2, em_eps, curves)
+    return adp_f, adp_e

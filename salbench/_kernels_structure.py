@@ -61,8 +61,14 @@ maps?", CVPR 2014), β = :data:`salbench.numeric.WFM_BETA`:
   is exactly 2.0 in float64 (``exp`` below half an ulp of 2), so the table stops
   there (~71 000 entries), its last entry 2.0 serving all larger distances.
 
-Kernels are compiled once for fixed types (float64 C-contiguous map, bool
-C-contiguous GT); the public functions check the dtypes and make the arrays contiguous.
+Kernels are compiled lazily (on first use, then loaded from numba's on-disk cache)
+for one set of types: the public functions check the dtypes, make the arrays
+contiguous and pass in every array a kernel writes, so no kernel allocates. Small
+scalar helpers are inlined into their caller (``inline="always"``) and the
+weighted-F helpers into its one kernel, which keeps the number of separately
+compiled functions — and the first run's JIT time — down; the loop helpers of the
+S-measure stay separate because they are compiled with ``fastmath`` flags that the
+S-measure kernel itself must not have (its branches depend on exact values).
 """
 
 from __future__ import annotations
@@ -104,7 +110,7 @@ _GAUSS = _gauss_1d()
 _FAST = {"reassoc", "nsz"}
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _s_object(total, sq_dev, n):
     """``2μ / (μ² + 1 + σ + eps)`` from the sum and the sum of squared deviations."""
     mean = total / n
@@ -180,7 +186,7 @@ def _region_sum(pred, r0, r1, c0, c1):
     return total, n_diff
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _ssim_from_stats(n, x, cnt_f, sx, s_dx, s_gdx):
     """PySODMetrics' ``Smeasure.ssim`` from one quadrant's sums (``n > 0``).
 
@@ -208,7 +214,7 @@ def _ssim_from_stats(n, x, cnt_f, sx, s_dx, s_gdx):
     return 0.0
 
 
-@njit("float64(float64[:, ::1], boolean[:, ::1], float64[::1], int64[::1])", cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _s_measure_kernel(pred, gt, x_exact, info):
     """S-measure; ``x_exact[q]``: NumPy's mean of quadrant q where known (else NaN).
 
@@ -217,7 +223,8 @@ def _s_measure_kernel(pred, gt, x_exact, info):
     computes that mean with NumPy itself and calls again."""
     h, w = pred.shape
     area = h * w
-    info[:] = 0
+    for q in range(info.shape[0]):
+        info[q] = 0
     cnt_f, sum_r, sum_c, fg_sum, all_sum = _first_pass(pred, gt)
     n_fg = int(cnt_f)
     if n_fg == 0 or n_fg == area:
@@ -293,13 +300,15 @@ def _column_nearest(gt, out, last, nxt):
     Ties (one above, one below at the same distance) go to the upper one, as in
     SciPy's first (axis 0) Voronoi pass."""
     h, w = gt.shape
-    last[:] = -1
+    for c in range(w):
+        last[c] = -1
     for r in range(h):
         for c in range(w):
             v = r if gt[r, c] else last[c]
             last[c] = v
             out[r, c] = v
-    nxt[:] = -1
+    for c in range(w):
+        nxt[c] = -1
     for r in range(h - 1, -1, -1):
         for c in range(w):
             dn = r if gt[r, c] else nxt[c]
@@ -343,7 +352,8 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, fbuf):
     ea = fbuf[1]
     etrow = fbuf[2]  # Et of the current row, zero-padded by ``half`` both sides
     ring = fbuf[3:]  # horizontally blurred rows; image row r in ring[r % taps]
-    etrow[:] = 0.0
+    for c in range(etrow.shape[0]):
+        etrow[c] = 0.0
 
     for r in range(h):
         f = 0
@@ -422,7 +432,8 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, fbuf):
                             row_fp += abs(pv) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
                     # horizontal blur of this row (zero padding) into the ring
                     out = ring[r % taps]
-                    out[:] = 0.0
+                    for c in range(w):
+                        out[c] = 0.0
                     for k in range(taps):
                         gk = gauss[k]
                         for c in range(w):
@@ -471,7 +482,8 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, fbuf):
         ro = r - half
         if ro < 0 or not fg_row[ro]:
             continue
-        ea[:w] = 0.0
+        for c in range(w):
+            ea[c] = 0.0
         for k in range(taps):
             src_r = ro - half + k
             if src_r < 0 or src_r >= h:
@@ -550,7 +562,7 @@ def _importance_table(max_d2: int) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-@njit("int64(float64[:, ::1])", cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _count_outside_unit(pred):
     """Number of values that are NaN or outside [0, 1]."""
     flat = pred.reshape(pred.size)

@@ -184,19 +184,28 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
     pred = np.ascontiguousarray(pred)
     gt = np.ascontiguousarray(gt)
     p1 = pred.reshape(-1)
-    hist, absdiff = K.hist_u8(p1, gt.reshape(-1), np.int64(proto.gt_min_fg), proto.mae_gt == "soft")
+    nb = numeric.N_BINS
+    # every array the kernels fill is made here (see salbench._kernels)
+    hist = np.empty((2, nb), np.int64)
+    absdiff = K.hist_u8(p1, gt.reshape(-1), np.int64(proto.gt_min_fg), proto.mae_gt == "soft",
+                           np.empty(8 * nb, np.int64), hist)
     args = (proto.minmax, proto.mae_gt == "soft", proto.strict, _pr_eps(proto), proto.beta2, proto.em_eps)
     consts = (numeric.ADAPTIVE_TIE_TOL, numeric.ADAPTIVE_FACTOR, numeric.ADAPTIVE_CAP)
-    curves, sc, val = K.u8_summary(hist, absdiff, *args, -1.0, *consts)
+    curves = np.empty((len(CURVES), nb), np.float64)
+    sc = np.empty(4, np.float64)
+    val = np.empty(nb, np.float64)
+    outs = (curves, sc, val, np.empty(nb, np.int64), np.empty((2, nb), np.int64))
+    K.u8_summary(hist, absdiff, *args, -1.0, *consts, *outs)
     if sc[3]:
         # a map value sits on the adaptive threshold: take the mean with numpy's
         # own (pairwise) summation of the same array, as the reference does
         thr = _adaptive_threshold(float(np.mean(val[pred])))
-        curves, sc, val = K.u8_summary(hist, absdiff, *args, thr, *consts)
+        K.u8_summary(hist, absdiff, *args, thr, *consts, *outs)
     mae, adp_f, adp_e = sc[0], sc[1], sc[2]
     s = wf = None
     if structural and _ks() is not None:
-        p2d = K.lookup(p1, val).reshape(pred.shape)
+        p2d = np.empty(pred.shape, np.float64)
+        K.lookup(p1, val, p2d.reshape(-1))
         s, wf = _structure(p2d, gt >= proto.gt_min_fg, int(hist[1].sum()), True)
     return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf)
 
@@ -231,15 +240,17 @@ def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural
         levels = _levels_strict(p)
     else:
         levels = (p * numeric.U8_MAX).astype(np.uint8).astype(np.int64)
-    qhist = K.hist_levels(np.ascontiguousarray(levels).reshape(-1), np.ascontiguousarray(gtb).reshape(-1))
+    qhist = np.empty((2, numeric.N_BINS), np.int64)
+    K.hist_levels(np.ascontiguousarray(levels).reshape(-1), np.ascontiguousarray(gtb).reshape(-1), qhist)
     t = int(np.count_nonzero(gtb))
     mae = float(np.mean(np.abs(p - (soft if proto.mae_gt == "soft" else gtb))))
     thr = _adaptive_threshold(float(np.mean(p)))
     binary = p >= thr
     tp_a = int(np.count_nonzero(binary & gtb))
     pp_a = int(np.count_nonzero(binary))
-    curves, adp_f, adp_e = K.counts_summary(qhist, float(tp_a), float(pp_a), proto.strict, _pr_eps(proto),
-                                            proto.beta2, proto.em_eps)
+    curves = np.empty((len(CURVES), numeric.N_BINS), np.float64)
+    adp_f, adp_e = K.counts_summary(qhist, float(tp_a), float(pp_a), proto.strict, _pr_eps(proto),
+                                    proto.beta2, proto.em_eps, curves)
     s, wf = _structure(np.ascontiguousarray(p), np.ascontiguousarray(gtb), t, structural)
     return PairStats(curves, mae, float(adp_f), float(adp_e), s, wf)
 
