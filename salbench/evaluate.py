@@ -247,7 +247,32 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def _numba_without_blas() -> None:
+    """Start numba's CPU target without its BLAS bindings (``salbench eval`` only).
+
+    When numba first compiles or loads a kernel it imports ``numba.np.arraymath``,
+    which probes SciPy's BLAS by importing ``scipy.linalg`` (~0.16 CPU s, a sixth
+    of a warm ``salbench eval``). None of the metric kernels calls BLAS, so this
+    process imports that module first with the probe answered "not available";
+    numba then only refuses to compile ``np.dot`` / ``np.linalg`` in *this*
+    process. A no-op when numba's target or SciPy's BLAS is already loaded, or
+    when ``SALBENCH_NUMBA_BLAS=1``. Never used by the library functions, which
+    share the process with other code."""
+    blas = "scipy.linalg.cython_blas"
+    if (os.environ.get("SALBENCH_NUMBA_BLAS") == "1" or "numba.np.arraymath" in sys.modules
+            or blas in sys.modules):
+        return
+    sys.modules[blas] = None  # makes ``import scipy.linalg.cython_blas`` raise ImportError
+    try:
+        import numba.np.arraymath  # noqa: F401
+    except Exception:  # pragma: no cover - numba's layout changed: it will import as usual later
+        pass
+    finally:
+        del sys.modules[blas]
+
+
 def main(args) -> int:
+    _numba_without_blas()
     proto = get_protocol(args.protocol)
     pairs, report = pair_files(args.pred, args.gt)
     for side, folder in (("pred_only", args.pred), ("gt_only", args.gt)):
