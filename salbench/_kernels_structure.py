@@ -80,7 +80,7 @@ from numba import njit
 
 from salbench import numeric
 
-__all__ = ["s_measure", "weighted_f"]
+__all__ = ["s_measure", "weighted_f", "s_and_weighted_f"]
 
 _EPS = numeric.EPS_PYSOD
 _ALPHA = numeric.S_ALPHA
@@ -611,7 +611,10 @@ def s_measure(pred: np.ndarray, gt: np.ndarray) -> float:
     ``gt``: bool 2-D of the same shape. Finite where PySODMetrics returns NaN
     (foreground only on the last row/column: empty quadrants count 0).
     Raises ``ValueError`` on bad input."""
-    pred, gt = _validate(pred, gt, "s_measure")
+    return _s_measure_valid(*_validate(pred, gt, "s_measure"))
+
+
+def _s_measure_valid(pred: np.ndarray, gt: np.ndarray) -> float:
     x_exact = np.full(4, np.nan)
     info = np.zeros(6, dtype=np.int64)
     sm = _s_measure_kernel(pred, gt, x_exact, info)
@@ -632,7 +635,10 @@ def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
 
     Same inputs as :func:`s_measure`; 0 for an all-background GT.
     Raises ``ValueError`` on bad input."""
-    pred, gt = _validate(pred, gt, "weighted_f")
+    return _weighted_f_valid(*_validate(pred, gt, "weighted_f"))
+
+
+def _weighted_f_valid(pred: np.ndarray, gt: np.ndarray) -> float:
     if not gt.any():
         return 0.0
     h, w = gt.shape
@@ -642,3 +648,16 @@ def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
     ibuf = np.empty((4, max(h, w)), dtype=np.int64)
     fbuf = np.empty((taps + 3, w + taps - 1), dtype=np.float64)
     return float(_weighted_f_kernel(pred, gt, table, _GAUSS, near, ibuf, fbuf))
+
+
+def s_and_weighted_f(pred: np.ndarray, gt: np.ndarray, *, prevalidated: bool = False) -> tuple[float, float]:
+    """``(s_measure(pred, gt), weighted_f(pred, gt))`` with the inputs checked once.
+
+    ``prevalidated=True`` skips the checks (two passes over the map): only for
+    callers that built the arrays themselves — float64 C-contiguous values in
+    [0, 1] and a bool C-contiguous GT of the same shape, as
+    :mod:`salbench.metrics` does; anything else gives undefined results."""
+    if not prevalidated:
+        pred, gt = _validate(pred, gt, "s_and_weighted_f")
+    return _s_measure_valid(pred, gt), _weighted_f_valid(pred, gt)
+

@@ -174,9 +174,8 @@ def _structure(p2d: np.ndarray, gtb: np.ndarray, n_fg: int, structural: bool):
     ks = _ks() if structural else None
     if ks is None:
         return None, None
-    s = ks.s_measure(p2d, gtb)
-    wf = 0.0 if n_fg == 0 else ks.weighted_f(p2d, gtb)
-    return s, wf
+    # both arrays are made here (float64 C-contiguous in [0, 1], bool C-contiguous)
+    return ks.s_and_weighted_f(p2d, gtb, prevalidated=True)
 
 
 def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool) -> PairStats:

@@ -202,6 +202,19 @@ def test_sod_dss_maps(shared_data) -> None:
         assert abs(weighted_f(pred, gt) - ref_wfm(pred, gt)) <= TOL, path.name
 
 
+def test_s_and_weighted_f_equals_the_two_functions() -> None:
+    # the one-validation entry point that salbench.metrics uses
+    rng = np.random.default_rng(9)
+    for _ in range(5):
+        p, g = random_case(rng, int(rng.integers(0, 6)), int(rng.integers(2, 60)), int(rng.integers(2, 60)))
+        p, g = np.ascontiguousarray(p, dtype=np.float64), np.ascontiguousarray(g, dtype=bool)
+        want = (s_measure(p, g), weighted_f(p, g))
+        assert ks.s_and_weighted_f(p, g) == want
+        assert ks.s_and_weighted_f(p, g, prevalidated=True) == want
+    with pytest.raises(ValueError, match=r"s_and_weighted_f: .*\[0, 1\]"):
+        ks.s_and_weighted_f(np.full((4, 5), 1.5), np.zeros((4, 5), bool))
+
+
 def test_invalid_inputs_raise_value_error() -> None:
     p = np.zeros((4, 5))
     g = np.zeros((4, 5), bool)
