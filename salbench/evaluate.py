@@ -255,11 +255,15 @@ def _numba_without_blas() -> None:
     of a warm ``salbench eval``). None of the metric kernels calls BLAS, so this
     process imports that module first with the probe answered "not available";
     numba then only refuses to compile ``np.dot`` / ``np.linalg`` in *this*
-    process. A no-op when numba's target or SciPy's BLAS is already loaded, or
-    when ``SALBENCH_NUMBA_BLAS=1``. Never used by the library functions, which
-    share the process with other code."""
+    process. Only when this process *is* the ``salbench`` command (``sys.argv[0]``
+    is the ``salbench`` script or ``salbench/cli.py``): ``cli.main(["eval", ...])``
+    called in-process (tests, notebooks) leaves numba alone, as do the library
+    functions. Also a no-op when numba's target or SciPy's BLAS is already
+    loaded, or when ``SALBENCH_NUMBA_BLAS=1``."""
     blas = "scipy.linalg.cython_blas"
-    if (os.environ.get("SALBENCH_NUMBA_BLAS") == "1" or "numba.np.arraymath" in sys.modules
+    prog = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    is_cli = prog.name == "salbench" or (prog.name == "cli.py" and prog.parent.name == "salbench")
+    if (not is_cli or os.environ.get("SALBENCH_NUMBA_BLAS") == "1" or "numba.np.arraymath" in sys.modules
             or blas in sys.modules):
         return
     sys.modules[blas] = None  # makes ``import scipy.linalg.cython_blas`` raise ImportError

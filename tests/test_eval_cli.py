@@ -97,6 +97,15 @@ def test_eval_outputs_and_pairing(folders, tmp_path, capsys):
         assert res[k] == api[k]
 
 
+def test_in_process_eval_leaves_numba_blas_alone(folders, tmp_path):
+    # only the `salbench` command's own process skips numba's BLAS probe
+    pred_dir, gt_dir = folders
+    assert run_cli("--pred", pred_dir, "--gt", gt_dir, "--workers", 1) == 0
+    import numba.np.arraymath as am
+
+    assert am._HAVE_BLAS
+
+
 def test_workers_do_not_change_scores(folders, tmp_path):
     pred_dir, gt_dir = folders
     pairs, _ = pair_files(pred_dir, gt_dir)
