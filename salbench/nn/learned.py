@@ -116,7 +116,8 @@ def normalise_images(images: Sequence[np.ndarray], names: Sequence[str] | None =
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     for i, im in enumerate(images):
-        t = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1).float().div_(255.0)
+        # astype copies (the uint8 source may be read-only, which torch warns about)
+        t = torch.from_numpy(im.astype(np.float32)).permute(2, 0, 1).div_(255.0)
         h, w = sizes[i]
         batch[i, :, :h, :w] = (t - mean) / std
     return batch, sizes
