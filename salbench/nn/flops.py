@@ -4,6 +4,8 @@ What is counted, per image (batch size divides out):
 
 * ``Conv2d``: ``H_out · W_out · C_out · (C_in / groups) · k_h · k_w`` — the
   bias add is not counted;
+* ``ConvTranspose2d``: ``H_in · W_in · C_in · (C_out / groups) · k_h · k_w``
+  (every input pixel scatters a k_h×k_w kernel into each output channel);
 * ``Linear``: ``in_features · out_features`` per output row.
 
 Not counted (reported separately, as element counts, under ``"other"``):
@@ -39,6 +41,15 @@ def count_macs(model: nn.Module, input_shape=(1, 3, 300, 300)) -> dict[str, Any]
             by_module[name] = by_module.get(name, 0) + macs
         return hook
 
+    def deconv_hook(name):
+        def hook(mod: nn.ConvTranspose2d, inp, out):
+            x = inp[0]
+            k = mod.kernel_size[0] * mod.kernel_size[1]
+            macs = x.numel() // x.shape[0] * (mod.out_channels // mod.groups) * k
+            counts["conv"] += macs
+            by_module[name] = by_module.get(name, 0) + macs
+        return hook
+
     def linear_hook(name):
         def hook(mod: nn.Linear, inp, out):
             rows = out.numel() // out.shape[-1] // out.shape[0] if out.dim() > 1 else 1
@@ -54,6 +65,8 @@ def count_macs(model: nn.Module, input_shape=(1, 3, 300, 300)) -> dict[str, Any]
     for name, mod in model.named_modules():
         if isinstance(mod, nn.Conv2d):
             hooks.append(mod.register_forward_hook(conv_hook(name)))
+        elif isinstance(mod, nn.ConvTranspose2d):
+            hooks.append(mod.register_forward_hook(deconv_hook(name)))
         elif isinstance(mod, nn.Linear):
             hooks.append(mod.register_forward_hook(linear_hook(name)))
         elif isinstance(mod, (nn.BatchNorm2d, nn.PReLU, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)):
