@@ -52,11 +52,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from salbench.classical import (adjacency_yang, grady_weights, image_lab, is_degenerate, minmax,
-                                predict_many, remove_frame, rgb_to_lab_colorspace11, rgb_to_lab_ruzon,
-                                slic_superpixels, symmetric_from_edges, to_uint8_map,
-                                two_hop_edges)
-from salbench.registry import Method, register_method
+from salbench.classical import (ClassicalMethod, adjacency_yang, framed_saliency, grady_weights, image_lab,
+                                is_degenerate, minmax, rgb_to_lab_colorspace11, rgb_to_lab_ruzon,
+                                slic_superpixels, symmetric_from_edges, two_hop_edges)
+from salbench.registry import register_method
 
 N_SUPERPIXELS = 300
 COMPACTNESS_BG = 30
@@ -228,26 +227,13 @@ def bsca_superpixel_saliency(rgb: np.ndarray, return_details: bool = False):
 
 def bsca_saliency(rgb: np.ndarray) -> np.ndarray:
     """BSCA saliency map (uint8, the image's size) of an RGB uint8 image."""
-    frame = remove_frame(rgb, "yang")
-    inner = frame.crop(rgb)
-    if inner.size == 0:
-        return np.zeros(rgb.shape[:2], dtype=np.uint8)
-    sp, vals = bsca_superpixel_saliency(inner)
-    return frame.paste(to_uint8_map(sp.paint(vals)))
+    return framed_saliency(rgb, "yang", bsca_superpixel_saliency)
 
 
 @register_method
-class BSCA(Method):
+class BSCA(ClassicalMethod):
     """BSCA: background-based map refined by a single-layer cellular automaton (Qin et al., CVPR 2015), after the authors' MATLAB code."""
 
     name = "bsca"
     paper = "Qin et al., CVPR 2015"
-    kind = "classical"
-    needs_weights = False
-    parallel = "processes"
-    batch_size = 1
-    input_note = ("RGB uint8 image of any size; grey H×W is replicated to RGB, "
-                  "RGBA drops its alpha channel")
-
-    def predict(self, images, names):
-        return predict_many(bsca_saliency, images, names)
+    saliency = staticmethod(bsca_saliency)

@@ -39,10 +39,10 @@ from typing import Sequence
 
 import numpy as np
 
-from salbench.classical import (adjacency_yang, grady_weights, is_degenerate, minmax,
-                                predict_many, remove_frame, rgb_to_lab_colorspace11, slic_superpixels,
-                                symmetric_from_edges, to_uint8_map, two_hop_edges)
-from salbench.registry import Method, register_method
+from salbench.classical import (ClassicalMethod, adjacency_yang, framed_saliency, grady_weights,
+                                is_degenerate, minmax, rgb_to_lab_colorspace11, slic_superpixels,
+                                symmetric_from_edges, two_hop_edges)
+from salbench.registry import register_method
 
 #: superpixels requested from SLIC (``spnumber`` in the MR code).
 N_SUPERPIXELS = 200
@@ -101,26 +101,13 @@ def mr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False):
 
 def mr_saliency(rgb: np.ndarray) -> np.ndarray:
     """MR saliency map (uint8, the image's size) of an RGB uint8 image."""
-    frame = remove_frame(rgb, "yang")
-    inner = frame.crop(rgb)
-    if inner.size == 0:
-        return np.zeros(rgb.shape[:2], dtype=np.uint8)
-    sp, vals = mr_superpixel_saliency(inner)
-    return frame.paste(to_uint8_map(sp.paint(vals)))
+    return framed_saliency(rgb, "yang", mr_superpixel_saliency)
 
 
 @register_method
-class MR(Method):
+class MR(ClassicalMethod):
     """MR: graph-based manifold ranking (Yang et al., CVPR 2013), after the authors' MATLAB code."""
 
     name = "mr"
     paper = "Yang et al., CVPR 2013"
-    kind = "classical"
-    needs_weights = False
-    parallel = "processes"
-    batch_size = 1
-    input_note = ("RGB uint8 image of any size; grey H×W is replicated to RGB, "
-                  "RGBA drops its alpha channel")
-
-    def predict(self, images, names):
-        return predict_many(mr_saliency, images, names)
+    saliency = staticmethod(mr_saliency)

@@ -51,10 +51,10 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.sparse.linalg import spsolve
 
-from salbench.classical import (MATLAB_EPS, adjacency_zhu, graythresh, is_degenerate, link_clique,
-                                minmax, pairwise_dist, predict_many, remove_frame, rgb_to_lab_colorspace11,
-                                slic_superpixels, to_uint8_map)
-from salbench.registry import Method, register_method
+from salbench.classical import (MATLAB_EPS, ClassicalMethod, adjacency_zhu, framed_saliency, graythresh,
+                                is_degenerate, link_clique, minmax, pairwise_dist, rgb_to_lab_colorspace11,
+                                slic_superpixels)
+from salbench.registry import register_method
 
 #: pixels per superpixel (``pixNumInSP``).
 PIXELS_PER_SUPERPIXEL = 600
@@ -195,26 +195,13 @@ def wctr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False):
 
 def wctr_saliency(rgb: np.ndarray) -> np.ndarray:
     """wCtr* saliency map (uint8, the image's size) of an RGB uint8 image."""
-    frame = remove_frame(rgb, "zhu")
-    inner = frame.crop(rgb)
-    if inner.size == 0:
-        return np.zeros(rgb.shape[:2], dtype=np.uint8)
-    sp, vals = wctr_superpixel_saliency(inner)
-    return frame.paste(to_uint8_map(sp.paint(vals)))
+    return framed_saliency(rgb, "zhu", wctr_superpixel_saliency)
 
 
 @register_method
-class WCtr(Method):
+class WCtr(ClassicalMethod):
     """wCtr*: saliency optimisation from robust background detection (Zhu et al., CVPR 2014), after the authors' MATLAB code."""
 
     name = "wctr"
     paper = "Zhu et al., CVPR 2014"
-    kind = "classical"
-    needs_weights = False
-    parallel = "processes"
-    batch_size = 1
-    input_note = ("RGB uint8 image of any size; grey H×W is replicated to RGB, "
-                  "RGBA drops its alpha channel")
-
-    def predict(self, images, names):
-        return predict_many(wctr_saliency, images, names)
+    saliency = staticmethod(wctr_saliency)

@@ -42,6 +42,7 @@ from scipy import ndimage as ndi
 from scipy import sparse
 
 from salbench.errors import SalbenchError
+from salbench.registry import Method
 
 #: frame removal: a row / column is a frame line when its edge density exceeds this.
 FRAME_EDGE_DENSITY = 0.6
@@ -869,8 +870,43 @@ def predict_many(fn, images: Sequence[np.ndarray], names: Sequence[str]) -> list
             limits.restore_original_limits()
 
 
+def framed_saliency(rgb: np.ndarray, frame_rule: str, superpixel_saliency) -> np.ndarray:
+    """The outer loop all three authors' codes share: remove the image frame
+    (``frame_rule``: ``"yang"`` or ``"zhu"``), compute per-superpixel saliency
+    on the inner image with ``superpixel_saliency(inner) -> (superpixels,
+    values)``, paint it, convert to uint8 and paste it back with zeros in the
+    frame. An image that is all frame gives an all-zero map."""
+    frame = remove_frame(rgb, frame_rule)
+    inner = frame.crop(rgb)
+    if inner.size == 0:
+        return np.zeros(rgb.shape[:2], dtype=np.uint8)
+    sp, vals = superpixel_saliency(inner)
+    return frame.paste(to_uint8_map(sp.paint(vals)))
+
+
+class ClassicalMethod(Method):
+    """Base of the weight-free classical methods: CPU, one process per core,
+    one image at a time through :func:`predict_many`. Subclasses set
+    ``saliency = staticmethod(one_image_function)``."""
+
+    kind = "classical"
+    needs_weights = False
+    parallel = "processes"
+    batch_size = 1
+    input_note = ("RGB uint8 image of any size; grey H×W is replicated to RGB, "
+                  "RGBA drops its alpha channel")
+
+    @staticmethod
+    def saliency(rgb: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, images, names):
+        return predict_many(self.saliency, images, names)
+
+
 __all__ = [
-    "ClassicalInputError", "Frame", "Superpixels", "adjacency_yang", "adjacency_zhu",
+    "ClassicalInputError", "ClassicalMethod", "Frame", "Superpixels", "adjacency_yang", "adjacency_zhu",
+    "framed_saliency",
     "as_rgb_uint8", "edge_canny", "edge_sobel", "grady_weights", "graythresh", "is_degenerate",
     "link_clique", "minmax", "pairwise_dist", "predict_many", "remove_frame", "rgb2gray",
     "rgb_to_lab", "rgb_to_lab_colorspace11", "rgb_to_lab_ruzon", "slic_superpixels", "symmetric_from_edges",
