@@ -28,52 +28,15 @@ from salbench.nn import train as T
 REPO = Path(__file__).resolve().parents[1]
 
 #: a tiny method: conv-BN backbone, two logit outputs at input size
-TINY_PLUGIN = '''
-from typing import Any, ClassVar
-import torch, torch.nn as nn, torch.nn.functional as F
-from salbench.registry import Method, register_method
-
-class TinyNet(nn.Module):
-    def __init__(self, width=6):
-        super().__init__()
-        self.backbone = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU())
-        self.head1 = nn.Conv2d(width, 1, 1)
-        self.head2 = nn.Conv2d(width + 1, 1, 3, padding=1)
-
-    def forward(self, x):
-        f = self.backbone(x)
-        a = self.head1(f)
-        b = self.head2(torch.cat([f, a], 1))
-        return [F.interpolate(o, size=x.shape[-2:], mode="bilinear", align_corners=False)
-                for o in (a, b)]
-
-    def loss(self, outputs, target):
-        return sum(F.binary_cross_entropy_with_logits(o, target) for o in outputs)
-
-    def final(self, outputs):
-        return torch.sigmoid(outputs[-1])
-
-@register_method
-class TinyTrainable(Method):
-    name = "tiny-train-test"
-    kind = "learned"
-    default_options: ClassVar[dict[str, Any]] = {"width": 6}
-    train_defaults: ClassVar[dict[str, Any]] = {"crop": 48, "batch_size": 4}
-
-    def build_model(self):
-        return TinyNet(int(self.options["width"]))
-'''
+#: tiny learned methods (``tiny-train-test``, ``tiny-ddp-test``), loaded with --plugin
+TINY_PLUGIN = Path(__file__).parent / "plugins" / "tiny_learned.py"
 
 
 @pytest.fixture(scope="module")
-def tiny_plugin(tmp_path_factory) -> Path:
+def tiny_plugin() -> Path:
     from salbench.registry import load_plugin
-    path = tmp_path_factory.mktemp("plugin") / "tiny_train_plugin.py"
-    path.write_text(TINY_PLUGIN)
-    load_plugin(path)
-    return path
+    load_plugin(TINY_PLUGIN)
+    return TINY_PLUGIN
 
 
 def make_pairs(folder: Path, n: int = 6, size: tuple[int, int] = (72, 60), seed: int = 0,
