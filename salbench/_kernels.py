@@ -97,13 +97,18 @@ def value_table(vmin, vmax, minmax, val, lev):
 
 @njit(nogil=True, cache=True, inline="always")
 def requantise(hist, lev, out):
-    """Move raw-level counts to their quantised levels (into ``out``)."""
+    """Move raw-level counts to their quantised levels (into ``out``).
+
+    Only occupied levels move: a level outside the map's [min, max] has no
+    pixel, and its ``lev`` lies outside 0..255 (negative below the minimum,
+    above 255 past the maximum), so it must never be used as an index."""
     for v in range(_NB):
         out[0, v] = 0
         out[1, v] = 0
     for v in range(_NB):
-        out[0, lev[v]] += hist[0, v]
-        out[1, lev[v]] += hist[1, v]
+        if hist[0, v] + hist[1, v] != 0:
+            out[0, lev[v]] += hist[0, v]
+            out[1, lev[v]] += hist[1, v]
 
 
 @njit(nogil=True, cache=True, inline="always")
