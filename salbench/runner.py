@@ -119,6 +119,19 @@ def _default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def _tally(results, problems: dict, bar) -> int:
+    """Consume ``(name, problem)`` results as they finish: a problem is
+    recorded under its image name, the rest counted; returns the count."""
+    n = 0
+    for name, prob in results:
+        if prob:
+            problems[name] = prob
+        else:
+            n += 1
+        bar.update(1)
+    return n
+
+
 def _progress(total: int, desc: str, disable: bool):
     from tqdm import tqdm
     return tqdm(total=total, desc=desc, unit="img", disable=disable, dynamic_ncols=True,
@@ -386,26 +399,15 @@ class Runner:
                                                    self.plugins)) as pool:
                     futs = [pool.submit(_predict_task, str(p.image), p.name,
                                         str(out_dir / f"{p.name}.png")) for p in todo]
-                    for fut in as_completed(futs):
-                        name, prob = fut.result()
-                        if prob:
-                            problems[name] = prob
-                        else:
-                            n += 1
-                        bar.update(1)
+                    n = _tally((f.result() for f in as_completed(futs)), problems, bar)
             elif method.parallel == "threads" and self.workers > 1 and len(todo) > 1:
                 # one shared instance, images in parallel threads (GIL-free kernels)
                 def task(p):
                     return _predict_one(method, str(p.image), p.name, str(out_dir / f"{p.name}.png"))
 
                 with ThreadPoolExecutor(self.workers) as pool:
-                    for fut in as_completed([pool.submit(task, p) for p in todo]):
-                        name, prob = fut.result()
-                        if prob:
-                            problems[name] = prob
-                        else:
-                            n += 1
-                        bar.update(1)
+                    futs = [pool.submit(task, p) for p in todo]
+                    n = _tally((f.result() for f in as_completed(futs)), problems, bar)
             else:
                 n = self._predict_inline(method, todo, out_dir, batch, problems, bar)
         finally:
@@ -476,21 +478,9 @@ class Runner:
             if self.workers > 1 and len(tasks) > 1:
                 with ProcessPoolExecutor(self.workers) as pool:
                     futs = [pool.submit(_crf_task, *t) for t in tasks]
-                    for fut in as_completed(futs):
-                        name, prob = fut.result()
-                        if prob:
-                            problems[name] = prob
-                        else:
-                            n += 1
-                        bar.update(1)
+                    n = _tally((f.result() for f in as_completed(futs)), problems, bar)
             else:
-                for t in tasks:
-                    name, prob = _crf_task(*t)
-                    if prob:
-                        problems[name] = prob
-                    else:
-                        n += 1
-                    bar.update(1)
+                n = _tally((_crf_task(*t) for t in tasks), problems, bar)
         finally:
             bar.close()
         return n
