@@ -188,36 +188,27 @@ def _dir_role(name: str) -> str | None:
     return None
 
 
-def _find_layout(d: Path) -> tuple[Path, Path, str] | None:
-    """(image dir, gt dir, layout note) for a dataset folder, or None."""
+def _find_layout(d: Path, depth: int = 1, prefix: str = "") -> tuple[Path, Path, str] | None:
+    """(image dir, gt dir, layout note) for a dataset folder, or None.
+
+    Tries an image folder beside a GT folder, then the flat name.jpg +
+    name.png layout, then (``depth`` levels down) one wrapping folder
+    (ECSSD/ECSSD/..., MSRA10K_Imgs_GT/Imgs/...). ``prefix`` is the path of
+    ``d`` below the dataset folder, for the note."""
     subdirs = [p for p in _listdir(d) if p.is_dir() and not p.name.startswith(".")]
     img_dirs = [p for p in subdirs if _dir_role(p.name) == "image" and _files(p, IMAGE_EXTS)]
     gt_dirs = [p for p in subdirs if _dir_role(p.name) == "gt" and _files(p, GT_EXTS)]
     if img_dirs and gt_dirs:
-        return img_dirs[0], gt_dirs[0], f"{img_dirs[0].name}/ + {gt_dirs[0].name}/"
-    # flat: name.jpg + name.png side by side
+        return img_dirs[0], gt_dirs[0], f"{prefix}{img_dirs[0].name}/ + {prefix}{gt_dirs[0].name}/"
     jpgs = {p.stem for p in _files(d, (".jpg", ".jpeg"))}
     pngs = {p.stem for p in _files(d, (".png",))}
     if jpgs and pngs and len(jpgs & pngs) >= max(1, len(jpgs) // 2):
-        return d, d, "flat name.jpg + name.png"
-    # one wrapping folder (ECSSD/ECSSD/..., MSRA10K_Imgs_GT/Imgs/...)
-    for sub in subdirs:
-        found = _find_layout_flat_or_split(sub)
-        if found:
-            return found
-    return None
-
-
-def _find_layout_flat_or_split(d: Path) -> tuple[Path, Path, str] | None:
-    subdirs = [p for p in _listdir(d) if p.is_dir() and not p.name.startswith(".")]
-    img_dirs = [p for p in subdirs if _dir_role(p.name) == "image" and _files(p, IMAGE_EXTS)]
-    gt_dirs = [p for p in subdirs if _dir_role(p.name) == "gt" and _files(p, GT_EXTS)]
-    if img_dirs and gt_dirs:
-        return img_dirs[0], gt_dirs[0], f"{d.name}/{img_dirs[0].name}/ + {d.name}/{gt_dirs[0].name}/"
-    jpgs = {p.stem for p in _files(d, (".jpg", ".jpeg"))}
-    pngs = {p.stem for p in _files(d, (".png",))}
-    if jpgs and pngs and len(jpgs & pngs) >= max(1, len(jpgs) // 2):
-        return d, d, f"flat {d.name}/name.jpg + name.png"
+        return d, d, f"flat {prefix}name.jpg + name.png"
+    if depth > 0:
+        for sub in subdirs:
+            found = _find_layout(sub, depth - 1, f"{prefix}{sub.name}/")
+            if found:
+                return found
     return None
 
 
