@@ -93,28 +93,34 @@ def _row_min(rows: np.ndarray, cols: np.ndarray, d: np.ndarray, n: int) -> np.nd
     return out
 
 
-def dynamic_params(adj: sparse.spmatrix, col_dist: np.ndarray) -> tuple[float, float, float]:
-    """``EstimateDynamicParas`` / ``GetMeanMinAndMeanTop``: (clipVal, geoSigma, neiSigma)."""
-    n = col_dist.shape[0]
-    a = (sparse.csr_matrix(adj) > 0).astype(np.float64)
+def _links(m: sparse.spmatrix) -> sparse.csr_matrix:
+    """0/1 float link matrix of ``m`` without self-links."""
+    a = (sparse.csr_matrix(m) > 0).astype(np.float64)
     a.setdiag(0)
     a.eliminate_zeros()
+    return a
+
+
+def _mean_nearest(a: sparse.csr_matrix, col_dist: np.ndarray) -> float:
+    """Mean over superpixels of the colour distance to the nearest linked one
+    (superpixels without a link left out; 0 when none has one)."""
     c = a.tocoo()
-    min1 = _row_min(c.row, c.col, col_dist, n)
-    fin1 = np.isfinite(min1)
-    mean_min1 = float(min1[fin1].mean()) if fin1.any() else 0.0
+    m = _row_min(c.row, c.col, col_dist, col_dist.shape[0])
+    fin = np.isfinite(m)
+    return float(m[fin].mean()) if fin.any() else 0.0
+
+
+def dynamic_params(adj: sparse.spmatrix, col_dist: np.ndarray) -> tuple[float, float, float]:
+    """``EstimateDynamicParas`` / ``GetMeanMinAndMeanTop``: (clipVal, geoSigma, neiSigma)."""
+    a = _links(adj)
+    mean_min1 = _mean_nearest(a, col_dist)
+    c = a.tocoo()
     low = c.row > c.col
     vals = np.sort(col_dist[c.row[low], c.col[low]])[::-1]
     k = int(np.floor(TOP_RATE * vals.size + 0.5))
     # MATLAB: the mean of an empty selection is NaN, and min() then ignores it
     mean_top = float(vals[:k].mean()) if k > 0 else np.nan
-    a2 = ((a @ a + a) > 0).astype(np.float64)
-    a2.setdiag(0)
-    a2.eliminate_zeros()
-    c2 = a2.tocoo()
-    min2 = _row_min(c2.row, c2.col, col_dist, n)
-    fin2 = np.isfinite(min2)
-    mean_min2 = float(min2[fin2].mean()) if fin2.any() else 0.0
+    mean_min2 = _mean_nearest(_links(a @ a + a), col_dist)
     clip = mean_min2
     geo_sigma = max(float(np.nanmin([10.0, mean_min1 * 3.0, mean_top / 10.0])), 5.0)
     nei_sigma = float(np.nanmin([3.0 * mean_min1, 0.2 * mean_top, 20.0]))
