@@ -207,15 +207,8 @@ class ResultsStore:
                       [*fields.values(), run_id])
 
     def runs(self, method: str | None = None, dataset: str | None = None) -> list[dict]:
-        q, args = "SELECT * FROM runs WHERE 1=1", []
-        if method:
-            q += " AND method = ?"
-            args.append(method)
-        if dataset:
-            q += " AND dataset = ?"
-            args.append(dataset)
         return [self._row(r, ("protocols", "options", "versions", "problems"))
-                for r in self._query(q + " ORDER BY started", args)]
+                for r in self._select("runs", {"method": method, "dataset": dataset}, "started")]
 
     def latest_run(self, method: str, dataset: str | None = None, done: bool = True) -> dict | None:
         q = "SELECT * FROM runs WHERE method = ?"
@@ -284,16 +277,19 @@ class ResultsStore:
         return {r["method"]: dict(r) for r in self._query("SELECT * FROM methods", [])}
 
     def claims(self, table: str | None = None, protocol: str | None = None) -> list[dict]:
-        q, args = "SELECT * FROM claims WHERE 1=1", []
-        if table:
-            q += " AND tab = ?"
-            args.append(table)
-        if protocol:
-            q += " AND protocol = ?"
-            args.append(protocol)
-        return [dict(r) for r in self._query(q, args)]
+        return [dict(r) for r in self._select("claims", {"tab": table, "protocol": protocol})]
 
     # -- helpers ----------------------------------------------------------------
+    def _select(self, table: str, filters: dict[str, Any], order: str | None = None) -> list[sqlite3.Row]:
+        """``SELECT *`` from ``table`` where each given (non-empty) column equals its value."""
+        used = {k: v for k, v in filters.items() if v}
+        q = f"SELECT * FROM {table}"
+        if used:
+            q += " WHERE " + " AND ".join(f"{k} = ?" for k in used)
+        if order:
+            q += f" ORDER BY {order}"
+        return self._query(q, list(used.values()))
+
     def _query(self, q: str, args: list[Any]) -> list[sqlite3.Row]:
         cur = self.conn.cursor()
         cur.row_factory = sqlite3.Row
