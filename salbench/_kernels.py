@@ -63,6 +63,81 @@ def hist_u8(pred, gt, gt_min_fg, want_absdiff, part, hist):
 
 
 @njit(nogil=True, cache=True)
+def quadrant_hist_u8(pred, gt, gt_min_fg, want_absdiff, part, qhist, hist, info):
+    """The histogram pass of :func:`hist_u8` on 2-D arrays, split into the four
+    quadrants of the S-measure as well.
+
+    First a pass over the GT alone: its foreground count and centroid. The
+    S-measure's quadrants are split at the rounded (half-to-even) centroid + 1
+    (MATLAB's ``1:X``, as PySODMetrics does; the index sums are integers below
+    2**53, hence exact). Then one pass over the pixels: ``qhist[q, g, v]``
+    counts the pixels of quadrant ``q`` (0: top left, 1: top right, 2: bottom
+    left, 3: bottom right) with GT class ``g`` (1: ``gt >= gt_min_fg``) and raw
+    map value ``v``; ``hist`` (2 x 256) is their sum over the quadrants, as
+    :func:`hist_u8` gives it. ``info = [cy, cx, n_fg]``; with an empty or full
+    GT there are no quadrants (``cy = cx = 0``: everything counts in quadrant 3).
+    ``part`` (2 x 4 x 2 x 256 int64 scratch): two interleaved partial
+    histograms, against the store-to-load dependency of runs of equal values.
+    Returns ``sum |pred - gt|`` over the raw values when ``want_absdiff``.
+    """
+    h, w = pred.shape
+    n_fg = 0
+    sum_r = 0
+    sum_c = 0
+    for r in range(h):
+        row_n = 0
+        row_c = 0
+        for c in range(w):
+            f = 1 if gt[r, c] >= gt_min_fg else 0
+            row_n += f
+            row_c += f * c
+        n_fg += row_n
+        sum_r += r * row_n
+        sum_c += row_c
+    cy = 0
+    cx = 0
+    if 0 < n_fg < h * w:
+        cy = int(np.rint(sum_r / n_fg)) + 1
+        cx = int(np.rint(sum_c / n_fg)) + 1
+        cy = min(cy, h)
+        cx = min(cx, w)
+    info[0] = cy
+    info[1] = cx
+    info[2] = n_fg
+    for j in range(part.size):
+        part[j] = 0
+    qsize = 2 * _NB
+    psize = 4 * qsize
+    absdiff = 0
+    for r in range(h):
+        qrow = 0 if r < cy else 2
+        for c0, c1, q in ((0, cx, qrow), (cx, w, qrow + 1)):
+            base = q * qsize
+            c = c0
+            while c + 1 < c1:
+                part[base + np.int64(pred[r, c]) + (_NB if gt[r, c] >= gt_min_fg else 0)] += 1
+                part[psize + base + np.int64(pred[r, c + 1]) + (_NB if gt[r, c + 1] >= gt_min_fg else 0)] += 1
+                c += 2
+            if c < c1:
+                part[base + np.int64(pred[r, c]) + (_NB if gt[r, c] >= gt_min_fg else 0)] += 1
+        if want_absdiff:
+            for c in range(w):
+                d = np.int64(pred[r, c]) - np.int64(gt[r, c])
+                absdiff += d if d >= 0 else -d
+    for j in range(_NB):
+        hist[0, j] = 0
+        hist[1, j] = 0
+    for q in range(4):
+        for g in range(2):
+            for j in range(_NB):
+                k = q * qsize + g * _NB + j
+                v = part[k] + part[psize + k]
+                qhist[q, g, j] = v
+                hist[g, j] += v
+    return absdiff
+
+
+@njit(nogil=True, cache=True)
 def hist_levels(levels, gtb, hist):
     """2 x 256 histogram (into ``hist``) of already-quantised levels (int64,
     0..255) split by a boolean GT (float-input path)."""
@@ -268,13 +343,6 @@ def adaptive_scores(tp, pp, t, n, pr_eps, beta2, em_eps, zero_if_no_tp):
         f = f_from_pr(p, r, beta2)
     e = emeasure_counts(tp, pp, t, n, em_eps)
     return f, e
-
-
-@njit(nogil=True, cache=True)
-def lookup(raw, val, out):
-    """``out[i] = val[raw[i]]`` (the normalised map for S / wF)."""
-    for i in range(raw.size):
-        out[i] = val[raw[i]]
 
 
 @njit(nogil=True, cache=True)

@@ -80,7 +80,7 @@ from numba import njit
 
 from salbench import numeric
 
-__all__ = ["s_measure", "weighted_f", "s_and_weighted_f"]
+__all__ = ["s_measure", "weighted_f", "s_and_weighted_f", "s_measure_from_hist", "weighted_f_u8"]
 
 _EPS = numeric.EPS_PYSOD
 _ALPHA = numeric.S_ALPHA
@@ -287,163 +287,307 @@ def _s_measure_kernel(pred, gt, x_exact, info):
     return sm
 
 
+@njit(cache=True, nogil=True)
+def _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, info):
+    """S-measure of an 8-bit map from its quadrant histograms.
+
+    ``qhist[q, g, v]`` (from :func:`salbench._kernels.quadrant_hist_u8`): pixel
+    counts per quadrant ``q``, GT class ``g`` and raw level ``v``; ``val[v]``:
+    the normalised map value of level ``v`` (bit-identical to PySODMetrics'
+    ``prepare_data``). Every sum of the pixel kernel is a sum over levels of
+    ``count · f(val[v])``: the same numbers summed in another order (continuous
+    in them, ~1e-16 relative), except a constant quadrant's mean, which decides a
+    branch: as in :func:`_s_measure_kernel`, ``info[2 + q]`` asks the caller for
+    NumPy's mean of that quadrant and ``x_exact[q]`` brings it back."""
+    nb = val.shape[0]
+    area = h * w
+    for q in range(4):
+        info[2 + q] = 0
+    n_fg = 0.0
+    fg_sum = 0.0
+    all_sum = 0.0
+    for q in range(4):
+        for v in range(nb):
+            f = qhist[q, 1, v]
+            n_fg += f
+            fg_sum += f * val[v]
+            all_sum += (f + qhist[q, 0, v]) * val[v]
+    if n_fg == 0.0 or n_fg == area:
+        mean = all_sum / area
+        if n_fg == 0.0:
+            return 1.0 - mean
+        return mean
+    n_bg = area - n_fg
+    y = n_fg / area
+    bg_sum = n_bg - (all_sum - fg_sum)  # Σ_bg (1 - p)
+    fg_mean = fg_sum / n_fg
+    bg_mean = bg_sum / n_bg
+    w_lt = (cx * cy) / area
+    w_rt = (cy * (w - cx)) / area
+    w_lb = ((h - cy) * cx) / area
+    w_rb = 1.0 - w_lt - w_rt - w_lb
+    weights = (w_lt, w_rt, w_lb, w_rb)
+    sizes = (cy * cx, cy * (w - cx), (h - cy) * cx, (h - cy) * (w - cx))
+    fg_sq = 0.0
+    bg_sq = 0.0
+    region = 0.0
+    for q in range(4):
+        n = sizes[q]
+        if n <= 0:
+            continue  # empty quadrant: 0 here, NaN in PySODMetrics
+        total = 0.0
+        cnt = 0.0
+        occupied = 0
+        first = 0
+        for v in range(nb):
+            k = qhist[q, 0, v] + qhist[q, 1, v]
+            if k:
+                if occupied == 0:
+                    first = v
+                occupied += 1
+                total += k * val[v]
+                cnt += qhist[q, 1, v]
+        x = total / n
+        if occupied == 1:
+            c_val = val[first]
+            if c_val == 0.0 or c_val == 1.0:
+                x = c_val  # sums of 0s or 1s are exact in any order
+            elif x_exact[q] == x_exact[q]:
+                x = x_exact[q]
+            else:
+                info[2 + q] = 1
+                continue
+        if info[2] + info[3] + info[4] + info[5] > 0:
+            continue  # a second call follows: skip the work
+        sx = 0.0
+        s_dx = 0.0
+        s_gdx = 0.0
+        for v in range(nb):
+            b = qhist[q, 0, v]
+            f = qhist[q, 1, v]
+            if b + f:
+                p = val[v]
+                dx = p - x
+                sx += (b + f) * (dx * dx)
+                s_dx += (b + f) * dx
+                s_gdx += f * dx
+                df = p - fg_mean
+                db = (1.0 - p) - bg_mean
+                fg_sq += f * (df * df)
+                bg_sq += b * (db * db)
+        region += _ssim_from_stats(n, x, cnt, sx, s_dx, s_gdx) * weights[q]
+
+    if info[2] + info[3] + info[4] + info[5] > 0:
+        return np.nan
+    obj = _s_object(fg_sum, fg_sq, n_fg) * y + _s_object(bg_sum, bg_sq, n_bg) * (1.0 - y)
+    sm = obj * _ALPHA + region * (1.0 - _ALPHA)
+    if sm < 0.0:
+        return 0.0
+    return sm
+
+
 # ---------------------------------------------------------------------------
 # Weighted F-measure
 # ---------------------------------------------------------------------------
 
 
+@njit(cache=True, nogil=True)
+def _lookup(raw, val, out):
+    """``out = val[raw]`` for a 2-D uint8 ``raw``: an 8-bit map's normalised values."""
+    h, w = raw.shape
+    for r in range(h):
+        src = raw[r]
+        dst = out[r]
+        for c in range(w):
+            dst[c] = val[src[c]]
+
+
+#: "no foreground in this column" in the column pass: far enough that its squared
+#: distance (~1e13) exceeds any real one, small enough for int32 and exact int64.
+_NONE_ABOVE = -(1 << 20)
+_NONE_BELOW = 3 << 20
+#: columns of sentinels on each side of ``near``, so the 9-column search around a
+#: pixel needs no bounds test
+_PAD = 4
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _column_nearest(gt, out, last, nxt):
-    """Per pixel, the row of the nearest foreground pixel in its column (-1: none),
-    written into ``out`` (``last`` / ``nxt``: scratch of length ``w``).
+def _column_nearest(gt, near, last, nxt):
+    """Per pixel, the row of the nearest foreground pixel in its column, written
+    into ``near[:, _PAD:_PAD + w]`` (a sentinel far outside the image if the
+    column has none; the ``_PAD`` columns either side are set to sentinels too).
+    ``gt``: uint8 0 / 1; ``last`` / ``nxt``: int32 scratch of length ``w``.
 
     Ties (one above, one below at the same distance) go to the upper one, as in
-    SciPy's first (axis 0) Voronoi pass."""
+    SciPy's first (axis 0) Voronoi pass. Both sweeps are branch-free bit selects
+    on int32, so they vectorise across the row."""
     h, w = gt.shape
     for c in range(w):
-        last[c] = -1
+        last[c] = _NONE_ABOVE
     for r in range(h):
+        g = gt[r]
+        out = near[r, _PAD:_PAD + w]
+        r32 = np.int32(r)
         for c in range(w):
-            v = r if gt[r, c] else last[c]
+            m = -np.int32(g[c])  # all ones on foreground
+            v = (r32 & m) | (last[c] & ~m)
             last[c] = v
-            out[r, c] = v
+            out[c] = v
+        for c in range(_PAD):
+            near[r, c] = _NONE_BELOW
+            near[r, _PAD + w + c] = _NONE_BELOW
     for c in range(w):
-        nxt[c] = -1
+        nxt[c] = _NONE_BELOW
     for r in range(h - 1, -1, -1):
+        g = gt[r]
+        out = near[r, _PAD:_PAD + w]
+        r32 = np.int32(r)
         for c in range(w):
-            dn = r if gt[r, c] else nxt[c]
+            m = -np.int32(g[c])
+            dn = (r32 & m) | (nxt[c] & ~m)
             nxt[c] = dn
-            up = out[r, c]
-            take_dn = dn >= 0 and (up < 0 or dn - r < r - up)
-            out[r, c] = dn if take_dn else up
+            up = out[c]
+            # the lower one only when strictly nearer: dn - r < r - up
+            t = -np.int32(dn + up < 2 * r32)
+            out[c] = (dn & t) | (up & ~t)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _nearest9(nrow, r, j):
+    """``(d², column)`` of the nearest foreground pixel of pixel ``(r, j)`` among
+    the columns ``j - 4 .. j + 4`` (each column's own nearest; ``nrow`` = the
+    padded row ``near[r]``). Equal distances keep the leftmost column: with the
+    column pass's upper-on-ties this is the pixel SciPy's feature transform picks
+    (see :func:`_weighted_f_kernel`). Exact for the whole image whenever
+    ``d² <= 25`` (any other column is at least 5 away). Branch-free."""
+    best = np.int64(1) << 62
+    best_k = 0
+    for k in range(2 * _PAD + 1):
+        dr = np.int64(nrow[j + k]) - r
+        dc = k - _PAD
+        d2 = dr * dr + dc * dc
+        better = d2 < best
+        best = d2 if better else best
+        best_k = k if better else best_k
+    return best, j + best_k - _PAD
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, fbuf):
+def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     """Weighted F in one sweep over the rows; see the module docstring.
 
-    Scratch from the caller (no allocation here): ``near`` int32 (h, w), ``ibuf``
-    int64 (4, max(h, w)), ``fbuf`` float64 (taps + 3, w + taps - 1).
+    ``pred``: the float64 map; ``gt``: uint8 0 / 1. Scratch from the caller (no allocation here): ``near`` int32
+    (h, w + 2·_PAD), ``ibuf`` int64 (4, max(h, w)), ``cbuf`` int32 (2, w), ``bbuf`` bool (1, w),
+    ``fbuf`` float64 (taps + 2, w + taps - 1).
 
-    Per row r, top to bottom: SciPy-exact nearest-foreground transform along the
-    row (Maurer et al.'s Voronoi stack over the column-nearest sites), fused with
-    its uses: ``FPw += Σ_bg |pred| · B(d)`` for every row, and, for rows the 7×7
-    Gaussian reads for the foreground (within ``half`` rows of a foreground row),
-    ``Et`` (the error at the pixel's nearest foreground pixel) blurred along the
+    Which nearest foreground pixel: SciPy's ``distance_transform_edt`` (Maurer et
+    al.) takes, per column, the nearest foreground pixel (the upper one of two at
+    equal distance), then along the row the Voronoi stack of those column sites,
+    whose sweep keeps the earlier (left) site on equal distances; a site is only
+    dropped from the stack when it is strictly farther than its neighbours
+    everywhere. Hence the pixel it picks is: among the columns' nearest pixels,
+    the one at the smallest distance, the leftmost column on ties — which a
+    search over the columns within ``d`` of the pixel finds exactly.
+
+    Only two things need a pixel's nearest foreground pixel:
+
+    * ``FPw = Σ_bg |p| · B(d)``: only background pixels with ``p != 0``. Their
+      distance comes from the 9-column search (exact when ``d² <= 25``); on rows
+      where that fails, or where most pixels are non-zero (noisy maps), from the
+      row's Voronoi stack, walked cell by cell (the pixels nearest to a site form
+      a run whose end is an exact integer bound), as SciPy's second pass.
+    * ``EA``, the 7×7 Gaussian of ``Et`` (the error at the nearest foreground
+      pixel), only at foreground pixels: it reads ``Et`` within 3 pixels (in
+      both directions) of a foreground pixel, where ``d² <= 18``, so the
+      9-column search finds the very pixel SciPy picks.
+
+    Per row r, top to bottom: ``FPw`` of the row; then, when foreground rows lie
+    within ``half`` rows, ``Et`` over the columns the Gaussian will read for
+    them (the span of their foreground, widened by ``half``), blurred along the
     row into a ring of ``taps`` rows; once row ``r - half`` has all its
-    neighbours, its vertical blur gives ``EA`` and its foreground adds
-    ``min(E, EA)``. Rows outside the image are the zero padding and are left out
-    of the vertical sums (adding 0.0 changes no sum). No image-sized float
-    temporary is made.
-
-    On rows far from the foreground only ``FPw`` is needed: rows of zeros are
-    skipped, and the sweep runs cell by cell (the pixels that stop at a site form
-    a run whose end is an exact integer bound), which gives the same site per
-    pixel as SciPy's pixel-by-pixel sweep with no per-pixel branch."""
+    neighbours, its vertical blur gives ``EA`` on its foreground span and its
+    foreground adds ``min(E, EA)``. Rows outside the image are the zero padding
+    and are left out of the vertical sums (adding 0.0 changes no sum). The hot
+    loops run over slices from index 0, which lets them vectorise."""
     h, w = pred.shape
     taps = gauss.shape[0]
     half = taps // 2
     n_table = b_table.shape[0]
     site = ibuf[0]  # Voronoi stack: columns
     site_d2 = ibuf[1]  # their squared row offset to the current row
-    fg_row = ibuf[2]  # 1 where the GT row holds foreground
-    last = ibuf[3]
-    site_e = fbuf[0]  # the error E at the sites' foreground pixels
-    ea = fbuf[1]
-    etrow = fbuf[2]  # Et of the current row, zero-padded by ``half`` both sides
-    ring = fbuf[3:]  # horizontally blurred rows; image row r in ring[r % taps]
+    fg_lo = ibuf[2]  # per row: first foreground column (w: none)
+    fg_hi = ibuf[3]  # per row: last foreground column (-1: none)
+    ea = fbuf[0]
+    etrow = fbuf[1]  # Et of the current row, zero-padded by ``half`` both sides
+    ring = fbuf[2:]  # horizontally blurred rows; image row r in ring[r % taps]
+    flags = bbuf[0]
     for c in range(etrow.shape[0]):
         etrow[c] = 0.0
 
     for r in range(h):
-        f = 0
+        # first and last foreground column as two max-reductions (they vectorise,
+        # unlike a search that stops at the first hit)
+        grow = gt[r]
+        from_left = 0  # w - first
+        from_right = 0  # last + 1
         for c in range(w):
-            if gt[r, c]:
-                f = 1
-                break
-        fg_row[r] = f
-    _column_nearest(gt, near, last, site_d2)
+            g = np.int64(grow[c])
+            from_left = max(from_left, g * (w - c))
+            from_right = max(from_right, g * (c + 1))
+        fg_lo[r] = w - from_left
+        fg_hi[r] = from_right - 1
+    _column_nearest(gt, near, cbuf[0], cbuf[1])
 
     fp_w = 0.0
     fg_w = 0.0
     n_fg = 0
     for r in range(h + half):
         if r < h:
-            need_et = False
-            for rr in range(max(r - half, 0), min(r + half, h - 1) + 1):
-                if fg_row[rr]:
-                    need_et = True
-                    break
-            sparse = False
-            skip = False
-            if not need_et:
-                nonzero = 1 if pred[r, 0] != 0.0 else 0
-                changes = 0  # zero <-> non-zero transitions along the row
-                for j in range(1, w):
-                    nz = pred[r, j] != 0.0
-                    nonzero += 1 if nz else 0
-                    changes += 1 if nz != (pred[r, j - 1] != 0.0) else 0
-                skip = nonzero == 0  # nothing of this row is used
-                # long runs of zeros (smooth maps): skip them with a well-predicted
-                # branch; scattered zeros (noisy maps): read B for every pixel
-                sparse = 8 * changes < w
-            if not skip:
-                # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along the row
-                top = -1
-                for j in range(w):
-                    fr = near[r, j]
-                    if fr < 0:
-                        continue
-                    dr = fr - r
-                    w_r = dr * dr
-                    while top >= 1:
-                        i1 = site[top]
-                        i2 = site[top - 1]
-                        a = i1 - i2
-                        b = j - i1
-                        c = a + b
-                        if c * site_d2[top] - b * site_d2[top - 1] - a * w_r - a * b * c <= 0:
-                            break
-                        top -= 1
-                    top += 1
-                    site[top] = j
-                    site_d2[top] = w_r
-                    site_e[top] = abs(pred[fr, j] - 1.0)
-                max_top = top
+            nrow = near[r]
+            grow = gt[r]
+            # --- FPw of row r: background pixels with p != 0 ---
+            n_nz = 0
+            for c in range(w):
+                n_nz += (grow[c] == 0) & (pred[r, c] != 0.0)
+            if n_nz > 0:
                 row_fp = 0.0
-                if need_et:
-                    # rows near the foreground (small Voronoi cells): SciPy's sweep
-                    # as is, moving to the next site while it is strictly nearer
-                    k = 0
+                local = 2 * n_nz < w  # few pixels: search around each one
+                if local:
                     for j in range(w):
-                        dc = site[k] - j
-                        d1 = site_d2[k] + dc * dc
-                        while k < max_top:
-                            dc2 = site[k + 1] - j
-                            d2 = site_d2[k + 1] + dc2 * dc2
-                            if d1 <= d2:
+                        if grow[j] == 0 and pred[r, j] != 0.0:
+                            d2, _ = _nearest9(nrow, r, j)
+                            if d2 > 25:
+                                local = False  # farther than the search reaches
                                 break
-                            d1 = d2
-                            k += 1
-                        etrow[j + half] = site_e[k]
-                        pv = pred[r, j]
-                        if d1 > 0 and pv != 0.0:  # d1 == 0: a foreground pixel, not in FPw
-                            # past the table's end B is exactly 2.0, its last entry
-                            row_fp += abs(pv) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
-                    # horizontal blur of this row (zero padding) into the ring
-                    out = ring[r % taps]
-                    for c in range(w):
-                        out[c] = 0.0
-                    for k in range(taps):
-                        gk = gauss[k]
-                        for c in range(w):
-                            out[c] += gk * etrow[c + k]
-                else:
-                    # other rows (no foreground, large cells): the same sweep cell by
-                    # cell. A pixel j at site k moves on iff d_{k+1}(j) < d_k(j), i.e. iff
-                    # j > e_k = floor(N_k / (2 (s_{k+1} - s_k))),
-                    # N_k = d2_{k+1} - d2_k + s_{k+1}^2 - s_k^2;
-                    # only FPw is needed here (d1 > 0 throughout: no foreground in the row)
+                            # d2 is a true distance: within the table (see _importance_table)
+                            row_fp += abs(pred[r, j]) * b_table[d2]
+                if not local:
+                    # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along
+                    # the row, then cell by cell. A pixel j at site k moves on iff
+                    # d_{k+1}(j) < d_k(j), i.e. iff j > e_k = floor(N_k / (2 (s_{k+1} - s_k))),
+                    # N_k = d2_{k+1} - d2_k + s_{k+1}^2 - s_k^2
+                    row_fp = 0.0
+                    top = -1
+                    for j in range(w):
+                        fr = np.int64(nrow[_PAD + j])
+                        if fr < 0 or fr >= h:
+                            continue  # no foreground in this column
+                        dr = fr - r
+                        w_r = dr * dr
+                        while top >= 1:
+                            i1 = site[top]
+                            i2 = site[top - 1]
+                            a = i1 - i2
+                            b = j - i1
+                            c = a + b
+                            if c * site_d2[top] - b * site_d2[top - 1] - a * w_r - a * b * c <= 0:
+                                break
+                            top -= 1
+                        top += 1
+                        site[top] = j
+                        site_d2[top] = w_r
+                    max_top = top
+                    sparse = 8 * n_nz < w
                     j0 = 0
                     for k in range(max_top + 1):
                         sk = site[k]
@@ -463,43 +607,89 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, fbuf):
                         dk = site_d2[k]
                         if sparse:
                             for j in range(j0, end + 1):
-                                pv = pred[r, j]
-                                if pv != 0.0:
+                                if grow[j] == 0 and pred[r, j] != 0.0:
                                     dc = sk - j
                                     d1 = dk + dc * dc
-                                    row_fp += abs(pv) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
+                                    row_fp += abs(pred[r, j]) * (
+                                        b_table[d1] if d1 < n_table else b_table[n_table - 1])
                         else:
                             for j in range(j0, end + 1):
                                 dc = sk - j
                                 d1 = dk + dc * dc
-                                row_fp += abs(pred[r, j]) * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
+                                pv = 0.0 if grow[j] else abs(pred[r, j])
+                                row_fp += pv * (b_table[d1] if d1 < n_table else b_table[n_table - 1])
                         j0 = end + 1
                         if j0 >= w:
                             break
                 fp_w += row_fp
+            # --- Et of row r where the Gaussian of a foreground pixel reads it ---
+            span_lo = w
+            span_hi = -1
+            for rr in range(max(r - half, 0), min(r + half, h - 1) + 1):
+                if fg_hi[rr] >= 0:
+                    span_lo = min(span_lo, fg_lo[rr])
+                    span_hi = max(span_hi, fg_hi[rr])
+            if span_hi >= 0:
+                e_lo = max(span_lo - half, 0)
+                e_n = min(span_hi + half, w - 1) + 1 - e_lo
+                # a background pixel needs its Et only within ``half`` pixels (both
+                # directions) of a foreground pixel: some column within ``half`` has
+                # foreground within ``half`` rows. Counted over a sliding window (the
+                # sentinel columns of ``near`` keep every index in bounds).
+                need = flags[:e_n]
+                cnt = 0
+                for c in range(e_lo - half, e_lo + half + 1):
+                    cnt += abs(np.int64(nrow[_PAD + c]) - r) <= half
+                for i in range(e_n):
+                    need[i] = cnt > 0
+                    cnt += (abs(np.int64(nrow[_PAD + e_lo + i + half + 1]) - r) <= half) - (
+                        abs(np.int64(nrow[_PAD + e_lo + i - half]) - r) <= half)
+                # foreground: E itself; background: E at the nearest foreground pixel
+                # where needed (then d² <= 2·half² = 18: the search is exact), else 0
+                et_seg = etrow[e_lo + half:e_lo + half + e_n]
+                g_seg = grow[e_lo:e_lo + e_n]
+                for i in range(e_n):
+                    et_seg[i] = abs(pred[r, e_lo + i] - 1.0) if g_seg[i] else 0.0
+                for i in range(e_n):
+                    if need[i] and not g_seg[i]:
+                        _, c_near = _nearest9(nrow, r, e_lo + i)
+                        et_seg[i] = abs(pred[nrow[_PAD + c_near], c_near] - 1.0)
+                # horizontal blur (zero padding) of the span into the ring
+                n = span_hi - span_lo + 1
+                out = ring[r % taps, span_lo:span_lo + n]
+                for c in range(n):
+                    out[c] = 0.0
+                for k in range(taps):
+                    gk = gauss[k]
+                    src = etrow[span_lo + k:span_lo + k + n]
+                    for c in range(n):
+                        out[c] += gk * src[c]
         # row ro = r - half now has its ``half`` rows below blurred (or is near the
-        # bottom edge): vertical blur on foreground rows, Ew = min(E, EA) there
+        # bottom edge): vertical blur on its foreground span, Ew = min(E, EA) there
         ro = r - half
-        if ro < 0 or not fg_row[ro]:
+        if ro < 0 or fg_hi[ro] < 0:
             continue
-        for c in range(w):
-            ea[c] = 0.0
+        c_lo = fg_lo[ro]
+        n = fg_hi[ro] - c_lo + 1
+        acc = ea[:n]
+        for c in range(n):
+            acc[c] = 0.0
         for k in range(taps):
             src_r = ro - half + k
             if src_r < 0 or src_r >= h:
                 continue  # zero padding
             gk = gauss[k]
-            src = ring[src_r % taps]
-            for c in range(w):
-                ea[c] += gk * src[c]
+            src = ring[src_r % taps, c_lo:c_lo + n]
+            for c in range(n):
+                acc[c] += gk * src[c]
         row_fg = 0.0
         cnt = 0
-        for c in range(w):
-            e = abs(pred[ro, c] - 1.0)
-            v = ea[c] if ea[c] < e else e
-            isfg = gt[ro, c]
+        for c in range(n):
+            e = abs(pred[ro, c_lo + c] - 1.0)
+            v = acc[c] if acc[c] < e else e
+            isfg = gt[ro, c_lo + c]
             row_fg += v if isfg else 0.0
-            cnt += 1 if isfg else 0
+            cnt += isfg
         fg_w += row_fg
         n_fg += cnt
 
@@ -565,15 +755,19 @@ def _importance_table(max_d2: int) -> np.ndarray:
 _TLS = threading.local()
 
 
-def _scratch_i32(n: int) -> np.ndarray:
-    """This thread's int32 scratch of at least ``n`` elements (first ``n`` returned).
+def _scratch(n: int, dtype) -> np.ndarray:
+    """This thread's scratch of ``dtype`` with at least ``n`` elements (first ``n``
+    returned).
 
     Reused across calls: a fresh image-sized array per image costs page faults
-    (~0.1 ms per SOD image); one per thread keeps the kernels thread-safe."""
-    buf = getattr(_TLS, "i32", None)
+    (~0.1 ms per SOD image); one per thread and type keeps the kernels thread-safe."""
+    key = np.dtype(dtype).char
+    bufs = getattr(_TLS, "bufs", None)
+    if bufs is None:
+        bufs = _TLS.bufs = {}
+    buf = bufs.get(key)
     if buf is None or buf.shape[0] < n:
-        buf = np.empty(n, dtype=np.int32)
-        _TLS.i32 = buf
+        buf = bufs[key] = np.empty(n, dtype=dtype)
     return buf[:n]
 
 
@@ -630,6 +824,29 @@ def _s_measure_valid(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(sm)
 
 
+def s_measure_from_hist(qhist: np.ndarray, val: np.ndarray, info: np.ndarray, shape: tuple[int, int]) -> float:
+    """S-measure of an 8-bit map from the quadrant histograms of
+    :func:`salbench._kernels.quadrant_hist_u8` (``qhist``, ``info = [cy, cx, ...]``)
+    and its value table ``val`` (level -> normalised value). Internal: the
+    inputs are the metrics core's own arrays, not checked."""
+    h, w = shape
+    cy, cx = int(info[0]), int(info[1])
+    x_exact = np.full(4, np.nan)
+    flags = np.zeros(6, dtype=np.int64)
+    sm = _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, flags)
+    if flags[2:].any():
+        # constant quadrants: NumPy's mean of that slice of the float map, which is
+        # the constant everywhere in the slice; the same strides give the same
+        # summation order, so a full-size constant array stands in for the map
+        bounds = ((0, cy, 0, cx), (0, cy, cx, w), (cy, h, 0, cx), (cy, h, cx, w))
+        for q, (r0, r1, c0, c1) in enumerate(bounds):
+            if flags[2 + q]:
+                level = int(np.flatnonzero(qhist[q].sum(axis=0))[0])
+                x_exact[q] = np.mean(np.full((h, w), val[level])[r0:r1, c0:c1])
+        sm = _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, flags)
+    return float(sm)
+
+
 def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
     """Weighted F-measure of one map, as PySODMetrics 1.6.2 ``WeightedFmeasure`` (β = 1).
 
@@ -639,15 +856,31 @@ def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def _weighted_f_valid(pred: np.ndarray, gt: np.ndarray) -> float:
+    """The kernel on checked inputs: a float64 map and a bool GT, C-contiguous."""
     if not gt.any():
         return 0.0
     h, w = gt.shape
     table = _importance_table((h - 1) ** 2 + (w - 1) ** 2)
     taps = _GAUSS.shape[0]
-    near = _scratch_i32(h * w).reshape(h, w)
+    near = _scratch(h * (w + 2 * _PAD), np.int32).reshape(h, w + 2 * _PAD)
     ibuf = np.empty((4, max(h, w)), dtype=np.int64)
-    fbuf = np.empty((taps + 3, w + taps - 1), dtype=np.float64)
-    return float(_weighted_f_kernel(pred, gt, table, _GAUSS, near, ibuf, fbuf))
+    cbuf = np.empty((2, w), dtype=np.int32)
+    bbuf = np.empty((1, w), dtype=np.bool_)
+    fbuf = np.empty((taps + 2, w + taps - 1), dtype=np.float64)
+    return float(_weighted_f_kernel(pred, gt.view(np.uint8), table, _GAUSS, near, ibuf, cbuf, bbuf, fbuf))
+
+
+def weighted_f_u8(pred: np.ndarray, val: np.ndarray, gt: np.ndarray) -> float:
+    """Weighted F of an 8-bit map (C-contiguous uint8) whose normalised values are
+    ``val[level]`` (256 float64, as PySODMetrics normalises), against a
+    C-contiguous bool GT of the same shape. Internal: the metrics core's own
+    arrays, not checked. Equal to :func:`weighted_f` of ``val[pred]``, which is
+    made in a per-thread scratch buffer (no allocation per image)."""
+    if not gt.any():
+        return 0.0
+    p = _scratch(pred.size, np.float64).reshape(pred.shape)
+    _lookup(pred, val, p)
+    return _weighted_f_valid(p, gt)
 
 
 def s_and_weighted_f(pred: np.ndarray, gt: np.ndarray, *, prevalidated: bool = False) -> tuple[float, float]:

@@ -179,16 +179,29 @@ def _structure(p2d: np.ndarray, gtb: np.ndarray, n_fg: int, structural: bool):
 
 
 def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool) -> PairStats:
-    """Fast path: uint8 map and uint8 GT, one pixel pass."""
+    """Fast path: uint8 map and uint8 GT.
+
+    One pass over the pixels builds the 2 x 256 histogram of the raw map split
+    by GT (with ``structural``, split into the S-measure's four quadrants too,
+    after a pass over the GT alone for its centroid); every curve, MAE, the
+    adaptive scores and the S-measure come from those counts. Only the weighted
+    F makes another pass (it needs each pixel's distance to the foreground); it
+    reads the 8-bit map through the value table, so no float image is made."""
     pred = np.ascontiguousarray(pred)
     gt = np.ascontiguousarray(gt)
-    p1 = pred.reshape(-1)
     nb = numeric.N_BINS
     # every array the kernels fill is made here (see salbench._kernels)
     hist = np.empty((2, nb), np.int64)
-    absdiff = K.hist_u8(p1, gt.reshape(-1), np.int64(proto.gt_min_fg), proto.mae_gt == "soft",
-                           np.empty(8 * nb, np.int64), hist)
-    args = (proto.minmax, proto.mae_gt == "soft", proto.strict, _pr_eps(proto), proto.beta2, proto.em_eps)
+    ks = _ks() if structural else None
+    soft = proto.mae_gt == "soft"
+    gt_min_fg = np.int64(proto.gt_min_fg)
+    if ks is not None:
+        qhist = np.empty((4, 2, nb), np.int64)
+        info = np.empty(3, np.int64)
+        absdiff = K.quadrant_hist_u8(pred, gt, gt_min_fg, soft, np.empty(16 * nb, np.int64), qhist, hist, info)
+    else:
+        absdiff = K.hist_u8(pred.reshape(-1), gt.reshape(-1), gt_min_fg, soft, np.empty(8 * nb, np.int64), hist)
+    args = (proto.minmax, soft, proto.strict, _pr_eps(proto), proto.beta2, proto.em_eps)
     consts = (numeric.ADAPTIVE_TIE_TOL, numeric.ADAPTIVE_FACTOR, numeric.ADAPTIVE_CAP)
     curves = np.empty((len(CURVES), nb), np.float64)
     sc = np.empty(4, np.float64)
@@ -202,10 +215,9 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
         K.u8_summary(hist, absdiff, *args, thr, *consts, *outs)
     mae, adp_f, adp_e = sc[0], sc[1], sc[2]
     s = wf = None
-    if structural and _ks() is not None:
-        p2d = np.empty(pred.shape, np.float64)
-        K.lookup(p1, val, p2d.reshape(-1))
-        s, wf = _structure(p2d, gt >= proto.gt_min_fg, int(hist[1].sum()), True)
+    if ks is not None:
+        s = ks.s_measure_from_hist(qhist, val, info, pred.shape)
+        wf = ks.weighted_f_u8(pred, val, gt >= gt_min_fg)
     return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf)
 
 

@@ -169,6 +169,32 @@ def test_parity_random_maps():
     assert_parity(pairs)
 
 
+@pytest.mark.skipif(not STRUCT, reason="structure kernels unavailable")
+def test_parity_constant_quadrants_u8():
+    """8-bit maps whose S-measure quadrants are constant at levels whose normalised
+    value is not 0 or 1: the quadrant-histogram S-measure must take SSIM's
+    ``alpha == beta == 0`` branch exactly when PySODMetrics does (it depends on
+    NumPy's summed mean of the quadrant), over many split positions and sizes."""
+    rng = np.random.default_rng(5)
+    pairs = []
+    for _ in range(80):
+        h, w = int(rng.integers(2, 120)), int(rng.integers(2, 120))
+        g = np.zeros((h, w), np.uint8)
+        r0, c0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+        g[r0:r0 + int(rng.integers(1, h)), c0:c0 + int(rng.integers(1, w))] = 255
+        a, b, c = (int(v) for v in rng.integers(0, 256, size=3))
+        kind = int(rng.integers(0, 3))
+        if kind == 0:  # constant map: not normalised, value a/255
+            p = np.full((h, w), a, np.uint8)
+        else:  # blocks of three levels: after min-max some blocks sit strictly inside (0, 1)
+            p = np.full((h, w), a, np.uint8)
+            cut_r, cut_c = int(rng.integers(0, h + 1)), int(rng.integers(0, w + 1))
+            p[cut_r:, :] = b
+            p[:, cut_c:] = c if kind == 1 else b
+        pairs.append((p, g))
+    assert_parity(pairs)
+
+
 @pytest.mark.realdata
 def test_parity_reference_json(shared_data):
     """Against the values PySODMetrics 1.6.2 recorded for its own test data."""
