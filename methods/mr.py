@@ -8,9 +8,13 @@ Follows Chuan Yang's released MATLAB code (``saliencymap`` demo with
    pasted back with zeros in the frame.
 2. SLIC with 200 superpixels, compactness 20: the authors call Achanta's
    ``SLICSuperpixelSegmentation`` executable; here
-   ``salbench.classical.slic(variant="achanta")``, a numba re-implementation of
-   Achanta's seeding and iterations (not bit-identical). The actual label count
-   is used.
+   ``salbench.classical.slic(variant="achanta_exe")``, a numba re-implementation
+   of that executable's seeding, step and merging as read from its machine code
+   (the copy the Dalian group ships with DSR, GR, BSCA-family code; MR's own copy
+   is not in the public index, so its identity is inferred). Not bit-identical.
+   Until 2026-11-26 the older ``SLIC.cpp`` source revision was followed
+   (``mr_superpixel_saliency(..., slic_variant="achanta")``). The actual label
+   count is used.
 3. Features: mean RGB (in [0, 1]) per superpixel converted to CIELab with
    Getreuer's ``colorspace`` in the version 1.1 that this lab's code ships
    (Rec. 709 inverse gamma; ``rgb_to_lab_colorspace11``).
@@ -48,6 +52,8 @@ from salbench.registry import register_method
 N_SUPERPIXELS = 200
 #: SLIC compactness of the MR code.
 COMPACTNESS = 20
+#: segmentation of ``SLICSuperpixelSegmentation.exe`` (``salbench.classical.slic``).
+SLIC_VARIANT = "achanta_exe"
 #: edge-weight scale θ (``makeweights(edges, seg_vals, theta)``).
 THETA = 10.0
 #: manifold-ranking balance α.
@@ -80,9 +86,10 @@ def foreground_stage(aff: np.ndarray, stage1: np.ndarray) -> np.ndarray:
     return minmax(aff @ q)
 
 
-def mr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False):
+def mr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False,
+                           slic_variant: str = SLIC_VARIANT):
     """MR on a frame-free RGB uint8 image: (superpixels, stage-2 values[, details])."""
-    sp = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS)
+    sp = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS, variant=slic_variant)
     if is_degenerate(sp):
         vals = np.zeros(sp.n)
         return (sp, vals, {}) if return_details else (sp, vals)

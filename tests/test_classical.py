@@ -281,6 +281,31 @@ def test_slic_close_to_scikit_image(scene_png):
         assert ndi.label(ours == lbl)[1] == 1
 
 
+def test_slic_executable_grid(tmp_path):
+    """``variant="achanta_exe"`` follows SLICSuperpixelSegmentation.exe: seeds at
+    int(i·step + int(step/2)) with a real step √(HW/K) (21×14 on 481×321, K=300,
+    where the SLIC.cpp source revision gives 20×13), window S = int(√(HW/K) + 2)."""
+    flat = np.zeros((321, 481, 3))  # no gradient: perturbation keeps the grid
+    seeds = C._grid_seeds_k(flat, 300.0)
+    step = np.sqrt(321 * 481 / 300)
+    xs, ys = np.unique(seeds[:, 4]), np.unique(seeds[:, 3])
+    assert (xs.size, ys.size) == (21, 14) and seeds.shape[0] == 294
+    np.testing.assert_array_equal(xs, (np.arange(21) * step + int(step / 2)).astype(int))
+    np.testing.assert_array_equal(ys, (np.arange(14) * step + int(step / 2)).astype(int))
+    assert C._grid_seeds(flat, int(np.sqrt(round(321 * 481 / 300)) + 0.5)).shape[0] == 260
+    # on a real (PNG round-tripped) image: connected segments, none at or below the merge size
+    img = np.asarray(Image.fromarray(np.kron(_scene(107, 161)[0], np.ones((3, 3, 1), np.uint8))[:321, :481]))
+    p = tmp_path / "s.png"
+    Image.fromarray(img).save(p)
+    img = np.asarray(Image.open(p).convert("RGB"))
+    lab = C.slic(img, 300, 20, variant="achanta_exe")
+    sizes = np.bincount(lab.ravel())
+    assert 200 <= sizes.size <= 294 and sizes[1:].min() > (321 * 481 // 300) >> 2
+    from scipy import ndimage as ndi
+    for lbl in range(1, lab.max() + 1, 9):
+        assert ndi.label(lab == lbl)[1] == 1
+
+
 def test_adjacency_graphs():
     lab = np.array([[0, 0, 1, 1],
                     [0, 0, 1, 1],
