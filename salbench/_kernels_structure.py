@@ -642,8 +642,8 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
                     cnt += abs(np.int64(nrow[_PAD + c]) - r) <= half
                 for i in range(e_n):
                     need[i] = cnt > 0
-                    cnt += (abs(np.int64(nrow[_PAD + e_lo + i + half + 1]) - r) <= half) - (
-                        abs(np.int64(nrow[_PAD + e_lo + i - half]) - r) <= half)
+                    cnt += np.int64(abs(np.int64(nrow[_PAD + e_lo + i + half + 1]) - r) <= half)
+                    cnt -= np.int64(abs(np.int64(nrow[_PAD + e_lo + i - half]) - r) <= half)
                 # foreground: E itself; background: E at the nearest foreground pixel
                 # where needed (then d² <= 2·half² = 18: the search is exact), else 0
                 et_seg = etrow[e_lo + half:e_lo + half + e_n]
