@@ -35,7 +35,7 @@ from typing import Callable, Iterable
 
 from salbench.errors import InputError, SalbenchError
 from salbench.imageio import IMAGE_EXTS, read_gt, read_map
-from salbench.metrics import SCORE_KEYS, Evaluator, image_stats, structure_available
+from salbench.metrics import SCORE_KEYS, Evaluator, image_stats, prepare_kernels, structure_available
 from salbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
 #: exit status of ``salbench eval`` when some pairs were skipped as unreadable
@@ -140,7 +140,7 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
         raise SalbenchError(f"--workers must be at least 1, got {workers}")
     ev = Evaluator(proto, structural=structural)
     if structural:
-        structure_available()  # import (and JIT-load) the S / wF kernels once, here
+        prepare_kernels(structure_available())  # import and compile / load the kernels once, here
     resized: list[str] = []
     unreadable: list[dict] = []
     n_pairs = 0

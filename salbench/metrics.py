@@ -178,7 +178,8 @@ def _structure(p2d: np.ndarray, gtb: np.ndarray, n_fg: int, structural: bool):
     return ks.s_and_weighted_f(p2d, gtb, prevalidated=True)
 
 
-def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool) -> PairStats:
+def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool,
+              weighted: bool = True) -> PairStats:
     """Fast path: uint8 map and uint8 GT.
 
     One pass over the pixels builds the 2 x 256 histogram of the raw map split
@@ -217,8 +218,74 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
     s = wf = None
     if ks is not None:
         s = ks.s_measure_from_hist(qhist, val, info, pred.shape)
-        wf = ks.weighted_f_u8(pred, val, gt >= gt_min_fg)
+        if weighted:  # False only when warming the kernels up (prepare_kernels)
+            wf = ks.weighted_f_u8(pred, val, gt >= gt_min_fg)
     return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf)
+
+
+# ---------------------------------------------------------------------------
+# first run: compile the kernels on both cores
+# ---------------------------------------------------------------------------
+
+def _cache_fresh(dispatcher) -> bool:
+    """Whether numba's on-disk cache holds a current entry for ``dispatcher``
+    (its index exists and matches the source). Unknown numba internals or a
+    disabled JIT count as cached: the kernels then compile lazily as usual."""
+    try:
+        return bool(dispatcher._cache._cache_file._load_index())
+    except Exception:
+        return True
+
+
+def warm_kernels(group: str) -> None:
+    """Compile (or load from the cache) one group of the 8-bit path's kernels by
+    running them on a tiny pair with the argument types of real pairs:
+    ``"histograms"`` (histogram pass, summary, S-measure) or ``"weighted_f"``."""
+    pred = np.zeros((5, 6), np.uint8)
+    pred[1:4, 1:5] = 200
+    pred[0, 0] = 30
+    gt = np.zeros((5, 6), np.uint8)
+    gt[1:4, 2:5] = 255
+    if group == "histograms":
+        _stats_u8(pred, gt, get_protocol(DEFAULT_PROTOCOL), True, weighted=False)
+    elif group == "weighted_f":
+        _ks().weighted_f_u8(pred, np.arange(numeric.N_BINS) / numeric.U8_MAX, gt > 0)
+    else:
+        raise ValueError(f"unknown kernel group {group!r}")
+
+
+def prepare_kernels(structural: bool = True) -> dict:
+    """Make the kernels of the 8-bit path ready before images are evaluated.
+
+    With a warm cache (every run after the first) this only checks two index
+    files. On a cold cache (the first run after install or after an upgrade)
+    compiling takes seconds, most of it in two independent groups: the
+    weighted-F kernel is then compiled in a child process while this process
+    compiles the histogram / summary / S-measure kernels, so the two cores share
+    the work (numba writes both to its cache; this process then loads the
+    child's). If the child fails, this process compiles the kernel itself on
+    first use, as without this step. Returns what was done (for reports)."""
+    import subprocess
+    import sys
+
+    ks = _ks() if structural else None
+    if ks is None:
+        return {"parallel_compile": False}
+    if _cache_fresh(ks._weighted_f_kernel) and _cache_fresh(K.u8_summary):
+        return {"parallel_compile": False}
+    child = None
+    if not _cache_fresh(ks._weighted_f_kernel):
+        try:
+            child = subprocess.Popen([sys.executable, "-c",
+                                      "from salbench.metrics import warm_kernels; warm_kernels('weighted_f')"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            child = None
+    warm_kernels("histograms")
+    if child is not None:
+        child.wait()
+    warm_kernels("weighted_f")  # loads the child's work from the cache (or compiles it)
+    return {"parallel_compile": child is not None}
 
 
 def _levels_strict(p: np.ndarray) -> np.ndarray:
