@@ -145,9 +145,12 @@ def kmeans(x: np.ndarray, k: int, max_iter: int = KMEANS_MAX_ITER, seed: int = K
     return labels
 
 
-def pixel_features(rgb: np.ndarray) -> np.ndarray:
-    """``RGB2Lab`` pixel features with each channel min-max normalised over the image."""
-    lab = rgb_to_lab_ruzon(rgb.astype(np.float64) / 255.0)
+def pixel_features(rgb: np.ndarray, lab: np.ndarray | None = None) -> np.ndarray:
+    """``RGB2Lab`` pixel features with each channel min-max normalised over the
+    image. ``lab``: the image's Ruzon Lab if already computed (it is the
+    executable's SLIC Lab, ``salbench.classical.image_lab_exe``)."""
+    if lab is None:
+        lab = rgb_to_lab_ruzon(rgb.astype(np.float64) / 255.0)
     out = np.empty_like(lab)
     for c in range(3):
         out[..., c] = minmax(lab[..., c])
@@ -159,7 +162,7 @@ def background_map(rgb: np.ndarray, sp, return_details: bool = False, lab: np.nd
     """S_bg on the superpixels ``sp`` (compactness 20) from the boundary clusters
     of a compactness-30 segmentation."""
     h, w = rgb.shape[:2]
-    feats_px = pixel_features(rgb)
+    feats_px = pixel_features(rgb, lab if slic_variant == "achanta_exe" and lab is not None else None)
     sp_bg = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS_BG, lab, variant=slic_variant)
     f_bg = sp_bg.mean_of(feats_px)
     bd_bg = sp_bg.boundary(1)
