@@ -418,7 +418,7 @@ _PAD = 4
 
 
 @njit(cache=True, nogil=True)
-def _column_nearest(gt, near, last, nxt):
+def _column_nearest(pred, gt, near, last, nxt, fg_lo, fg_hi, n_nz):
     """Per pixel, the row of the nearest foreground pixel in its column, written
     into ``near[:, _PAD:_PAD + w]`` (a sentinel far outside the image if the
     column has none; the ``_PAD`` columns either side are set to sentinels too).
@@ -426,19 +426,33 @@ def _column_nearest(gt, near, last, nxt):
 
     Ties (one above, one below at the same distance) go to the upper one, as in
     SciPy's first (axis 0) Voronoi pass. Both sweeps are branch-free bit selects
-    on int32, so they vectorise across the row."""
+    on int32, so they vectorise across the row. The downward sweep also records,
+    per row, its first and last foreground column (``fg_lo = w``, ``fg_hi = -1``
+    if none; max-reductions, which vectorise unlike a search that stops at the
+    first hit) and its number of background pixels with a non-zero map value."""
     h, w = gt.shape
     for c in range(w):
         last[c] = _NONE_ABOVE
     for r in range(h):
         g = gt[r]
+        p = pred[r]
         out = near[r, _PAD:_PAD + w]
         r32 = np.int32(r)
+        from_left = 0  # w - first foreground column
+        from_right = 0  # last foreground column + 1
+        count = 0
         for c in range(w):
-            m = -np.int32(g[c])  # all ones on foreground
+            gc = np.int32(g[c])
+            m = -gc  # all ones on foreground
             v = (r32 & m) | (last[c] & ~m)
             last[c] = v
             out[c] = v
+            from_left = max(from_left, gc * (w - c))
+            from_right = max(from_right, gc * (c + 1))
+            count += (gc == 0) & (p[c] != 0.0)
+        fg_lo[r] = w - from_left
+        fg_hi[r] = from_right - 1
+        n_nz[r] = count
         for c in range(_PAD):
             near[r, c] = _NONE_BELOW
             near[r, _PAD + w + c] = _NONE_BELOW
@@ -483,7 +497,7 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     """Weighted F in one sweep over the rows; see the module docstring.
 
     ``pred``: the float64 map; ``gt``: uint8 0 / 1. Scratch from the caller (no allocation here): ``near`` int32
-    (h, w + 2·_PAD), ``ibuf`` int64 (4, max(h, w)), ``cbuf`` int32 (2, w), ``bbuf`` bool (1, w),
+    (h, w + 2·_PAD), ``ibuf`` int64 (5, max(h, w)), ``cbuf`` int32 (2, w), ``bbuf`` bool (1, w),
     ``fbuf`` float64 (taps + 2, w + taps - 1).
 
     Which nearest foreground pixel: SciPy's ``distance_transform_edt`` (Maurer et
@@ -523,6 +537,7 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     site_d2 = ibuf[1]  # their squared row offset to the current row
     fg_lo = ibuf[2]  # per row: first foreground column (w: none)
     fg_hi = ibuf[3]  # per row: last foreground column (-1: none)
+    row_nz = ibuf[4]  # per row: background pixels with p != 0
     ea = fbuf[0]
     etrow = fbuf[1]  # Et of the current row, zero-padded by ``half`` both sides
     ring = fbuf[2:]  # horizontally blurred rows; image row r in ring[r % taps]
@@ -530,19 +545,7 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     for c in range(etrow.shape[0]):
         etrow[c] = 0.0
 
-    for r in range(h):
-        # first and last foreground column as two max-reductions (they vectorise,
-        # unlike a search that stops at the first hit)
-        grow = gt[r]
-        from_left = 0  # w - first
-        from_right = 0  # last + 1
-        for c in range(w):
-            g = np.int64(grow[c])
-            from_left = max(from_left, g * (w - c))
-            from_right = max(from_right, g * (c + 1))
-        fg_lo[r] = w - from_left
-        fg_hi[r] = from_right - 1
-    _column_nearest(gt, near, cbuf[0], cbuf[1])
+    _column_nearest(pred, gt, near, cbuf[0], cbuf[1], fg_lo, fg_hi, row_nz)
 
     fp_w = 0.0
     fg_w = 0.0
@@ -552,9 +555,7 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
             nrow = near[r]
             grow = gt[r]
             # --- FPw of row r: background pixels with p != 0 ---
-            n_nz = 0
-            for c in range(w):
-                n_nz += (grow[c] == 0) & (pred[r, c] != 0.0)
+            n_nz = row_nz[r]
             if n_nz > 0:
                 row_fp = 0.0
                 local = 2 * n_nz < w  # few pixels: search around each one
@@ -869,7 +870,7 @@ def _weighted_f_valid(pred: np.ndarray, gt: np.ndarray) -> float:
     table = _importance_table((h - 1) ** 2 + (w - 1) ** 2)
     taps = _GAUSS.shape[0]
     near = _scratch(h * (w + 2 * _PAD), np.int32).reshape(h, w + 2 * _PAD)
-    ibuf = np.empty((4, max(h, w)), dtype=np.int64)
+    ibuf = np.empty((5, max(h, w)), dtype=np.int64)
     cbuf = np.empty((2, w), dtype=np.int32)
     bbuf = np.empty((1, w), dtype=np.bool_)
     fbuf = np.empty((taps + 2, w + taps - 1), dtype=np.float64)
