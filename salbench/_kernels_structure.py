@@ -221,6 +221,44 @@ def _ssim_from_stats(n, x, cnt_f, sx, s_dx, s_gdx):
 
 
 @njit(cache=True, nogil=True)
+def _quadrant_weights(cy, cx, h, w):
+    """Area weights of the four quadrants split at ``(cy, cx)`` (PySODMetrics'
+    order: left top, right top, left bottom, the rest)."""
+    area = h * w
+    w_lt = (cx * cy) / area
+    w_rt = (cy * (w - cx)) / area
+    w_lb = ((h - cy) * cx) / area
+    return w_lt, w_rt, w_lb, 1.0 - w_lt - w_rt - w_lb
+
+
+@njit(cache=True, nogil=True)
+def _constant_quadrant_mean(c_val, q, x_exact, info):
+    """Mean of quadrant ``q`` whose pixels all equal ``c_val``: exact for 0 and 1
+    (sums of 0s or 1s are exact in any order), else NumPy's own mean from
+    ``x_exact[q]`` if the caller has supplied it; otherwise flags ``info[2 + q]``
+    for a second call and returns NaN."""
+    if c_val == 0.0 or c_val == 1.0:
+        return c_val
+    if x_exact[q] == x_exact[q]:
+        return x_exact[q]
+    info[2 + q] = 1
+    return np.nan
+
+
+@njit(cache=True, nogil=True)
+def _s_finish(fg_sum, fg_sq, n_fg, bg_sum, bg_sq, n_bg, y, region, info):
+    """``max(0, α·S_object + (1-α)·S_region)``, or NaN while a constant quadrant's
+    exact mean is still to come (``info[2:]`` flags)."""
+    if info[2] + info[3] + info[4] + info[5] > 0:
+        return np.nan
+    obj = _s_object(fg_sum, fg_sq, n_fg) * y + _s_object(bg_sum, bg_sq, n_bg) * (1.0 - y)
+    sm = obj * _ALPHA + region * (1.0 - _ALPHA)
+    if sm < 0.0:
+        return 0.0
+    return sm
+
+
+@njit(cache=True, nogil=True)
 def _s_measure_kernel(pred, gt, x_exact, info):
     """S-measure; ``x_exact[q]``: NumPy's mean of quadrant q where known (else NaN).
 
@@ -250,11 +288,7 @@ def _s_measure_kernel(pred, gt, x_exact, info):
     cx = int(np.rint(sum_c / n_fg)) + 1
     info[0] = cy
     info[1] = cx
-    w_lt = (cx * cy) / area
-    w_rt = (cy * (w - cx)) / area
-    w_lb = ((h - cy) * cx) / area
-    w_rb = 1.0 - w_lt - w_rt - w_lb
-    weights = (w_lt, w_rt, w_lb, w_rb)
+    weights = _quadrant_weights(cy, cx, h, w)
     bounds = ((0, cy, 0, cx), (0, cy, cx, w), (cy, h, 0, cx), (cy, h, cx, w))
     fg_sq = 0.0
     bg_sq = 0.0
@@ -269,28 +303,14 @@ def _s_measure_kernel(pred, gt, x_exact, info):
         total, n_diff = _region_sum(pred, r0, r1, c0, c1)
         x = total / n
         if n_diff == 0:
-            c_val = pred[r0, c0]
-            if c_val == 0.0 or c_val == 1.0:
-                x = c_val  # sums of 0s or 1s are exact in any order
-            elif x_exact[q] == x_exact[q]:
-                x = x_exact[q]
-            else:
-                info[2 + q] = 1
-                continue
+            x = _constant_quadrant_mean(pred[r0, c0], q, x_exact, info)
         if info[2] + info[3] + info[4] + info[5] > 0:
             continue  # a second call follows: skip the work
         cnt_q, sx, s_dx, s_gdx, fq, bq = _quadrant_pass(pred, gt, r0, r1, c0, c1, x, fg_mean, bg_mean)
         fg_sq += fq
         bg_sq += bq
         region += _ssim_from_stats(n, x, cnt_q, sx, s_dx, s_gdx) * weights[q]
-
-    if info[2] + info[3] + info[4] + info[5] > 0:
-        return np.nan
-    obj = _s_object(fg_sum, fg_sq, n_fg) * y + _s_object(bg_sum, bg_sq, n_bg) * (1.0 - y)
-    sm = obj * _ALPHA + region * (1.0 - _ALPHA)
-    if sm < 0.0:
-        return 0.0
-    return sm
+    return _s_finish(fg_sum, fg_sq, n_fg, bg_sum, bg_sq, n_bg, y, region, info)
 
 
 @njit(cache=True, nogil=True)
@@ -328,11 +348,7 @@ def _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, info):
     bg_sum = n_bg - (all_sum - fg_sum)  # Σ_bg (1 - p)
     fg_mean = fg_sum / n_fg
     bg_mean = bg_sum / n_bg
-    w_lt = (cx * cy) / area
-    w_rt = (cy * (w - cx)) / area
-    w_lb = ((h - cy) * cx) / area
-    w_rb = 1.0 - w_lt - w_rt - w_lb
-    weights = (w_lt, w_rt, w_lb, w_rb)
+    weights = _quadrant_weights(cy, cx, h, w)
     sizes = (cy * cx, cy * (w - cx), (h - cy) * cx, (h - cy) * (w - cx))
     fg_sq = 0.0
     bg_sq = 0.0
@@ -355,14 +371,7 @@ def _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, info):
                 cnt += qhist[q, 1, v]
         x = total / n
         if occupied == 1:
-            c_val = val[first]
-            if c_val == 0.0 or c_val == 1.0:
-                x = c_val  # sums of 0s or 1s are exact in any order
-            elif x_exact[q] == x_exact[q]:
-                x = x_exact[q]
-            else:
-                info[2 + q] = 1
-                continue
+            x = _constant_quadrant_mean(val[first], q, x_exact, info)
         if info[2] + info[3] + info[4] + info[5] > 0:
             continue  # a second call follows: skip the work
         sx = 0.0
@@ -382,14 +391,7 @@ def _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, info):
                 fg_sq += f * (df * df)
                 bg_sq += b * (db * db)
         region += _ssim_from_stats(n, x, cnt, sx, s_dx, s_gdx) * weights[q]
-
-    if info[2] + info[3] + info[4] + info[5] > 0:
-        return np.nan
-    obj = _s_object(fg_sum, fg_sq, n_fg) * y + _s_object(bg_sum, bg_sq, n_bg) * (1.0 - y)
-    sm = obj * _ALPHA + region * (1.0 - _ALPHA)
-    if sm < 0.0:
-        return 0.0
-    return sm
+    return _s_finish(fg_sum, fg_sq, n_fg, bg_sum, bg_sq, n_bg, y, region, info)
 
 
 # ---------------------------------------------------------------------------
