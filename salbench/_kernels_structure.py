@@ -221,6 +221,21 @@ def _ssim_from_stats(n, x, cnt_f, sx, s_dx, s_gdx):
 
 
 @njit(cache=True, nogil=True)
+def _s_classes(n_fg, area, fg_sum, all_sum):
+    """From the GT count and the map sums: ``(degenerate, value, n_bg, y, bg_sum,
+    fg_mean, bg_mean)``. With an all-background GT the S-measure is ``1 - mean``,
+    with an all-foreground one ``mean`` (``degenerate`` set, ``value`` that);
+    otherwise the class sizes, the GT ratio ``y``, ``Σ_bg (1 - p)`` and the two
+    class means for the object score."""
+    if n_fg == 0 or n_fg == area:
+        mean = all_sum / area
+        return True, (1.0 - mean if n_fg == 0 else mean), 0.0, 0.0, 0.0, 0.0, 0.0
+    n_bg = area - n_fg
+    bg_sum = n_bg - (all_sum - fg_sum)  # Σ_bg (1 - p)
+    return False, 0.0, n_bg, n_fg / area, bg_sum, fg_sum / n_fg, bg_sum / n_bg
+
+
+@njit(cache=True, nogil=True)
 def _quadrant_weights(cy, cx, h, w):
     """Area weights of the four quadrants split at ``(cy, cx)`` (PySODMetrics'
     order: left top, right top, left bottom, the rest)."""
@@ -271,16 +286,9 @@ def _s_measure_kernel(pred, gt, x_exact, info):
         info[q] = 0
     cnt_f, sum_r, sum_c, fg_sum, all_sum = _first_pass(pred, gt)
     n_fg = int(cnt_f)
-    if n_fg == 0 or n_fg == area:
-        mean = all_sum / area
-        if n_fg == 0:
-            return 1.0 - mean
-        return mean
-    n_bg = area - n_fg
-    y = n_fg / area
-    bg_sum = n_bg - (all_sum - fg_sum)  # Σ_bg (1 - p)
-    fg_mean = fg_sum / n_fg
-    bg_mean = bg_sum / n_bg
+    degenerate, value, n_bg, y, bg_sum, fg_mean, bg_mean = _s_classes(n_fg, area, fg_sum, all_sum)
+    if degenerate:
+        return value
 
     # quadrants at the rounded centroid (+1, MATLAB's 1:X); the index sums are
     # integers below 2**53, hence exact, like NumPy's mean of ``argwhere``
@@ -338,16 +346,9 @@ def _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, info):
             n_fg += f
             fg_sum += f * val[v]
             all_sum += (f + qhist[q, 0, v]) * val[v]
-    if n_fg == 0.0 or n_fg == area:
-        mean = all_sum / area
-        if n_fg == 0.0:
-            return 1.0 - mean
-        return mean
-    n_bg = area - n_fg
-    y = n_fg / area
-    bg_sum = n_bg - (all_sum - fg_sum)  # Σ_bg (1 - p)
-    fg_mean = fg_sum / n_fg
-    bg_mean = bg_sum / n_bg
+    degenerate, value, n_bg, y, bg_sum, fg_mean, bg_mean = _s_classes(n_fg, area, fg_sum, all_sum)
+    if degenerate:
+        return value
     weights = _quadrant_weights(cy, cx, h, w)
     sizes = (cy * cx, cy * (w - cx), (h - cy) * cx, (h - cy) * (w - cx))
     fg_sq = 0.0
