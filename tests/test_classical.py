@@ -318,9 +318,10 @@ def test_wctr_superpixel_grid():
     sp, _ = wctr.wctr_superpixel_saliency(img)
     sp_released, _ = wctr.wctr_superpixel_saliency(img, slic_variant="zhu")
     assert sp.n > 19 * 12 >= sp_released.n
-    # geoSigma: fixed at 10 as the published maps behave; None = EstimateDynamicParas' value
-    _, v10, d10 = wctr.wctr_superpixel_saliency(img, return_details=True)
-    _, va, da = wctr.wctr_superpixel_saliency(img, return_details=True, geo_sigma=None)
+    # geoSigma: EstimateDynamicParas' adaptive value by default; fixed at 10 (as the
+    # published maps behave) on request
+    _, va, da = wctr.wctr_superpixel_saliency(img, return_details=True)
+    _, v10, d10 = wctr.wctr_superpixel_saliency(img, return_details=True, geo_sigma=wctr.GEO_SIGMA_MAPS)
     assert d10["geo_sigma"] == 10.0 and 5.0 <= da["geo_sigma"] <= 10.0
     assert d10["clip"] == da["clip"] and d10["nei_sigma"] == da["nei_sigma"]
     if da["geo_sigma"] < 10.0:  # a wider geodesic kernel changes the boundary connectivity
