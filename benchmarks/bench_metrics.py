@@ -197,6 +197,14 @@ def bench_cold_start(data: Path) -> list[tuple[str, float]]:
                 (f"{label}: JIT = cold - warm, CPU s of the child", cold_cpu - warm_cpu),
                 (f"{label}: warm run, CPU s of the child", warm_cpu),
             ]
+        # the same kernels compiled one after the other in one process (what a cold
+        # run did before the weighted-F kernel got its own process), same moment
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "numba-cache-serial"))
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from salbench.metrics import _ks, warm_kernels; _ks(); "
+                        "warm_kernels('histograms'); warm_kernels('weighted_f')"], env=env, check=True)
+        serial = time.perf_counter() - t0
+        rows.append(("all metrics: compile of the same kernels in one process, serial (s)", serial))
         probe = subprocess.run([sys.executable, "-c", "import sys, time; t = time.perf_counter(); "
                                 "import salbench.evaluate; print(time.perf_counter() - t, 'torch' in sys.modules)"],
                                capture_output=True, text=True, check=True).stdout.split()
