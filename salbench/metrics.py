@@ -239,6 +239,11 @@ def _cache_fresh(dispatcher) -> bool:
         return True
 
 
+#: how long a first run waits for the child compiling the weighted-F kernel before
+#: compiling it itself (the compile takes seconds; this only guards a stuck child)
+_CHILD_COMPILE_TIMEOUT_S = 600
+
+
 def warm_kernels(group: str) -> None:
     """Compile (or load from the cache) one group of the 8-bit path's kernels by
     running them on a tiny pair with the argument types of real pairs:
@@ -285,7 +290,11 @@ def prepare_kernels(structural: bool = True) -> dict:
             child = None
     warm_kernels("histograms")
     if child is not None:
-        child.wait()
+        try:
+            child.wait(timeout=_CHILD_COMPILE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a stuck child: compile here instead
+            child.kill()
+            child.wait()
     warm_kernels("weighted_f")  # loads the child's work from the cache (or compiles it)
     return {"parallel_compile": child is not None}
 
