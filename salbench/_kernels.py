@@ -149,7 +149,7 @@ def hist_levels(levels, gtb, hist):
     return hist
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def value_table(vmin, vmax, minmax, val, lev):
     """Float value of each raw 8-bit level and its quantised level.
 
@@ -170,7 +170,7 @@ def value_table(vmin, vmax, minmax, val, lev):
         lev[v] = np.int64(p * 255.0)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def requantise(hist, lev, out):
     """Move raw-level counts to their quantised levels (into ``out``).
 
@@ -186,7 +186,7 @@ def requantise(hist, lev, out):
             out[1, lev[v]] += hist[1, v]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def weighted_sums(hist, val):
     """``(sum of p over all pixels, sum |p - gt_hard|)`` from a raw histogram and
     the value table."""
@@ -201,7 +201,7 @@ def weighted_sums(hist, val):
     return s, e
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def counts_at_or_above(hist, val, thr):
     """``(tp, predicted positives)`` for the binarisation ``p >= thr``."""
     tp = 0
@@ -213,7 +213,7 @@ def counts_at_or_above(hist, val, thr):
     return tp, pp
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def nearest_gap(hist, val, thr):
     """Smallest ``|p - thr|`` over the occupied levels (tie detection)."""
     best = np.inf
@@ -225,7 +225,7 @@ def nearest_gap(hist, val, thr):
     return best
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def _pr(tp, pp, t, pr_eps):
     """Precision and recall of one binarisation.
 
@@ -242,7 +242,7 @@ def _pr(tp, pp, t, pr_eps):
     return p, r
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def f_from_pr(p, r, beta2):
     """F-measure with PySODMetrics' guard: 0 where the numerator is 0."""
     num = (1.0 + beta2) * p * r
@@ -251,7 +251,7 @@ def f_from_pr(p, r, beta2):
     return num / (beta2 * p + r)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def emeasure_counts(tp, pp, t, n, em_eps):
     """E-measure (Fan et al. IJCAI 2018) of one binarisation from its counts,
     as PySODMetrics 1.6.2 evaluates it: the enhanced alignment matrix takes
@@ -289,7 +289,7 @@ def emeasure_counts(tp, pp, t, n, em_eps):
     return s / (n - 1.0 + em_eps)
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def image_curves(qhist, strict, pr_eps, beta2, em_eps, out):
     """All 256-point curves of one image from its quantised 2 x 256 histogram.
 
@@ -326,7 +326,7 @@ def image_curves(qhist, strict, pr_eps, beta2, em_eps, out):
             acc_pp += qhist[0, th] + qhist[1, th]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True, inline="always")
 def adaptive_scores(tp, pp, t, n, pr_eps, beta2, em_eps, zero_if_no_tp):
     """Adaptive F and E from the counts at the adaptive threshold.
 
