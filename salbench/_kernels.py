@@ -110,9 +110,10 @@ def quadrant_hist_u8(pred, gt, gt_min_fg, want_absdiff, part, qhist, hist, info)
     psize = 4 * qsize
     absdiff = 0
     for r in range(h):
-        qrow = 0 if r < cy else 2
-        for c0, c1, q in ((0, cx, qrow), (cx, w, qrow + 1)):
-            base = q * qsize
+        for half in range(2):  # columns left of cx, then the rest
+            c0 = 0 if half == 0 else cx
+            c1 = cx if half == 0 else w
+            base = ((0 if r < cy else 2) + half) * qsize
             c = c0
             while c + 1 < c1:
                 part[base + np.int64(pred[r, c]) + (_NB if gt[r, c] >= gt_min_fg else 0)] += 1
