@@ -218,6 +218,18 @@ def bench_cold_start(data: Path) -> list[tuple[str, float]]:
     return rows
 
 
+def _speed_reference() -> float:
+    """Seconds for a fixed pure-Python loop (5 million additions): how fast this
+    machine is right now. On a shared or virtual machine it drifts (on the dev
+    box a similar loop varied by 1.8x within an hour, 2026-11-26), so absolute
+    times should be read with it; same-run ratios hardly depend on it."""
+    t0 = time.perf_counter()
+    s = 0
+    for i in range(5_000_000):
+        s += i
+    return time.perf_counter() - t0
+
+
 def _bare_python() -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
@@ -238,7 +250,8 @@ def main(argv=None) -> int:
     _clock = CLOCK[args.clock]
     parts = args.only or ["synthetic", "eval", "cold"]
     print(f"# bench_metrics  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
-          f"cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}  clock={args.clock}")
+          f"cpus={os.cpu_count()}  load={os.getloadavg()[0]:.2f}  clock={args.clock}  "
+          f"speed reference={_speed_reference():.2f} s")
     for part in parts:
         if part == "synthetic":
             rows = bench_synthetic(args.n, args.skip_pysod)
@@ -248,7 +261,7 @@ def main(argv=None) -> int:
             rows = bench_cold_start(args.data)
         for k, v in rows:
             print(f"{k:<58} {v:10.3f}")
-        print(f"# (load after {part}: {os.getloadavg()[0]:.2f})")
+        print(f"# (load after {part}: {os.getloadavg()[0]:.2f}, speed reference {_speed_reference():.2f} s)")
     return 0
 
 
