@@ -35,7 +35,7 @@ from typing import Callable, Iterable
 
 from salbench.errors import InputError, SalbenchError
 from salbench.imageio import IMAGE_EXTS, read_gt, read_map
-from salbench.metrics import SCORE_KEYS, Evaluator, image_stats, prepare_kernels, structure_available
+from salbench.metrics import SCORE_KEYS, Evaluator, image_stats, kernels_cached, prepare_kernels, structure_available
 from salbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
 #: exit status of ``salbench eval`` when some pairs were skipped as unreadable
@@ -305,6 +305,9 @@ def main(args) -> int:
         if writer is not None:
             writer.writerow([name] + ["" if scores[k] is None else repr(scores[k]) for k in SCORE_KEYS])
 
+    if not kernels_cached(not args.no_structure):
+        print("note: first run after install or upgrade: compiling the metric kernels once "
+              "(a few seconds; cached for later runs)", file=sys.stderr)
     try:
         res = evaluate_pairs(pairs, proto, workers=args.workers, on_image=on_image,
                              strict_size=args.strict_size, structural=not args.no_structure)

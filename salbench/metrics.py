@@ -261,6 +261,16 @@ def warm_kernels(group: str) -> None:
         raise ValueError(f"unknown kernel group {group!r}")
 
 
+def kernels_cached(structural: bool = True) -> bool:
+    """Whether the kernels of the 8-bit path (with the S-measure / weighted-F
+    ones when ``structural``) are in numba's cache, i.e. whether a run starts
+    without compiling (checks index files only)."""
+    if not _cache_fresh(K.u8_summary):
+        return False
+    ks = _ks() if structural else None
+    return ks is None or (_cache_fresh(ks._weighted_f_kernel) and _cache_fresh(ks._s_measure_hist_kernel))
+
+
 def prepare_kernels(structural: bool = True) -> dict:
     """Make the kernels of the 8-bit path ready before images are evaluated.
 
@@ -276,9 +286,7 @@ def prepare_kernels(structural: bool = True) -> dict:
     import sys
 
     ks = _ks() if structural else None
-    if ks is None:
-        return {"parallel_compile": False}
-    if _cache_fresh(ks._weighted_f_kernel) and _cache_fresh(K.u8_summary):
+    if ks is None or kernels_cached(True):
         return {"parallel_compile": False}
     child = None
     if not _cache_fresh(ks._weighted_f_kernel):

@@ -20,14 +20,17 @@ from salbench.metrics import Evaluator
 SCRIPT = r"""
 import json
 import numpy as np
-from salbench.metrics import Evaluator, prepare_kernels
+from salbench.metrics import Evaluator, kernels_cached, prepare_kernels
+cached_before = kernels_cached(True)
 done = prepare_kernels(True)
+assert kernels_cached(True)
 rng = np.random.default_rng(4)
 pred = (rng.random((40, 50)) * 255).astype(np.uint8)
 gt = np.zeros((40, 50), np.uint8); gt[10:30, 15:40] = 255
 ev = Evaluator("pysodmetrics"); ev.update(pred, gt)
 r = ev.compute()
-print(json.dumps({"done": done, "scores": [r["s_measure"], r["weighted_f"], r["max_f"], r["mae"]]}))
+print(json.dumps({"cached_before": cached_before, "done": done,
+                  "scores": [r["s_measure"], r["weighted_f"], r["max_f"], r["mae"]]}))
 """
 
 
@@ -40,10 +43,10 @@ def _child(cache_dir) -> dict:
 
 def test_cold_cache_compiles_in_two_processes_then_loads(tmp_path):
     cold = _child(tmp_path / "numba")
-    assert cold["done"] == {"parallel_compile": True}
+    assert cold["cached_before"] is False and cold["done"] == {"parallel_compile": True}
     assert any((tmp_path / "numba").rglob("*_weighted_f_kernel*.nbi"))  # written by the child
     warm = _child(tmp_path / "numba")
-    assert warm["done"] == {"parallel_compile": False}
+    assert warm["cached_before"] is True and warm["done"] == {"parallel_compile": False}
     rng = np.random.default_rng(4)
     pred = (rng.random((40, 50)) * 255).astype(np.uint8)
     gt = np.zeros((40, 50), np.uint8)
