@@ -558,6 +558,26 @@ def _enforce_connectivity(labels, merge_max):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _lab_edges(lab):  # pragma: no cover - numba
+    """Squared Lab gradient of every inner pixel (``DetectLabEdges`` of SLIC.cpp:
+    squared central differences along x plus along y, summed over L, a, b); 0 on
+    the image border."""
+    h, w = lab.shape[0], lab.shape[1]
+    edges = np.zeros((h, w))
+    for y in range(1, h - 1):
+        for x in range(1, w - 1):
+            dx = 0.0
+            dy = 0.0
+            for c in range(3):
+                t = lab[y, x - 1, c] - lab[y, x + 1, c]
+                dx += t * t
+                t = lab[y - 1, x, c] - lab[y + 1, x, c]
+                dy += t * t
+            edges[y, x] = dx + dy
+    return edges
+
+
+@njit(cache=True)
 def _grid_seeds(lab, step):  # pragma: no cover - numba
     h, w = lab.shape[0], lab.shape[1]
     xstrips = int(0.5 + w / step)
@@ -574,18 +594,7 @@ def _grid_seeds(lab, step):  # pragma: no cover - numba
     ystrips = max(ystrips, 1)
     xeps = xerr / xstrips
     yeps = yerr / ystrips
-    # Lab gradient magnitude (DetectLabEdges) for seed perturbation
-    edges = np.zeros((h, w))
-    for y in range(1, h - 1):
-        for x in range(1, w - 1):
-            dx = 0.0
-            dy = 0.0
-            for c in range(3):
-                t = lab[y, x - 1, c] - lab[y, x + 1, c]
-                dx += t * t
-                t = lab[y - 1, x, c] - lab[y + 1, x, c]
-                dy += t * t
-            edges[y, x] = dx + dy
+    edges = _lab_edges(lab)  # for seed perturbation
     out = np.empty((xstrips * ystrips, 5))
     n = 0
     for yi in range(ystrips):
@@ -621,17 +630,7 @@ def _grid_seeds_k(lab, k):  # pragma: no cover - numba
     h, w = lab.shape[0], lab.shape[1]
     step = np.sqrt(h * w / k)
     off = int(step / 2.0)
-    edges = np.zeros((h, w))
-    for y in range(1, h - 1):
-        for x in range(1, w - 1):
-            dx = 0.0
-            dy = 0.0
-            for c in range(3):
-                t = lab[y, x - 1, c] - lab[y, x + 1, c]
-                dx += t * t
-                t = lab[y - 1, x, c] - lab[y + 1, x, c]
-                dy += t * t
-            edges[y, x] = dx + dy
+    edges = _lab_edges(lab)
     nx = 0
     while int(nx * step + off) <= w - 1:
         nx += 1
