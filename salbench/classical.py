@@ -557,6 +557,16 @@ def _enforce_connectivity(labels, merge_max):  # pragma: no cover - numba
     return out, nlab
 
 
+@njit(cache=True, inline="always")
+def _put_seed(out, n, lab, y, x):  # pragma: no cover - numba
+    """Row ``n`` of a seed table: the Lab colour at ``(y, x)``, then ``y``, ``x``."""
+    out[n, 0] = lab[y, x, 0]
+    out[n, 1] = lab[y, x, 1]
+    out[n, 2] = lab[y, x, 2]
+    out[n, 3] = y
+    out[n, 4] = x
+
+
 @njit(cache=True)
 def _lab_edges(lab):  # pragma: no cover - numba
     """Squared Lab gradient of every inner pixel (``DetectLabEdges`` of SLIC.cpp:
@@ -610,11 +620,7 @@ def _grid_seeds(lab, step):  # pragma: no cover - numba
                     xx = sx + dx
                     if 0 <= yy < h and 0 <= xx < w and edges[yy, xx] < edges[by, bx]:
                         bx, by = xx, yy
-            out[n, 0] = lab[by, bx, 0]
-            out[n, 1] = lab[by, bx, 1]
-            out[n, 2] = lab[by, bx, 2]
-            out[n, 3] = by
-            out[n, 4] = bx
+            _put_seed(out, n, lab, by, bx)
             n += 1
     return out
 
@@ -653,11 +659,7 @@ def _grid_seeds_k(lab, k):  # pragma: no cover - numba
                 yy = sy + dy8[t]
                 if 0 <= yy < h and 0 <= xx < w and edges[yy, xx] < edges[by, bx]:
                     bx, by = xx, yy
-            out[n, 0] = lab[by, bx, 0]
-            out[n, 1] = lab[by, bx, 1]
-            out[n, 2] = lab[by, bx, 2]
-            out[n, 3] = by
-            out[n, 4] = bx
+            _put_seed(out, n, lab, by, bx)
             n += 1
     return out
 
