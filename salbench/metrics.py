@@ -170,7 +170,7 @@ def _adaptive_threshold(mean: float) -> float:
     return min(numeric.ADAPTIVE_FACTOR * mean, numeric.ADAPTIVE_CAP)
 
 
-def _structure(p2d: np.ndarray, gtb: np.ndarray, n_fg: int, structural: bool):
+def _structure(p2d: np.ndarray, gtb: np.ndarray, structural: bool):
     ks = _ks() if structural else None
     if ks is None:
         return None, None
@@ -186,8 +186,9 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
     by GT (with ``structural``, split into the S-measure's four quadrants too,
     after a pass over the GT alone for its centroid); every curve, MAE, the
     adaptive scores and the S-measure come from those counts. Only the weighted
-    F makes another pass (it needs each pixel's distance to the foreground); it
-    reads the 8-bit map through the value table, so no float image is made."""
+    F makes further passes (it needs each pixel's distance to the foreground),
+    over the map's values looked up from its value table into a per-thread
+    buffer."""
     pred = np.ascontiguousarray(pred)
     gt = np.ascontiguousarray(gt)
     nb = numeric.N_BINS
@@ -274,8 +275,8 @@ def kernels_cached(structural: bool = True) -> bool:
 def prepare_kernels(structural: bool = True) -> dict:
     """Make the kernels of the 8-bit path ready before images are evaluated.
 
-    With a warm cache (every run after the first) this only checks two index
-    files. On a cold cache (the first run after install or after an upgrade)
+    With a warm cache (every run after the first) this only checks the cache
+    index files (:func:`kernels_cached`). On a cold cache (the first run after install or after an upgrade)
     compiling takes seconds, most of it in two independent groups: the
     weighted-F kernel is then compiled in a child process while this process
     compiles the histogram / summary / S-measure kernels, so the two cores share
@@ -339,7 +340,6 @@ def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural
         levels = (p * numeric.U8_MAX).astype(np.uint8).astype(np.int64)
     qhist = np.empty((2, numeric.N_BINS), np.int64)
     K.hist_levels(np.ascontiguousarray(levels).reshape(-1), np.ascontiguousarray(gtb).reshape(-1), qhist)
-    t = int(np.count_nonzero(gtb))
     mae = float(np.mean(np.abs(p - (soft if proto.mae_gt == "soft" else gtb))))
     thr = _adaptive_threshold(float(np.mean(p)))
     binary = p >= thr
@@ -348,7 +348,7 @@ def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural
     curves = np.empty((len(CURVES), numeric.N_BINS), np.float64)
     adp_f, adp_e = K.counts_summary(qhist, float(tp_a), float(pp_a), proto.strict, _pr_eps(proto),
                                     proto.beta2, proto.em_eps, curves)
-    s, wf = _structure(np.ascontiguousarray(p), np.ascontiguousarray(gtb), t, structural)
+    s, wf = _structure(np.ascontiguousarray(p), np.ascontiguousarray(gtb), structural)
     return PairStats(curves, mae, float(adp_f), float(adp_e), s, wf)
 
 
