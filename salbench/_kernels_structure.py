@@ -79,11 +79,10 @@ of its own), and their weighted F runs on the map's values looked up from its
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from numba import njit
 
+from salbench import _fastpath as _fp
 from salbench import numeric
 
 __all__ = ["s_measure", "weighted_f", "s_and_weighted_f", "s_measure_from_hist", "weighted_f_u8"]
@@ -93,17 +92,7 @@ _ALPHA = numeric.S_ALPHA
 _WFM_BETA = numeric.WFM_BETA
 
 
-def _gauss_1d() -> np.ndarray:
-    """Normalised 1-D factor of ``fspecial('gaussian', WFM_GAUSS_SIZE, WFM_GAUSS_SIGMA)``."""
-    half = (numeric.WFM_GAUSS_SIZE - 1) / 2
-    x = np.arange(-half, half + 1, dtype=np.float64)
-    g = np.exp(-(x * x) / (2 * numeric.WFM_GAUSS_SIGMA * numeric.WFM_GAUSS_SIGMA))
-    # fspecial zeroes values below eps * max; none are for a 7x7 window with sigma 5
-    g[g < np.finfo(np.float64).eps * g.max()] = 0
-    return g / g.sum()
-
-
-_GAUSS = _gauss_1d()
+_GAUSS = _fp.GAUSS
 
 # ---------------------------------------------------------------------------
 # S-measure
@@ -415,9 +404,8 @@ def _lookup(raw, val, out):
 #: distance (~1e13) exceeds any real one, small enough for int32 and exact int64.
 _NONE_ABOVE = -(1 << 20)
 _NONE_BELOW = 3 << 20
-#: columns of sentinels on each side of ``near``, so the 9-column search around a
-#: pixel needs no bounds test
-_PAD = 4
+#: columns of sentinels on each side of ``near`` (see salbench._fastpath.PAD)
+_PAD = _fp.PAD
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -709,76 +697,14 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     return (1.0 + _WFM_BETA) * recall * precision / (recall + _WFM_BETA * precision + _EPS)
 
 
-# ---------------------------------------------------------------------------
-# importance table (B as a function of the integer squared distance)
-# ---------------------------------------------------------------------------
-
-_B_LOCK = threading.Lock()
-_B_TABLE = np.empty(0, dtype=np.float64)
-#: ``log(0.5) / 5`` in PySODMetrics' spelling (``np.log(0.5) / 5``).
-_B_DECAY = float(np.log(0.5) / numeric.WFM_IMPORTANCE_HALF_DIST)
-
-
-def _b_saturation_d2() -> int:
-    """A squared distance from which on B is exactly 2.0 in float64 (about 1.01 · 265²).
-
-    ``exp(decay·d)`` then lies below half an ulp of 2, so ``2 - exp(...)`` rounds to 2
-    in NumPy as anywhere; found by bisection on NumPy's own values, with a margin."""
-    lo, hi = 0, 1 << 40
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if 2 - np.exp(_B_DECAY * np.sqrt(np.float64(mid))) == 2.0:
-            hi = mid
-        else:
-            lo = mid
-    return int(hi * 1.01) + 1
-
-
-_B_SAT_D2 = _b_saturation_d2()
-
-
-def _importance_table(max_d2: int) -> np.ndarray:
-    """``2 - exp(log(0.5)/5 * sqrt(d2))`` for d2 = 0..min(max_d2, _B_SAT_D2), cached.
-
-    The kernel reads entry ``min(d2, len - 1)``: exact, because a table shorter
-    than ``max_d2 + 1`` ends at ``_B_SAT_D2``, where (and beyond which) B is 2.0.
-    Computed with NumPy in PySODMetrics' operation order (``np.log(0.5) / 5 * Dst``
-    with ``Dst = sqrt(float(d2))``): the same bits. At most ~71 000 entries."""
-    global _B_TABLE
-    want = min(max_d2, _B_SAT_D2) + 1
-    table = _B_TABLE
-    if table.shape[0] >= want:
-        return table
-    with _B_LOCK:
-        if _B_TABLE.shape[0] < want:
-            size = min(max(want, 2 * _B_TABLE.shape[0]), _B_SAT_D2 + 1)
-            dst = np.sqrt(np.arange(size, dtype=np.float64))
-            _B_TABLE = 2 - np.exp(_B_DECAY * dst)
-        return _B_TABLE
+_B_SAT_D2 = _fp.B_SAT_D2
+_importance_table = _fp.importance_table
+_scratch = _fp.scratch
 
 
 # ---------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------
-
-
-_TLS = threading.local()
-
-
-def _scratch(n: int, dtype) -> np.ndarray:
-    """This thread's scratch of ``dtype`` with at least ``n`` elements (first ``n``
-    returned).
-
-    Reused across calls: a fresh image-sized array per image costs page faults
-    (~0.1 ms per SOD image); one per thread and type keeps the kernels thread-safe."""
-    key = np.dtype(dtype).char
-    bufs = getattr(_TLS, "bufs", None)
-    if bufs is None:
-        bufs = _TLS.bufs = {}
-    buf = bufs.get(key)
-    if buf is None or buf.shape[0] < n:
-        buf = bufs[key] = np.empty(n, dtype=dtype)
-    return buf[:n]
 
 
 def _validate(pred, gt, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -837,24 +763,11 @@ def _s_measure_valid(pred: np.ndarray, gt: np.ndarray) -> float:
 def s_measure_from_hist(qhist: np.ndarray, val: np.ndarray, info: np.ndarray, shape: tuple[int, int]) -> float:
     """S-measure of an 8-bit map from the quadrant histograms of
     :func:`salbench._kernels.quadrant_hist_u8` (``qhist``, ``info = [cy, cx, ...]``)
-    and its value table ``val`` (level -> normalised value). Internal: the
-    inputs are the metrics core's own arrays, not checked."""
-    h, w = shape
-    cy, cx = int(info[0]), int(info[1])
-    x_exact = np.full(4, np.nan)
-    flags = np.zeros(6, dtype=np.int64)
-    sm = _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, flags)
-    if flags[2:].any():
-        # constant quadrants: NumPy's mean of that slice of the float map, which is
-        # the constant everywhere in the slice; the same strides give the same
-        # summation order, so a full-size constant array stands in for the map
-        bounds = ((0, cy, 0, cx), (0, cy, cx, w), (cy, h, 0, cx), (cy, h, cx, w))
-        for q, (r0, r1, c0, c1) in enumerate(bounds):
-            if flags[2 + q]:
-                level = int(np.flatnonzero(qhist[q].sum(axis=0))[0])
-                x_exact[q] = np.mean(np.full((h, w), val[level])[r0:r1, c0:c1])
-        sm = _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, flags)
-    return float(sm)
+    and its value table ``val`` (level -> normalised value), with the JIT kernel
+    (the metrics core calls :func:`salbench._fastpath.s_measure_from_hist` with
+    the active build). Internal: the inputs are the metrics core's own arrays,
+    not checked."""
+    return _fp.s_measure_from_hist(_fp.jit_kernels(), qhist, val, info, shape)
 
 
 def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -867,30 +780,17 @@ def weighted_f(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def _weighted_f_valid(pred: np.ndarray, gt: np.ndarray) -> float:
     """The kernel on checked inputs: a float64 map and a bool GT, C-contiguous."""
-    if not gt.any():
-        return 0.0
-    h, w = gt.shape
-    table = _importance_table((h - 1) ** 2 + (w - 1) ** 2)
-    taps = _GAUSS.shape[0]
-    near = _scratch(h * (w + 2 * _PAD), np.int32).reshape(h, w + 2 * _PAD)
-    ibuf = np.empty((5, max(h, w)), dtype=np.int64)
-    cbuf = np.empty((2, w), dtype=np.int32)
-    bbuf = np.empty((1, w), dtype=np.bool_)
-    fbuf = np.empty((taps + 2, w + taps - 1), dtype=np.float64)
-    return float(_weighted_f_kernel(pred, gt.view(np.uint8), table, _GAUSS, near, ibuf, cbuf, bbuf, fbuf))
+    return _fp.weighted_f_with(_weighted_f_kernel, pred, gt)
 
 
 def weighted_f_u8(pred: np.ndarray, val: np.ndarray, gt: np.ndarray) -> float:
     """Weighted F of an 8-bit map (C-contiguous uint8) whose normalised values are
     ``val[level]`` (256 float64, as PySODMetrics normalises), against a
-    C-contiguous bool GT of the same shape. Internal: the metrics core's own
-    arrays, not checked. Equal to :func:`weighted_f` of ``val[pred]``, which is
-    made in a per-thread scratch buffer (no allocation per image)."""
-    if not gt.any():
-        return 0.0
-    p = _scratch(pred.size, np.float64).reshape(pred.shape)
-    _lookup(pred, val, p)
-    return _weighted_f_valid(p, gt)
+    C-contiguous bool GT of the same shape, with the JIT kernels. Internal: the
+    metrics core's own arrays, not checked. Equal to :func:`weighted_f` of
+    ``val[pred]``, which is made in a per-thread scratch buffer (no allocation
+    per image)."""
+    return _fp.weighted_f_u8(_fp.jit_kernels(), pred, val, gt)
 
 
 def s_and_weighted_f(pred: np.ndarray, gt: np.ndarray, *, prevalidated: bool = False) -> tuple[float, float]:

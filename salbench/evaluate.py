@@ -259,7 +259,12 @@ def _numba_without_blas() -> None:
     is the ``salbench`` script or ``salbench/cli.py``): ``cli.main(["eval", ...])``
     called in-process (tests, notebooks) leaves numba alone, as do the library
     functions. Also a no-op when numba's target or SciPy's BLAS is already
-    loaded, or when ``SALBENCH_NUMBA_BLAS=1``."""
+    loaded, or when ``SALBENCH_NUMBA_BLAS=1``, and when the AOT-compiled kernels
+    are in use (no numba at all then, see :mod:`salbench._fastpath`)."""
+    from salbench import _fastpath
+
+    if _fastpath.active().backend == "aot":
+        return
     blas = "scipy.linalg.cython_blas"
     prog = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
     is_cli = prog.name == "salbench" or (prog.name == "cli.py" and prog.parent.name == "salbench")

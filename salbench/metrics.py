@@ -34,28 +34,30 @@ Differences from PySODMetrics: means are summed in a different order
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from salbench import _kernels as K
+from salbench import _fastpath as FP
 from salbench import numeric
 from salbench.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
 
-_KS = None  # salbench._kernels_structure, imported on first use (its kernels
-_KS_TRIED = False  # compile or load at import; --no-structure runs skip that)
+
+def _K():
+    """salbench._kernels (numba, JIT): only the float path uses it directly; 8-bit
+    pairs go through :func:`salbench._fastpath.active` (AOT-compiled kernels
+    when built, which need no numba)."""
+    from salbench import _kernels
+
+    return _kernels
 
 
 def _ks():
-    global _KS, _KS_TRIED
-    if not _KS_TRIED:
-        try:
-            from salbench import _kernels_structure as mod
-        except ImportError:  # pragma: no cover - only while that module is missing
-            mod = None
-        _KS = mod
-        _KS_TRIED = True
-    return _KS
+    """salbench._kernels_structure (numba, JIT): the float path's S / weighted F."""
+    from salbench import _kernels_structure
+
+    return _kernels_structure
 
 #: rows of the curve block, in order; JSON keys are ``precision``, ``recall``
 #: and ``<name>_curve`` for the others
@@ -70,8 +72,9 @@ _I_P, _I_R, _I_F, _I_E, _I_IOU, _I_DICE = range(6)
 
 
 def structure_available() -> bool:
-    """Whether the S-measure / weighted-F kernels are importable."""
-    return _ks() is not None
+    """Whether the S-measure / weighted-F kernels are available (always, since
+    they are part of the package; kept for callers of the earlier API)."""
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -171,11 +174,10 @@ def _adaptive_threshold(mean: float) -> float:
 
 
 def _structure(p2d: np.ndarray, gtb: np.ndarray, structural: bool):
-    ks = _ks() if structural else None
-    if ks is None:
+    if not structural:
         return None, None
     # both arrays are made here (float64 C-contiguous in [0, 1], bool C-contiguous)
-    return ks.s_and_weighted_f(p2d, gtb, prevalidated=True)
+    return _ks().s_and_weighted_f(p2d, gtb, prevalidated=True)
 
 
 def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool,
@@ -192,37 +194,37 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
     pred = np.ascontiguousarray(pred)
     gt = np.ascontiguousarray(gt)
     nb = numeric.N_BINS
+    kern = FP.active()
     # every array the kernels fill is made here (see salbench._kernels)
     hist = np.empty((2, nb), np.int64)
-    ks = _ks() if structural else None
     soft = proto.mae_gt == "soft"
     gt_min_fg = np.int64(proto.gt_min_fg)
-    if ks is not None:
+    if structural:
         qhist = np.empty((4, 2, nb), np.int64)
         info = np.empty(3, np.int64)
-        absdiff = K.quadrant_hist_u8(pred, gt, gt_min_fg, soft, np.empty(16 * nb, np.int64), qhist, hist, info)
+        absdiff = kern.quadrant_hist_u8(pred, gt, gt_min_fg, soft, np.empty(16 * nb, np.int64), qhist, hist, info)
     else:
-        absdiff = K.hist_u8(pred.reshape(-1), gt.reshape(-1), gt_min_fg, soft, np.empty(8 * nb, np.int64), hist)
+        absdiff = kern.hist_u8(pred.reshape(-1), gt.reshape(-1), gt_min_fg, soft, np.empty(8 * nb, np.int64), hist)
     args = (proto.minmax, soft, proto.strict, _pr_eps(proto), proto.beta2, proto.em_eps)
     consts = (numeric.ADAPTIVE_TIE_TOL, numeric.ADAPTIVE_FACTOR, numeric.ADAPTIVE_CAP)
     curves = np.empty((len(CURVES), nb), np.float64)
     sc = np.empty(4, np.float64)
     val = np.empty(nb, np.float64)
     outs = (curves, sc, val, np.empty(nb, np.int64), np.empty((2, nb), np.int64))
-    K.u8_summary(hist, absdiff, *args, -1.0, *consts, *outs)
+    kern.u8_summary(hist, absdiff, *args, -1.0, *consts, *outs)
     if sc[3]:
         # a map value sits on the adaptive threshold: take the mean with numpy's
         # own (pairwise) summation of the same array, as the reference does
         thr = _adaptive_threshold(float(np.mean(val[pred])))
-        K.u8_summary(hist, absdiff, *args, thr, *consts, *outs)
+        kern.u8_summary(hist, absdiff, *args, thr, *consts, *outs)
     mae, adp_f, adp_e = sc[0], sc[1], sc[2]
     s = wf = None
-    if ks is not None:
-        s = ks.s_measure_from_hist(qhist, val, info, pred.shape)
+    if structural:
+        s = FP.s_measure_from_hist(kern, qhist, val, info, pred.shape)
         if weighted:  # False only when warming the kernels up (prepare_kernels)
             # a Python int keeps the comparison in uint8 (an np.int64 would promote
             # the whole GT to int64 first: ~25x slower)
-            wf = ks.weighted_f_u8(pred, val, gt >= int(proto.gt_min_fg))
+            wf = FP.weighted_f_u8(kern, pred, val, gt >= int(proto.gt_min_fg))
     return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf)
 
 
@@ -257,44 +259,55 @@ def warm_kernels(group: str) -> None:
     if group == "histograms":
         _stats_u8(pred, gt, get_protocol(DEFAULT_PROTOCOL), True, weighted=False)
     elif group == "weighted_f":
-        _ks().weighted_f_u8(pred, np.arange(numeric.N_BINS) / numeric.U8_MAX, gt > 0)
+        FP.weighted_f_u8(FP.active(), pred, np.arange(numeric.N_BINS) / numeric.U8_MAX, gt > 0)
     else:
         raise ValueError(f"unknown kernel group {group!r}")
 
 
 def kernels_cached(structural: bool = True) -> bool:
-    """Whether the kernels of the 8-bit path (with the S-measure / weighted-F
-    ones when ``structural``) are in numba's cache, i.e. whether a run starts
-    without compiling (checks index files only)."""
-    if not _cache_fresh(K.u8_summary):
+    """Whether a run starts without compiling: the AOT-compiled kernels are in
+    use, or the JIT kernels of the 8-bit path (with the S-measure / weighted-F
+    ones when ``structural``) are in numba's cache (checks index files only)."""
+    kern = FP.active()
+    if kern.backend == "aot":
+        return True
+    if not _cache_fresh(_K().u8_summary):
         return False
-    ks = _ks() if structural else None
-    return ks is None or (_cache_fresh(ks._weighted_f_kernel) and _cache_fresh(ks._s_measure_hist_kernel))
+    if not structural:
+        return True
+    ks = _ks()
+    return _cache_fresh(ks._weighted_f_kernel) and _cache_fresh(ks._s_measure_hist_kernel)
 
 
 def prepare_kernels(structural: bool = True) -> dict:
     """Make the kernels of the 8-bit path ready before images are evaluated.
 
-    With a warm cache (every run after the first) this only checks the cache
-    index files (:func:`kernels_cached`). On a cold cache (the first run after install or after an upgrade)
-    compiling takes seconds, most of it in two independent groups: the
-    weighted-F kernel is then compiled in a child process while this process
-    compiles the histogram / summary / S-measure kernels, so the two cores share
-    the work (numba writes both to its cache; this process then loads the
-    child's). If the child fails, this process compiles the kernel itself on
-    first use, as without this step. Returns what was done (for reports)."""
+    With the AOT-compiled kernels (built by ``pip install``, see
+    :mod:`salbench._fastpath`) there is nothing to do. With the JIT kernels and
+    a warm cache (every run after the first) this only checks the cache index
+    files (:func:`kernels_cached`). On a cold cache compiling takes seconds,
+    most of it in two independent groups: the weighted-F kernel is then
+    compiled in a child process while this process compiles the histogram /
+    summary / S-measure kernels, so the two cores share the work (numba writes
+    both to its cache; this process then loads the child's). If the child
+    fails, this process compiles the kernel itself on first use, as without
+    this step. Returns what was done (for reports)."""
     import subprocess
     import sys
 
-    ks = _ks() if structural else None
-    if ks is None or kernels_cached(True):
-        return {"parallel_compile": False}
+    kern = FP.active()
+    done = {"backend": kern.backend, "parallel_compile": False}
+    if kern.backend == "aot" or not structural or kernels_cached(True):
+        return done
+    ks = _ks()
     child = None
     if not _cache_fresh(ks._weighted_f_kernel):
         try:
+            # the child must build the same (JIT) kernels whatever its environment says
+            env = dict(os.environ, **{FP.ENV_VAR: "jit"})
             child = subprocess.Popen([sys.executable, "-c",
                                       "from salbench.metrics import warm_kernels; warm_kernels('weighted_f')"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         except OSError:
             child = None
     warm_kernels("histograms")
@@ -305,7 +318,8 @@ def prepare_kernels(structural: bool = True) -> dict:
             child.kill()
             child.wait()
     warm_kernels("weighted_f")  # loads the child's work from the cache (or compiles it)
-    return {"parallel_compile": child is not None}
+    done["parallel_compile"] = child is not None
+    return done
 
 
 def _levels_strict(p: np.ndarray) -> np.ndarray:
@@ -339,14 +353,14 @@ def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural
     else:
         levels = (p * numeric.U8_MAX).astype(np.uint8).astype(np.int64)
     qhist = np.empty((2, numeric.N_BINS), np.int64)
-    K.hist_levels(np.ascontiguousarray(levels).reshape(-1), np.ascontiguousarray(gtb).reshape(-1), qhist)
+    _K().hist_levels(np.ascontiguousarray(levels).reshape(-1), np.ascontiguousarray(gtb).reshape(-1), qhist)
     mae = float(np.mean(np.abs(p - (soft if proto.mae_gt == "soft" else gtb))))
     thr = _adaptive_threshold(float(np.mean(p)))
     binary = p >= thr
     tp_a = int(np.count_nonzero(binary & gtb))
     pp_a = int(np.count_nonzero(binary))
     curves = np.empty((len(CURVES), numeric.N_BINS), np.float64)
-    adp_f, adp_e = K.counts_summary(qhist, float(tp_a), float(pp_a), proto.strict, _pr_eps(proto),
+    adp_f, adp_e = _K().counts_summary(qhist, float(tp_a), float(pp_a), proto.strict, _pr_eps(proto),
                                     proto.beta2, proto.em_eps, curves)
     s, wf = _structure(np.ascontiguousarray(p), np.ascontiguousarray(gtb), structural)
     return PairStats(curves, mae, float(adp_f), float(adp_e), s, wf)
@@ -399,20 +413,13 @@ def iou_dice(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> dict:
     return {"iou": st.curves[_I_IOU].copy(), "dice": st.curves[_I_DICE].copy()}
 
 
-def _need_structure():
-    if _ks() is None:  # pragma: no cover
-        raise RuntimeError("salbench._kernels_structure is not available")
-
-
 def smeasure(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> float:
     """S-measure (Fan et al. ICCV 2017, α = 0.5) of one pair."""
-    _need_structure()
     return image_stats(pred, gt, protocol).s_measure
 
 
 def weighted_fmeasure(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL) -> float:
     """Weighted F-measure (Margolin et al. CVPR 2014) of one pair."""
-    _need_structure()
     return image_stats(pred, gt, protocol).weighted_f
 
 

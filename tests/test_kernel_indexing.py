@@ -47,7 +47,8 @@ def _scores_in_process() -> dict:
 
 
 def test_narrow_range_maps_index_only_valid_levels():
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    # SALBENCH_KERNELS=jit: the numba functions (here run as Python), not the AOT build
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "SALBENCH_KERNELS": "jit"}
     r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     interpreted = json.loads(r.stdout.strip().splitlines()[-1])
