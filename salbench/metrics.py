@@ -41,6 +41,7 @@ import numpy as np
 
 from salbench import _fastpath as FP
 from salbench import numeric
+from salbench.exactsum import ExactSum
 from salbench.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
 
 
@@ -436,17 +437,19 @@ def f_of(p: np.ndarray, r: np.ndarray, beta2: float) -> np.ndarray:
 
 class Evaluator:
     """Accumulates images under one protocol; memory is constant in the
-    number of images (six 256-point float64 curve sums, five scalar sums and
-    a count).
+    number of images (exact sums of six 256-point curves and five scalars,
+    and counts).
 
     ``update(pred, gt)`` returns that image's scores; ``compute()`` the dataset
     scores; ``merge(other)`` adds another evaluator's state (shards from
-    different processes combine; float64 sums, so a merge equals a single pass
-    up to the last-bit rounding of the additions); ``state_dict()`` /
-    ``from_state_dict`` serialise to plain JSON types.
+    different processes combine). The sums are exact (fixed point, see
+    :mod:`salbench.exactsum`) and every mean is rounded once, so the result
+    does not depend on the order of the images: a merge of shards equals a
+    single pass bit for bit. ``state_dict()`` / ``from_state_dict`` serialise
+    to plain JSON types (version 1 states, float64 sums, still load).
     """
 
-    STATE_VERSION = 1
+    STATE_VERSION = 2
 
     def __init__(self, protocol: str | Protocol = DEFAULT_PROTOCOL, structural: bool = True) -> None:
         self.protocol = get_protocol(protocol)
@@ -455,8 +458,8 @@ class Evaluator:
 
     def reset(self) -> None:
         self.count = 0
-        self._curves = np.zeros((len(CURVES), numeric.N_BINS), dtype=numeric.ACC_DTYPE)
-        self._scalars = np.zeros(len(SCALARS), dtype=numeric.ACC_DTYPE)
+        self._curves = ExactSum((len(CURVES), numeric.N_BINS))
+        self._scalars = ExactSum((len(SCALARS),))
         self._scalar_counts = np.zeros(len(SCALARS), dtype=np.int64)
 
     def update(self, pred, gt) -> dict:
@@ -468,12 +471,14 @@ class Evaluator:
     def add_stats(self, st: PairStats) -> None:
         """Add an image's precomputed :class:`PairStats` (engine threads compute
         them; the main thread adds them)."""
-        self._curves += st.curves
+        self._curves.add(st.curves)
+        vals = np.zeros(len(SCALARS), dtype=np.float64)
         for i, key in enumerate(SCALARS):
             v = getattr(st, key)
             if v is not None:
-                self._scalars[i] += v
+                vals[i] = v
                 self._scalar_counts[i] += 1
+        self._scalars.add(vals)
         self.count += 1
 
     def merge(self, other: "Evaluator") -> "Evaluator":
@@ -482,38 +487,52 @@ class Evaluator:
             raise ValueError(f"cannot merge protocol {other.protocol.name!r} into {self.protocol.name!r}")
         if other.structural != self.structural:
             raise ValueError("cannot merge an evaluator with S-measure / weighted F into one without (structural differs)")
-        self._curves += other._curves
-        self._scalars += other._scalars
+        self._curves.merge(other._curves)
+        self._scalars.merge(other._scalars)
         self._scalar_counts += other._scalar_counts
         self.count += other.count
         return self
 
     def state_dict(self) -> dict:
+        """Plain JSON types: the exact sums as integer limbs (see
+        :mod:`salbench.exactsum`), the counts, the protocol's name."""
         return {
             "version": self.STATE_VERSION,
             "protocol": self.protocol.name,
             "structural": self.structural,
             "count": int(self.count),
-            "curve_sums": {k: self._curves[i].tolist() for i, k in enumerate(CURVES)},
-            "scalar_sums": {k: float(self._scalars[i]) for i, k in enumerate(SCALARS)},
+            "curves": list(CURVES),
+            "scalars": list(SCALARS),
+            "curve_sums": self._curves.to_json(),
+            "scalar_sums": self._scalars.to_json(),
             "scalar_counts": {k: int(self._scalar_counts[i]) for i, k in enumerate(SCALARS)},
         }
 
     @classmethod
     def from_state_dict(cls, d: dict) -> "Evaluator":
         """Rebuild from :meth:`state_dict` (the protocol is looked up by name
-        in :data:`salbench.protocols.PROTOCOLS`)."""
-        if d.get("version") != cls.STATE_VERSION:
-            raise ValueError(f"unsupported Evaluator state version {d.get('version')!r}")
+        in :data:`salbench.protocols.PROTOCOLS`). Version 1 states (float64
+        sums) load too: their sums are taken as exact values."""
+        version = d.get("version")
+        if version not in (1, cls.STATE_VERSION):
+            raise ValueError(f"unsupported Evaluator state version {version!r}")
         ev = cls(d["protocol"], structural=d.get("structural", True))
         ev.count = int(d["count"])
-        for i, k in enumerate(CURVES):
-            row = np.asarray(d["curve_sums"][k], dtype=numeric.ACC_DTYPE)
-            if row.shape != (numeric.N_BINS,):
-                raise ValueError(f"state curve {k!r} must have {numeric.N_BINS} points")
-            ev._curves[i] = row
+        if version == 1:
+            curves = np.empty((len(CURVES), numeric.N_BINS), dtype=np.float64)
+            for i, k in enumerate(CURVES):
+                row = np.asarray(d["curve_sums"][k], dtype=np.float64)
+                if row.shape != (numeric.N_BINS,):
+                    raise ValueError(f"state curve {k!r} must have {numeric.N_BINS} points")
+                curves[i] = row
+            ev._curves.add(curves)
+            ev._scalars.add(np.array([float(d["scalar_sums"][k]) for k in SCALARS]))
+        else:
+            if list(d.get("curves", CURVES)) != list(CURVES) or list(d.get("scalars", SCALARS)) != list(SCALARS):
+                raise ValueError("Evaluator state lists other curves / scalars than this version of salbench")
+            ev._curves = ExactSum.from_json((len(CURVES), numeric.N_BINS), d["curve_sums"])
+            ev._scalars = ExactSum.from_json((len(SCALARS),), d["scalar_sums"])
         for i, k in enumerate(SCALARS):
-            ev._scalars[i] = float(d["scalar_sums"][k])
             ev._scalar_counts[i] = int(d["scalar_counts"][k])
         return ev
 
@@ -523,7 +542,7 @@ class Evaluator:
         ``f_aggregation``; every other curve is the mean of per-image curves."""
         if self.count == 0:
             raise ValueError("Evaluator.compute(): no image has been added")
-        curves = self._curves / self.count
+        curves = self._curves.means(self.count)
         p, r = curves[_I_P], curves[_I_R]
         if self.protocol.f_aggregation == "curve_of_means":
             f = f_of(p, r, self.protocol.beta2)
@@ -531,10 +550,11 @@ class Evaluator:
             f = curves[_I_F]
         e, iou, dice = curves[_I_E], curves[_I_IOU], curves[_I_DICE]
 
+        scalar_means = self._scalars.means(self._scalar_counts)
+
         def scalar(key):
             i = SCALARS.index(key)
-            c = self._scalar_counts[i]
-            return float(self._scalars[i] / c) if c else None
+            return float(scalar_means[i]) if self._scalar_counts[i] else None
 
         return {
             "protocol": self.protocol.name,

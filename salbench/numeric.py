@@ -12,7 +12,9 @@ BETA2: float = 0.3
 #: number of thresholds / histogram bins of the 8-bit curves.
 N_BINS: int = 256
 
-#: accumulation dtype of all sums and curves.
+#: dtype of every per-image value and curve. Dataset sums over images are not
+#: float64 but exact (fixed point, :mod:`salbench.exactsum`), and each dataset
+#: mean is rounded once, so results do not depend on the order of the images.
 ACC_DTYPE = "float64"
 
 #: PySODMetrics 1.6.2's eps (``np.spacing(1)``), used by the ``pysodmetrics`` protocol.
