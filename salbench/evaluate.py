@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
 
+from salbench import _fastpath
 from salbench.errors import InputError, SalbenchError
 from salbench.imageio import IMAGE_EXTS, read_gt, read_map
 from salbench.metrics import SCORE_KEYS, Evaluator, image_stats, kernels_cached, prepare_kernels, structure_available
@@ -190,6 +191,8 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
     out["skipped"] = len(unreadable)
     out["workers"] = workers
     out["seconds"] = round(time.perf_counter() - t0, 3)
+    # which build of the kernels computed it ("aot": compiled at install; "jit": numba)
+    out["kernels"] = _fastpath.active().backend
     if out["s_measure"] is None and structural and not structure_available():
         out["note"] = "S-measure and weighted F unavailable (salbench._kernels_structure missing)"
     return out
@@ -261,8 +264,6 @@ def _numba_without_blas() -> None:
     functions. Also a no-op when numba's target or SciPy's BLAS is already
     loaded, or when ``SALBENCH_NUMBA_BLAS=1``, and when the AOT-compiled kernels
     are in use (no numba at all then, see :mod:`salbench._fastpath`)."""
-    from salbench import _fastpath
-
     if _fastpath.active().backend == "aot":
         return
     blas = "scipy.linalg.cython_blas"

@@ -164,4 +164,4 @@ def test_installed_module_keeps_numba_out_of_eval(tmp_path):
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out == {"rc": 0, "numba": False}
     res = json.loads((tmp_path / "r.json").read_text())
-    assert res["count"] == 3 and 0.0 <= res["weighted_f"] <= 1.0
+    assert res["count"] == 3 and 0.0 <= res["weighted_f"] <= 1.0 and res["kernels"] == "aot"
