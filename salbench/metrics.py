@@ -5,10 +5,11 @@ Layout (after torchmetrics' functional / class split and stumpy's validated
 public functions over private numba kernels): :func:`image_stats` validates one
 pair and runs the kernels of :mod:`salbench._kernels` (one pass over the pixels,
 then 256-bin arithmetic, PySODMetrics' histogram trick) plus the S-measure and
-weighted-F kernels of :mod:`salbench._kernels_structure`; :class:`Evaluator`
-only keeps float64 sums of the 256-point curves and of the per-image scalars,
-so its memory is constant in the number of images and two states merge by
-addition.
+weighted-F kernels of :mod:`salbench._kernels_structure` (for 8-bit pairs the
+build that :mod:`salbench._fastpath` picks: compiled at install, or numba JIT);
+:class:`Evaluator` only keeps exact sums (:mod:`salbench.exactsum`) of the
+256-point curves and of the per-image scalars, so its memory is constant in the
+number of images and two states merge, bit for bit, by addition.
 
 Inputs (``pred``, ``gt``: 2-D arrays of the same shape):
 
