@@ -57,24 +57,28 @@ class ExactSum:
         x = np.asarray(x, dtype=np.float64)
         if x.shape != self.shape:
             raise ValueError(f"ExactSum.add: shape {x.shape}, expected {self.shape}")
-        lo, hi = x.min(initial=0.0), x.max(initial=0.0)
-        if not (lo >= 0.0 and hi < _MAX_VALUE):  # also catches NaN
-            raise ValueError(f"ExactSum.add: values must be finite and in [0, 2**62), got [{lo!r}, {hi!r}]")
         ip = np.floor(x)
+        lo, hi = ip.min(initial=0.0), ip.max(initial=0.0)
+        if not (lo >= 0.0 and hi < _MAX_VALUE):  # also catches NaN (and -0.5 floors to -1)
+            raise ValueError(f"ExactSum.add: values must be finite and in [0, 2**62), got [{x.min()!r}, {x.max()!r}]")
+        limbs = self.limbs
+        frac = x - ip  # exact: the fraction of a float64 is a float64
         if hi >= _SCALE:
             top = np.floor(ip / _SCALE)  # exact (a power of two)
-            self.limbs[0] += top.astype(np.int64)
-            ip = ip - top * _SCALE  # exact integers below 2**62
-        self.limbs[1] += ip.astype(np.int64)
-        frac = x - np.floor(x)  # exact: the fraction of a float64 is a float64
+            np.add(limbs[0], top, out=limbs[0], dtype=np.int64, casting="unsafe")
+            ip -= top * _SCALE  # exact integers below 2**62
+        if hi > 0.0:
+            np.add(limbs[1], ip, out=limbs[1], dtype=np.int64, casting="unsafe")  # int64 addition
         k = _INT_LIMBS
-        while k < _INT_LIMBS + N_LIMBS and frac.any():
-            y = frac * _SCALE  # exact (a power of two; y < 2**32)
-            d = np.floor(y)
-            self.limbs[k] += d.astype(np.int64)
-            frac = y - d  # exact (Sterbenz: d <= y < d + 1 <= 2d, or d = 0)
+        end = _INT_LIMBS + N_LIMBS
+        while k < end and frac.any():
+            frac *= _SCALE  # exact (a power of two; < 2**32)
+            d = np.floor(frac)
+            np.add(limbs[k], d, out=limbs[k], dtype=np.int64, casting="unsafe")  # int64 addition
+            frac -= d  # exact (Sterbenz: d <= y < d + 1 <= 2d, or d = 0)
             k += 1
-        self.used = max(self.used, k)
+        if k > self.used:
+            self.used = k
         self._pending += 1
         if self._pending >= _CARRY_EVERY:
             self._carry()

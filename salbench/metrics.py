@@ -71,6 +71,9 @@ SCORE_KEYS: tuple[str, ...] = ("mae", "max_f", "mean_f", "adp_f", "s_measure",
                                "max_e", "mean_e", "adp_e", "weighted_f")
 
 _I_P, _I_R, _I_F, _I_E, _I_IOU, _I_DICE = range(6)
+#: the Evaluator's exact sums: the curves (row after row), then the scalars
+_N_CURVE_SUMS = len(CURVES) * numeric.N_BINS
+_N_SUMS = _N_CURVE_SUMS + len(SCALARS)
 
 
 def structure_available() -> bool:
@@ -459,8 +462,8 @@ class Evaluator:
 
     def reset(self) -> None:
         self.count = 0
-        self._curves = ExactSum((len(CURVES), numeric.N_BINS))
-        self._scalars = ExactSum((len(SCALARS),))
+        # one exact sum: the curves (row after row), then the scalars
+        self._sums = ExactSum((_N_SUMS,))
         self._scalar_counts = np.zeros(len(SCALARS), dtype=np.int64)
 
     def update(self, pred, gt) -> dict:
@@ -472,14 +475,14 @@ class Evaluator:
     def add_stats(self, st: PairStats) -> None:
         """Add an image's precomputed :class:`PairStats` (engine threads compute
         them; the main thread adds them)."""
-        self._curves.add(st.curves)
-        vals = np.zeros(len(SCALARS), dtype=np.float64)
+        vals = np.zeros(_N_SUMS, dtype=np.float64)
+        vals[:_N_CURVE_SUMS] = st.curves.reshape(-1)
         for i, key in enumerate(SCALARS):
             v = getattr(st, key)
             if v is not None:
-                vals[i] = v
+                vals[_N_CURVE_SUMS + i] = v
                 self._scalar_counts[i] += 1
-        self._scalars.add(vals)
+        self._sums.add(vals)
         self.count += 1
 
     def merge(self, other: "Evaluator") -> "Evaluator":
@@ -488,8 +491,7 @@ class Evaluator:
             raise ValueError(f"cannot merge protocol {other.protocol.name!r} into {self.protocol.name!r}")
         if other.structural != self.structural:
             raise ValueError("cannot merge an evaluator with S-measure / weighted F into one without (structural differs)")
-        self._curves.merge(other._curves)
-        self._scalars.merge(other._scalars)
+        self._sums.merge(other._sums)
         self._scalar_counts += other._scalar_counts
         self.count += other.count
         return self
@@ -504,8 +506,8 @@ class Evaluator:
             "count": int(self.count),
             "curves": list(CURVES),
             "scalars": list(SCALARS),
-            "curve_sums": self._curves.to_json(),
-            "scalar_sums": self._scalars.to_json(),
+            # the curves (row after row, 256 points each), then the scalars
+            "sums": self._sums.to_json(),
             "scalar_counts": {k: int(self._scalar_counts[i]) for i, k in enumerate(SCALARS)},
         }
 
@@ -526,13 +528,12 @@ class Evaluator:
                 if row.shape != (numeric.N_BINS,):
                     raise ValueError(f"state curve {k!r} must have {numeric.N_BINS} points")
                 curves[i] = row
-            ev._curves.add(curves)
-            ev._scalars.add(np.array([float(d["scalar_sums"][k]) for k in SCALARS]))
+            ev._sums.add(np.concatenate([curves.reshape(-1),
+                                         np.array([float(d["scalar_sums"][k]) for k in SCALARS])]))
         else:
             if list(d.get("curves", CURVES)) != list(CURVES) or list(d.get("scalars", SCALARS)) != list(SCALARS):
                 raise ValueError("Evaluator state lists other curves / scalars than this version of salbench")
-            ev._curves = ExactSum.from_json((len(CURVES), numeric.N_BINS), d["curve_sums"])
-            ev._scalars = ExactSum.from_json((len(SCALARS),), d["scalar_sums"])
+            ev._sums = ExactSum.from_json((_N_SUMS,), d["sums"])
         for i, k in enumerate(SCALARS):
             ev._scalar_counts[i] = int(d["scalar_counts"][k])
         return ev
@@ -543,15 +544,16 @@ class Evaluator:
         ``f_aggregation``; every other curve is the mean of per-image curves."""
         if self.count == 0:
             raise ValueError("Evaluator.compute(): no image has been added")
-        curves = self._curves.means(self.count)
+        counts = np.concatenate([np.full(_N_CURVE_SUMS, self.count, np.int64), self._scalar_counts])
+        means = self._sums.means(counts)
+        curves = means[:_N_CURVE_SUMS].reshape(len(CURVES), numeric.N_BINS)
+        scalar_means = means[_N_CURVE_SUMS:]
         p, r = curves[_I_P], curves[_I_R]
         if self.protocol.f_aggregation == "curve_of_means":
             f = f_of(p, r, self.protocol.beta2)
         else:
             f = curves[_I_F]
         e, iou, dice = curves[_I_E], curves[_I_IOU], curves[_I_DICE]
-
-        scalar_means = self._scalars.means(self._scalar_counts)
 
         def scalar(key):
             i = SCALARS.index(key)

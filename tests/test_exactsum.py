@@ -57,6 +57,13 @@ def test_carries_keep_limbs_in_range(monkeypatch):
     assert s.sums().tolist() == [float(sum(Fraction(v[j]) for v in vals)) for j in range(2)]
 
 
+def test_limbs_add_in_int64():
+    s = ExactSum((1,))
+    s.limbs[2, 0] = 2**60 + 1  # beyond float64's integers: the addition must stay int64
+    s.add(np.array([0.5]))
+    assert int(s.limbs[2, 0]) == 2**60 + 1 + 2**31
+
+
 def test_bad_values_raise():
     s = ExactSum((2,))
     for bad in ([np.nan, 0.0], [-1e-9, 0.0], [np.inf, 0.0], [2.0**62, 0.0]):
@@ -80,8 +87,8 @@ def test_zero_count_gives_nan_and_version_1_states_load():
         ev.update((rng.random((9, 11)) * 255).astype(np.uint8), ((rng.random((9, 11)) > 0.5) * 255).astype(np.uint8))
     sd = ev.state_dict()
     v1 = {"version": 1, "protocol": sd["protocol"], "structural": False, "count": sd["count"],
-          "curve_sums": {k: ev._curves.sums()[i].tolist() for i, k in enumerate(sd["curves"])},
-          "scalar_sums": {k: float(ev._scalars.sums()[i]) for i, k in enumerate(sd["scalars"])},
+          "curve_sums": {k: ev._sums.sums()[256 * i:256 * (i + 1)].tolist() for i, k in enumerate(sd["curves"])},
+          "scalar_sums": {k: float(ev._sums.sums()[256 * len(sd["curves"]) + i]) for i, k in enumerate(sd["scalars"])},
           "scalar_counts": sd["scalar_counts"]}
     old = Evaluator.from_state_dict(json.loads(json.dumps(v1))).compute()
     new = ev.compute()
