@@ -483,6 +483,31 @@ def _nearest9(nrow, r, j):
     return best, j + best_k - _PAD
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _nearest_wide(nrow, r, j, w, d2):
+    """Exact squared distance from pixel ``(r, j)`` to the foreground, given
+    ``d2``, the best over the columns ``j - 4 .. j + 4`` (:func:`_nearest9`):
+    columns ``j ± k`` for k = 5, 6, ... while k² < the best so far (a column k
+    away is at least k² away). Returns ``(d², columns visited)``."""
+    best = d2
+    k = _PAD + 1
+    visited = 0
+    while k * k < best:
+        lo = j - k
+        hi = j + k
+        if lo < 0 and hi >= w:
+            break
+        if lo >= 0:
+            dr = np.int64(nrow[_PAD + lo]) - r
+            best = min(best, dr * dr + k * k)
+        if hi < w:
+            dr = np.int64(nrow[_PAD + hi]) - r
+            best = min(best, dr * dr + k * k)
+        visited += 2
+        k += 1
+    return best, visited
+
+
 @njit(cache=True, nogil=True, fastmath=_FAST)
 def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     """Weighted F in one sweep over the rows; see the module docstring.
@@ -529,12 +554,20 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     fg_lo = ibuf[2]  # per row: first foreground column (w: none)
     fg_hi = ibuf[3]  # per row: last foreground column (-1: none)
     row_nz = ibuf[4]  # per row: background pixels with p != 0
-    ea = fbuf[0]
+    zero = fbuf[0]  # zeros: the vertical blur's rows outside the image
     etrow = fbuf[1]  # Et of the current row, zero-padded by ``half`` both sides
     ring = fbuf[2:]  # horizontally blurred rows; image row r in ring[r % taps]
     flags = bbuf[0]
     for c in range(etrow.shape[0]):
         etrow[c] = 0.0
+        zero[c] = 0.0
+    g0 = gauss[0]
+    g1 = gauss[1 % taps]
+    g2 = gauss[2 % taps]
+    g3 = gauss[3 % taps]
+    g4 = gauss[4 % taps]
+    g5 = gauss[5 % taps]
+    g6 = gauss[6 % taps]
 
     _column_nearest(pred, gt, near, cbuf[0], cbuf[1], fg_lo, fg_hi, row_nz)
 
@@ -551,14 +584,21 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
                 row_fp = 0.0
                 local = 2 * n_nz < w  # few pixels: search around each one
                 if local:
+                    budget = 8 * w  # columns the wider searches of this row may visit
                     for j in range(w):
                         if grow[j] == 0 and pred[r, j] != 0.0:
                             d2, _ = _nearest9(nrow, r, j)
                             if d2 > 25:
-                                local = False  # farther than the search reaches
-                                break
-                            # d2 is a true distance: within the table (see _importance_table)
-                            row_fp += abs(pred[r, j]) * b_table[d2]
+                                # farther than the 9 columns reach: widen the search
+                                # column by column until no further column can be
+                                # nearer (k² >= the best d²). FPw needs only the
+                                # distance, not which pixel, so ties do not matter.
+                                d2, visited = _nearest_wide(nrow, r, j, w, d2)
+                                budget -= visited
+                                if budget < 0:
+                                    local = False  # many far pixels: the Voronoi pass is cheaper
+                                    break
+                            row_fp += abs(pred[r, j]) * (b_table[d2] if d2 < n_table else b_table[n_table - 1])
                 if not local:
                     # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along
                     # the row, then cell by cell. A pixel j at site k moves on iff
@@ -655,13 +695,27 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
                 # horizontal blur (zero padding) of the span into the ring
                 n = span_hi - span_lo + 1
                 out = ring[r % taps, span_lo:span_lo + n]
-                for c in range(n):
-                    out[c] = 0.0
-                for k in range(taps):
-                    gk = gauss[k]
-                    src = etrow[span_lo + k:span_lo + k + n]
+                if taps == 7:
+                    # one pass, the taps in registers (the same sum, term by term in
+                    # tap order, as the generic loops below)
+                    e0 = etrow[span_lo:span_lo + n]
+                    e1 = etrow[span_lo + 1:span_lo + 1 + n]
+                    e2 = etrow[span_lo + 2:span_lo + 2 + n]
+                    e3 = etrow[span_lo + 3:span_lo + 3 + n]
+                    e4 = etrow[span_lo + 4:span_lo + 4 + n]
+                    e5 = etrow[span_lo + 5:span_lo + 5 + n]
+                    e6 = etrow[span_lo + 6:span_lo + 6 + n]
                     for c in range(n):
-                        out[c] += gk * src[c]
+                        out[c] = (g0 * e0[c] + g1 * e1[c] + g2 * e2[c] + g3 * e3[c]
+                                  + g4 * e4[c] + g5 * e5[c] + g6 * e6[c])
+                else:
+                    for c in range(n):
+                        out[c] = 0.0
+                    for k in range(taps):
+                        gk = gauss[k]
+                        src = etrow[span_lo + k:span_lo + k + n]
+                        for c in range(n):
+                            out[c] += gk * src[c]
         # row ro = r - half now has its ``half`` rows below blurred (or is near the
         # bottom edge): vertical blur on its foreground span, Ew = min(E, EA) there
         ro = r - half
@@ -669,25 +723,46 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
             continue
         c_lo = fg_lo[ro]
         n = fg_hi[ro] - c_lo + 1
-        acc = ea[:n]
-        for c in range(n):
-            acc[c] = 0.0
-        for k in range(taps):
-            src_r = ro - half + k
-            if src_r < 0 or src_r >= h:
-                continue  # zero padding
-            gk = gauss[k]
-            src = ring[src_r % taps, c_lo:c_lo + n]
-            for c in range(n):
-                acc[c] += gk * src[c]
+        p_row = pred[ro, c_lo:c_lo + n]
+        g_row = gt[ro, c_lo:c_lo + n]
         row_fg = 0.0
         cnt = 0
-        for c in range(n):
-            e = abs(pred[ro, c_lo + c] - 1.0)
-            v = acc[c] if acc[c] < e else e
-            isfg = gt[ro, c_lo + c]
-            row_fg += v if isfg else 0.0
-            cnt += isfg
+        if taps == 7:
+            # one pass: the rows outside the image read the zero row (a term
+            # 0.0 leaves the non-negative sum unchanged, as skipping it does)
+            r0 = ring[(ro - 3) % taps, c_lo:c_lo + n] if ro >= 3 else zero[c_lo:c_lo + n]
+            r1 = ring[(ro - 2) % taps, c_lo:c_lo + n] if ro >= 2 else zero[c_lo:c_lo + n]
+            r2 = ring[(ro - 1) % taps, c_lo:c_lo + n] if ro >= 1 else zero[c_lo:c_lo + n]
+            r3 = ring[ro % taps, c_lo:c_lo + n]
+            r4 = ring[(ro + 1) % taps, c_lo:c_lo + n] if ro + 1 < h else zero[c_lo:c_lo + n]
+            r5 = ring[(ro + 2) % taps, c_lo:c_lo + n] if ro + 2 < h else zero[c_lo:c_lo + n]
+            r6 = ring[(ro + 3) % taps, c_lo:c_lo + n] if ro + 3 < h else zero[c_lo:c_lo + n]
+            for c in range(n):
+                a = (g0 * r0[c] + g1 * r1[c] + g2 * r2[c] + g3 * r3[c]
+                     + g4 * r4[c] + g5 * r5[c] + g6 * r6[c])
+                e = abs(p_row[c] - 1.0)
+                v = a if a < e else e
+                isfg = g_row[c]
+                row_fg += v if isfg else 0.0
+                cnt += isfg
+        else:
+            acc = zero[:n]  # used as the accumulator here (the 7-tap path reads it as zeros)
+            for c in range(n):
+                acc[c] = 0.0
+            for k in range(taps):
+                src_r = ro - half + k
+                if src_r < 0 or src_r >= h:
+                    continue  # zero padding
+                gk = gauss[k]
+                src = ring[src_r % taps, c_lo:c_lo + n]
+                for c in range(n):
+                    acc[c] += gk * src[c]
+            for c in range(n):
+                e = abs(p_row[c] - 1.0)
+                v = acc[c] if acc[c] < e else e
+                isfg = g_row[c]
+                row_fg += v if isfg else 0.0
+                cnt += isfg
         fg_w += row_fg
         n_fg += cnt
 

@@ -145,6 +145,25 @@ def test_far_background_beyond_the_importance_table() -> None:
     assert abs(weighted_f(p, g) - ref_wfm(p, g)) <= TOL
 
 
+def test_sparse_far_background_pixels() -> None:
+    # few non-zero background pixels per row, far from the foreground: the row pass
+    # widens its search column by column (exact distance, ties irrelevant for FPw),
+    # up to the image edges and beyond the importance table; a row with many such
+    # pixels (under half the row) runs out of its search budget and takes the
+    # Voronoi pass instead
+    rng = np.random.default_rng(12)
+    for h, w, box in ((330, 520, np.s_[2:9, 3:12]), (60, 400, np.s_[25:35, 190:200]), (40, 31, np.s_[0:2, 30:31])):
+        g = np.zeros((h, w), bool)
+        g[box] = True
+        p = np.zeros((h, w))
+        far = rng.random((h, w)) < 0.01
+        p[far] = rng.random(int(far.sum()))
+        p[0, ::3] = 0.4  # a third of a row: many far pixels
+        p[-1, -1] = 0.9  # the corner farthest away
+        p[g] = rng.random(int(g.sum()))
+        assert abs(weighted_f(p, g) - ref_wfm(p, g)) <= TOL
+
+
 def test_importance_saturates_to_two_in_numpy() -> None:
     # past _B_SAT_D2 the kernel uses B = 2.0 without a lookup: NumPy's own values agree
     d2 = np.arange(ks._B_SAT_D2, ks._B_SAT_D2 + 2_000_000, 7, dtype=np.float64)
