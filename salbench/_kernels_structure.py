@@ -513,7 +513,7 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     """Weighted F in one sweep over the rows; see the module docstring.
 
     ``pred``: the float64 map; ``gt``: uint8 0 / 1. Scratch from the caller (no allocation here): ``near`` int32
-    (h, w + 2·_PAD), ``ibuf`` int64 (5, max(h, w)), ``cbuf`` int32 (2, w), ``bbuf`` bool (1, w),
+    (h, w + 2·_PAD), ``ibuf`` int64 (5, max(h, w)), ``cbuf`` int32 (2, w), ``bbuf`` bool (2, w + 2·_PAD),
     ``fbuf`` float64 (taps + 2, w + taps - 1).
 
     Which nearest foreground pixel: SciPy's ``distance_transform_edt`` (Maurer et
@@ -558,6 +558,7 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     etrow = fbuf[1]  # Et of the current row, zero-padded by ``half`` both sides
     ring = fbuf[2:]  # horizontally blurred rows; image row r in ring[r % taps]
     flags = bbuf[0]
+    near_fg_buf = bbuf[1]
     for c in range(etrow.shape[0]):
         etrow[c] = 0.0
         zero[c] = 0.0
@@ -672,22 +673,29 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
                 e_n = min(span_hi + half, w - 1) + 1 - e_lo
                 # a background pixel needs its Et only within ``half`` pixels (both
                 # directions) of a foreground pixel: some column within ``half`` has
-                # foreground within ``half`` rows. Counted over a sliding window (the
-                # sentinel columns of ``near`` keep every index in bounds).
+                # foreground within ``half`` rows. Per column first (``near_fg``),
+                # then OR-ed over the window of 2·half + 1 columns; both loops are
+                # branch-free (the sentinel columns of ``near`` keep every index in
+                # bounds: half <= _PAD).
+                n_win = e_n + 2 * half
+                near_fg = near_fg_buf[:n_win]
+                base = _PAD + e_lo - half
+                for t in range(n_win):
+                    near_fg[t] = abs(np.int64(nrow[base + t]) - r) <= half
                 need = flags[:e_n]
-                cnt = 0
-                for c in range(e_lo - half, e_lo + half + 1):
-                    cnt += abs(np.int64(nrow[_PAD + c]) - r) <= half
                 for i in range(e_n):
-                    need[i] = cnt > 0
-                    cnt += np.int64(abs(np.int64(nrow[_PAD + e_lo + i + half + 1]) - r) <= half)
-                    cnt -= np.int64(abs(np.int64(nrow[_PAD + e_lo + i - half]) - r) <= half)
+                    need[i] = near_fg[i]
+                for t in range(1, 2 * half + 1):
+                    shifted = near_fg[t:t + e_n]
+                    for i in range(e_n):
+                        need[i] = need[i] | shifted[i]
                 # foreground: E itself; background: E at the nearest foreground pixel
                 # where needed (then d² <= 2·half² = 18: the search is exact), else 0
                 et_seg = etrow[e_lo + half:e_lo + half + e_n]
                 g_seg = grow[e_lo:e_lo + e_n]
+                p_seg = pred[r, e_lo:e_lo + e_n]
                 for i in range(e_n):
-                    et_seg[i] = abs(pred[r, e_lo + i] - 1.0) if g_seg[i] else 0.0
+                    et_seg[i] = abs(p_seg[i] - 1.0) if g_seg[i] else 0.0
                 for i in range(e_n):
                     if need[i] and not g_seg[i]:
                         _, c_near = _nearest9(nrow, r, e_lo + i)
