@@ -2,7 +2,8 @@
 
 ``pip install`` runs this through ``setup.py``: the six kernels that
 ``salbench eval`` needs (:data:`salbench._fastpath.KERNELS`) are compiled into
-the extension module ``salbench._kernels_aot``, so the first ``salbench eval``
+the extension module ``salbench._kernels_aot`` (with the Evaluator's exact
+accumulation, :func:`salbench._kernels.exact_add`), so the first ``salbench eval``
 after install compiles nothing and no run imports numba for them. Without a C
 compiler, or if anything here fails, the install goes on without the module
 and the kernels are compiled on first use (JIT), as before.
@@ -53,6 +54,7 @@ SIGNATURES: dict[str, str] = {
     "s_measure_hist": f"f8(i8{_C3}, f8[::1], i8, i8, i8, i8, f8[::1], i8[::1])",
     "lookup": f"void(u1{_C2}, f8[::1], f8{_C2})",
     "weighted_f": f"f8(f8{_C2}, u1{_C2}, f8[::1], f8[::1], i4{_C2}, i8{_C2}, i4{_C2}, b1{_C2}, f8{_C2})",
+    "exact_add": f"i8(f8[::1], i8{_C2}, f8, f8)",
 }
 
 
@@ -83,8 +85,13 @@ def _weighted_f(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     return S._weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf)
 
 
+def _exact_add(x, limbs, scale, max_value):
+    return K.exact_add(x, limbs, scale, max_value)
+
+
 _WRAPPERS = {"quadrant_hist_u8": _quadrant_hist_u8, "hist_u8": _hist_u8, "u8_summary": _u8_summary,
-             "s_measure_hist": _s_measure_hist, "lookup": _lookup, "weighted_f": _weighted_f}
+             "s_measure_hist": _s_measure_hist, "lookup": _lookup, "weighted_f": _weighted_f,
+             "exact_add": _exact_add}
 
 
 class _NoGILFlags(_pycc_compiler.Flags):

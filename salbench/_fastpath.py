@@ -2,7 +2,7 @@
 around them. Importing this module imports no numba.
 
 ``salbench eval`` reads 8-bit maps and GT; for them the metrics core needs six
-kernels (:data:`KERNELS`). They exist in two builds of the same source:
+kernels, plus the Evaluator's exact accumulation (:data:`KERNELS`). They exist in two builds of the same source:
 
 * **ahead of time** (``aot``): ``pip install`` compiles them with ``numba.pycc``
   into the extension module ``salbench._kernels_aot`` (see
@@ -44,7 +44,7 @@ ENV_VAR = "SALBENCH_KERNELS"
 AOT_MODULE = "_kernels_aot"
 #: the kernels of the 8-bit path, as attributes of :class:`Kernels`
 KERNELS: tuple[str, ...] = ("quadrant_hist_u8", "hist_u8", "u8_summary",
-                            "s_measure_hist", "lookup", "weighted_f")
+                            "s_measure_hist", "lookup", "weighted_f", "exact_add")
 #: files whose content decides the compiled code (the hash the extension records)
 SOURCES: tuple[str, ...] = ("_kernels.py", "_kernels_structure.py", "numeric.py",
                             "_fastpath.py", "_aot_build.py")
@@ -98,6 +98,7 @@ class Kernels:
     s_measure_hist: Callable
     lookup: Callable
     weighted_f: Callable
+    exact_add: Callable
 
 
 _LOCK = threading.Lock()
@@ -128,7 +129,7 @@ def jit_kernels(note: str = "") -> Kernels:
     from salbench import _kernels_structure as S
 
     return Kernels("jit", note, K.quadrant_hist_u8, K.hist_u8, K.u8_summary,
-                   S._s_measure_hist_kernel, S._lookup, S._weighted_f_kernel)
+                   S._s_measure_hist_kernel, S._lookup, S._weighted_f_kernel, K.exact_add)
 
 
 def load(mode: str | None = None) -> Kernels:

@@ -412,3 +412,40 @@ def counts_summary(qhist, tp_a, pp_a, strict, pr_eps, beta2, em_eps, curves):
     adp_f, adp_e = adaptive_scores(tp_a, pp_a, t, n, pr_eps, beta2, em_eps, pr_eps < 0.0)
     image_curves(qhist, strict, pr_eps, beta2, em_eps, curves)
     return adp_f, adp_e
+
+
+@njit(nogil=True, cache=True)
+def exact_add(x, limbs, scale, max_value):
+    """Add the float64 values ``x`` (n) exactly into the fixed-point ``limbs``
+    (L, n) of :class:`salbench.exactsum.ExactSum`: ``x = a·scale + b + Σ_k
+    d_k·scale**-(k-1)`` (``scale`` = 2**32), every step exact (a power-of-two
+    scaling, ``floor``, and a subtraction of operands within a factor 2). All
+    values are checked first, so a bad one adds nothing: returns ``-1 - j`` for
+    the first value outside [0, max_value) (or NaN) at index j, else the number
+    of limbs in use (at least 2)."""
+    n = x.shape[0]
+    for j in range(n):
+        v = x[j]
+        if not (v >= 0.0 and v < max_value):
+            return -1 - j
+    nl = limbs.shape[0]
+    used = 2
+    for j in range(n):
+        v = x[j]
+        ip = np.floor(v)
+        frac = v - ip
+        if ip >= scale:
+            top = np.floor(ip / scale)
+            limbs[0, j] += np.int64(top)
+            ip -= top * scale
+        limbs[1, j] += np.int64(ip)
+        k = 2
+        while frac != 0.0 and k < nl:
+            frac *= scale
+            d = np.floor(frac)
+            limbs[k, j] += np.int64(d)
+            frac -= d
+            k += 1
+        if k > used:
+            used = k
+    return used

@@ -16,8 +16,10 @@ sharding; :meth:`ExactSum.means` divides it by the count and rounds once
 equals a single pass **bit for bit**, and the means are the correctly rounded
 means of the per-image values.
 
-Splitting costs a few vectorised NumPy operations per added array: typical
-values (≥ ~1e-10) end after 2–3 limbs; only the limbs that occur are carried.
+The split runs in a compiled kernel (:func:`salbench._kernels.exact_add`, in
+the build :mod:`salbench._fastpath` picks): a few µs per image for the
+Evaluator's 1541 values; typical values (≥ ~1e-10) end after 2–3 limbs, and
+only the limbs that occur are carried.
 """
 
 from __future__ import annotations
@@ -53,32 +55,21 @@ class ExactSum:
 
     # --- adding ---------------------------------------------------------------
     def add(self, x) -> None:
-        """Add a float64 array of :attr:`shape` (exactly)."""
-        x = np.asarray(x, dtype=np.float64)
+        """Add a float64 array of :attr:`shape` (exactly). A value outside
+        [0, 2**62) or NaN raises ``ValueError`` and adds nothing."""
+        from salbench import _fastpath  # the compiled split (no numba when built at install)
+
+        x = np.ascontiguousarray(x, dtype=np.float64)
         if x.shape != self.shape:
             raise ValueError(f"ExactSum.add: shape {x.shape}, expected {self.shape}")
-        ip = np.floor(x)
-        lo, hi = ip.min(initial=0.0), ip.max(initial=0.0)
-        if not (lo >= 0.0 and hi < _MAX_VALUE):  # also catches NaN (and -0.5 floors to -1)
-            raise ValueError(f"ExactSum.add: values must be finite and in [0, 2**62), got [{x.min()!r}, {x.max()!r}]")
-        limbs = self.limbs
-        frac = x - ip  # exact: the fraction of a float64 is a float64
-        if hi >= _SCALE:
-            top = np.floor(ip / _SCALE)  # exact (a power of two)
-            np.add(limbs[0], top, out=limbs[0], dtype=np.int64, casting="unsafe")
-            ip -= top * _SCALE  # exact integers below 2**62
-        if hi > 0.0:
-            np.add(limbs[1], ip, out=limbs[1], dtype=np.int64, casting="unsafe")  # int64 addition
-        k = _INT_LIMBS
-        end = _INT_LIMBS + N_LIMBS
-        while k < end and frac.any():
-            frac *= _SCALE  # exact (a power of two; < 2**32)
-            d = np.floor(frac)
-            np.add(limbs[k], d, out=limbs[k], dtype=np.int64, casting="unsafe")  # int64 addition
-            frac -= d  # exact (Sterbenz: d <= y < d + 1 <= 2d, or d = 0)
-            k += 1
-        if k > self.used:
-            self.used = k
+        used = _fastpath.active().exact_add(x.reshape(-1), self.limbs.reshape(self.limbs.shape[0], -1),
+                                            _SCALE, _MAX_VALUE)
+        if used < 0:
+            bad = x.reshape(-1)[-1 - used]
+            raise ValueError(f"ExactSum.add: values must be finite and in [0, 2**62), got {bad!r} "
+                             f"at flat index {-1 - used}")
+        if used > self.used:
+            self.used = used
         self._pending += 1
         if self._pending >= _CARRY_EVERY:
             self._carry()

@@ -255,7 +255,8 @@ _CHILD_COMPILE_TIMEOUT_S = 600
 def warm_kernels(group: str) -> None:
     """Compile (or load from the cache) one group of the 8-bit path's kernels by
     running them on a tiny pair with the argument types of real pairs:
-    ``"histograms"`` (histogram pass, summary, S-measure) or ``"weighted_f"``."""
+    ``"histograms"`` (histogram pass, summary, S-measure, exact sums) or
+    ``"weighted_f"``."""
     pred = np.zeros((5, 6), np.uint8)
     pred[1:4, 1:5] = 200
     pred[0, 0] = 30
@@ -263,6 +264,7 @@ def warm_kernels(group: str) -> None:
     gt[1:4, 2:5] = 255
     if group == "histograms":
         _stats_u8(pred, gt, get_protocol(DEFAULT_PROTOCOL), True, weighted=False)
+        ExactSum((2,)).add(np.array([0.25, 1.5]))
     elif group == "weighted_f":
         FP.weighted_f_u8(FP.active(), pred, np.arange(numeric.N_BINS) / numeric.U8_MAX, gt > 0)
     else:
@@ -276,7 +278,7 @@ def kernels_cached(structural: bool = True) -> bool:
     kern = FP.active()
     if kern.backend == "aot":
         return True
-    if not _cache_fresh(_K().u8_summary):
+    if not (_cache_fresh(_K().u8_summary) and _cache_fresh(_K().exact_add)):
         return False
     if not structural:
         return True

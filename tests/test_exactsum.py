@@ -71,6 +71,12 @@ def test_bad_values_raise():
             s.add(np.array(bad))
     with pytest.raises(ValueError, match="shape"):
         s.add(np.zeros(3))
+    # a bad value anywhere adds nothing at all
+    s.add(np.array([0.25, 0.5]))
+    before = s.limbs.copy()
+    with pytest.raises(ValueError, match="flat index 1"):
+        s.add(np.array([0.75, np.nan]))
+    assert (s.limbs == before).all()
     with pytest.raises(ValueError, match="limbs out of range"):
         ExactSum.from_json((2,), {"limb_bits": 32, "limbs": [[0, 0], [0, 0], [-1, 0]]})
 
@@ -95,3 +101,25 @@ def test_zero_count_gives_nan_and_version_1_states_load():
     for k, v in new.items():
         if isinstance(v, float):
             assert old[k] == pytest.approx(v, abs=1e-15), k
+
+
+def test_jit_and_installed_builds_split_alike():
+    from salbench import _fastpath as FP
+
+    rng = np.random.default_rng(3)
+    rows = [rng.random(50) * rng.choice([1e-300, 1e-20, 1.0, 1e15], 50) for _ in range(20)]
+    rows.append(np.array([5e-324, 2.0**61, 1 - 2**-53] + [0.0] * 47))
+    sums = {}
+    for mode in ("jit", "auto"):
+        prev = FP.use(mode)
+        try:
+            s = ExactSum((50,))
+            for r in rows:
+                s.add(r)
+            sums[FP.active().backend] = (s.limbs.copy(), s.means(len(rows)))
+        finally:
+            FP.use(prev)
+    want = [float(sum(Fraction(r[j]) for r in rows) / len(rows)) for j in range(50)]
+    for limbs, means in sums.values():
+        assert means.tolist() == want
+        assert (limbs == sums["jit"][0]).all()
