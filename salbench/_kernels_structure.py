@@ -585,7 +585,8 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
                 row_fp = 0.0
                 local = 2 * n_nz < w  # few pixels: search around each one
                 if local:
-                    budget = 8 * w  # columns the wider searches of this row may visit
+                    budget = w  # columns the wider searches of this row may visit (then at most
+                    # about the cost of the Voronoi pass is lost: noisy maps need it)
                     for j in range(w):
                         if grow[j] == 0 and pred[r, j] != 0.0:
                             d2, _ = _nearest9(nrow, r, j)
