@@ -6,8 +6,9 @@
       WeightedFmeasure; target >= 10x;
    b. MAE + F + PR + E vs PySODMetrics' MAE, Fmeasure, Emeasure; target >= 30x.
 2. ``evaluate_pairs`` on the 300 SOD pairs (DSS maps vs GT), all cores, vs
-   merely decoding the same pred and GT files (1 thread and all cores);
-   target: within 2x of decoding.
+   merely decoding the same pred and GT files (1 thread and all cores), both
+   in this process; target: within 2x of decoding. Then the same end to end:
+   the ``salbench eval`` command against ``decode_only.py``, whole processes.
 3. Cold start: ``salbench eval`` on 3 SOD pairs with an empty numba cache
    (a fresh ``NUMBA_CACHE_DIR``, so the repository's cache is not touched),
    then again warm; JIT ~ cold - warm. Run with the default build (the
@@ -164,7 +165,35 @@ def bench_eval(data: Path, repeat: int = 5) -> list[tuple[str, float]]:
             (f"[{cname}] ratio all metrics / decode (target <= 2)", t_eval / t_decw),
             (f"[{cname}] ratio no S/wF / decode", t_fast / t_decw),
         ]
+    rows += _bench_eval_end_to_end(data, workers, repeat)
     return rows
+
+
+def _bench_eval_end_to_end(data: Path, workers: int, repeat: int) -> list[tuple[str, float]]:
+    """Whole processes, interleaved: ``salbench eval`` of the 300 pairs against a
+    program that merely decodes the same files with as many threads
+    (``decode_only.py``); each pays its own start-up (Python, NumPy, OpenCV)."""
+    exe = Path(sys.executable).parent / "salbench"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "salbench.cli"]
+    pred, gt = data / "maps" / "SOD" / "DSS", data / "SOD" / "gt"
+    runs = {
+        "eval": cmd + ["eval", "--pred", str(pred), "--gt", str(gt), "--workers", str(workers)],
+        "decode": [sys.executable, str(REPO / "benchmarks" / "decode_only.py"), str(pred), str(gt), str(workers)],
+    }
+    times = {k: [] for k in runs}
+    for k, c in runs.items():  # warm-up (file cache)
+        subprocess.run(c, check=True, capture_output=True)
+    for _ in range(repeat):
+        for k, c in runs.items():
+            t0 = time.perf_counter()
+            subprocess.run(c, check=True, capture_output=True)
+            times[k].append(time.perf_counter() - t0)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    return [
+        (f"[end to end] salbench eval, whole process, {workers} workers, median (s)", med["eval"]),
+        (f"[end to end] decode_only.py, whole process, {workers} threads, median (s)", med["decode"]),
+        ("[end to end] ratio of the medians (whole processes)", med["eval"] / med["decode"]),
+    ]
 
 
 def bench_cold_start(data: Path) -> list[tuple[str, float]]:
