@@ -258,6 +258,11 @@ def weighted_f_with(kernel: Callable, pred: np.ndarray, gt: np.ndarray) -> float
     C-contiguous GT, with ``kernel`` (either build of the weighted-F kernel)."""
     if not gt.any():
         return 0.0
+    return _weighted_f_fg(kernel, pred, gt)
+
+
+def _weighted_f_fg(kernel: Callable, pred: np.ndarray, gt: np.ndarray) -> float:
+    """:func:`weighted_f_with` for a GT known to have foreground."""
     h, w = gt.shape
     table = importance_table((h - 1) ** 2 + (w - 1) ** 2)
     taps = GAUSS.shape[0]
@@ -277,7 +282,7 @@ def weighted_f_u8(kern: Kernels, pred: np.ndarray, val: np.ndarray, gt: np.ndarr
         return 0.0
     p = scratch(pred.size, np.float64).reshape(pred.shape)
     kern.lookup(pred, val, p)
-    return weighted_f_with(kern.weighted_f, p, gt)
+    return _weighted_f_fg(kern.weighted_f, p, gt)
 
 
 def s_measure_from_hist(kern: Kernels, qhist: np.ndarray, val: np.ndarray, info: np.ndarray,

@@ -781,11 +781,6 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     return (1.0 + _WFM_BETA) * recall * precision / (recall + _WFM_BETA * precision + _EPS)
 
 
-_B_SAT_D2 = _fp.B_SAT_D2
-_importance_table = _fp.importance_table
-_scratch = _fp.scratch
-
-
 # ---------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from typing import Callable, Iterable
 from salbench import _fastpath
 from salbench.errors import InputError, SalbenchError
 from salbench.imageio import IMAGE_EXTS, read_gt, read_map
-from salbench.metrics import SCORE_KEYS, Evaluator, image_stats, kernels_cached, prepare_kernels, structure_available
+from salbench.metrics import SCORE_KEYS, Evaluator, image_stats, kernels_cached, prepare_kernels
 from salbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
 #: exit status of ``salbench eval`` when some pairs were skipped as unreadable
@@ -141,7 +141,7 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
         raise SalbenchError(f"--workers must be at least 1, got {workers}")
     ev = Evaluator(proto, structural=structural)
     if structural:
-        prepare_kernels(structure_available())  # import and compile / load the kernels once, here
+        prepare_kernels()  # import and compile / load the kernels once, here
     resized: list[str] = []
     unreadable: list[dict] = []
     n_pairs = 0
@@ -193,8 +193,6 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
     out["seconds"] = round(time.perf_counter() - t0, 3)
     # which build of the kernels computed it ("aot": compiled at install; "jit": numba)
     out["kernels"] = _fastpath.active().backend
-    if out["s_measure"] is None and structural and not structure_available():
-        out["note"] = "S-measure and weighted F unavailable (salbench._kernels_structure missing)"
     return out
 
 

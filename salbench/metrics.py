@@ -76,12 +76,6 @@ _N_CURVE_SUMS = len(CURVES) * numeric.N_BINS
 _N_SUMS = _N_CURVE_SUMS + len(SCALARS)
 
 
-def structure_available() -> bool:
-    """Whether the S-measure / weighted-F kernels are available (always, since
-    they are part of the package; kept for callers of the earlier API)."""
-    return True
-
-
 # ---------------------------------------------------------------------------
 # validation
 # ---------------------------------------------------------------------------

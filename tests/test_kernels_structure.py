@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import salbench._kernels_structure as ks
+from salbench import _fastpath as _fp
 from salbench import numeric
 from salbench._kernels_structure import s_measure, weighted_f
 
@@ -141,7 +142,7 @@ def test_far_background_beyond_the_importance_table() -> None:
     g[2:9, 3:12] = True
     p = rng.random((330, 520))
     p[rng.random((330, 520)) < 0.3] = 0.0
-    assert (329 - 8) ** 2 + (519 - 11) ** 2 > ks._B_SAT_D2
+    assert (329 - 8) ** 2 + (519 - 11) ** 2 > _fp.B_SAT_D2
     assert abs(weighted_f(p, g) - ref_wfm(p, g)) <= TOL
 
 
@@ -166,10 +167,10 @@ def test_sparse_far_background_pixels() -> None:
 
 def test_importance_saturates_to_two_in_numpy() -> None:
     # past _B_SAT_D2 the kernel uses B = 2.0 without a lookup: NumPy's own values agree
-    d2 = np.arange(ks._B_SAT_D2, ks._B_SAT_D2 + 2_000_000, 7, dtype=np.float64)
+    d2 = np.arange(_fp.B_SAT_D2, _fp.B_SAT_D2 + 2_000_000, 7, dtype=np.float64)
     assert (2 - np.exp(np.log(0.5) / 5 * np.sqrt(d2)) == 2.0).all()
-    table = ks._importance_table(10**9)
-    assert table.shape[0] == ks._B_SAT_D2 + 1 and table[-1] == 2.0
+    table = _fp.importance_table(10**9)
+    assert table.shape[0] == _fp.B_SAT_D2 + 1 and table[-1] == 2.0
 
 
 def test_last_row_or_column_foreground_is_finite() -> None:
