@@ -3,6 +3,7 @@
     python benchmarks/bench_classical.py validate [--data-root ../shared/data] [--limit N] [--workers 2]
     python benchmarks/bench_classical.py segments [--limit N] [--methods wctr,bsca]
     python benchmarks/bench_classical.py speed [--images 20] [--methods mr,wctr,bsca]
+    python benchmarks/bench_classical.py floor [--step 10]
 
 ``validate`` runs wCtr*, BSCA and MR on the SOD images, writes the maps to a
 scratch folder (``--out``, default a temporary directory, never the data
@@ -16,6 +17,17 @@ for our maps and for theirs.
 piecewise constant over them) and scores each SLIC variant of
 ``salbench.classical.slic`` by the mean IoU of its superpixels with those
 regions (``region_iou``), per image.
+
+``floor`` asks how close *any* map can come to the authors' when its
+superpixels differ from theirs as much as ours do: per method, our map made
+with our default segmentation (A) against the same code on another plausible
+segmentation (B: the released SLIC grid for wCtr*, the older SLIC source for
+BSCA), with the region IoU of B's map against A's superpixels next to that of
+the authors' map against A's superpixels, and the MAD of B and of the authors'
+map against A. It does the same for the Geodesic Saliency maps of the same
+authors' run (``maps/SOD/GS``, Zhu's ``GeodesicSaliency.m``: geodesic distance
+to the background part of the boundary, no tunable step), written here as a
+diagnostic only (not a registered method).
 
 ``speed`` times each method on SOD images resized to 400×300 (landscape) in one
 process with one BLAS thread: CPU seconds per image (``time.process_time``,
@@ -190,6 +202,102 @@ def segments(root: Path, limit: int | None, methods: list[str]) -> dict:
     return res
 
 
+# --- floor: how far maps on other superpixels land ------------------------------
+
+def geodesic_saliency(rgb: np.ndarray, slic_variant: str):
+    """Zhu's ``GeodesicSaliency.m`` (Wei et al., ECCV 2012, as in the RBD package)
+    on wCtr*'s superpixels and features, for ``floor`` only: boundary superpixels
+    whose context-aware contrast (``colDist / (1 + 3·posDist)``, mean of the
+    ``round(n/200·5)`` smallest, min-max scaled when the range exceeds 1) is at
+    most 0.5 are the background; saliency = geodesic distance (edge cost
+    ``max(0, d - clipVal)`` over the boundary-linked adjacency) to them, scaled
+    by the value at the top 2 % and capped at 1. Returns (superpixels, values)."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
+    from salbench import classical as C
+    from salbench_methods import wctr as W
+
+    h, w = rgb.shape[:2]
+    sp = C.slic_superpixels(rgb, int(np.floor(h * w / W.PIXELS_PER_SUPERPIXEL + 0.5)), W.COMPACTNESS,
+                            variant=slic_variant)
+    if C.is_degenerate(sp):
+        return sp, np.zeros(sp.n)
+    col = C.pairwise_dist(C.rgb_to_lab_colorspace11(sp.mean_rgb / 255.0))
+    pos = C.pairwise_dist(sp.mean_pos / np.array([h, w], dtype=np.float64))
+    adj = C.adjacency_zhu(sp.labels, sp.n)
+    bd = sp.boundary(W.BOUNDARY_BAND)
+    clip = W.dynamic_params(adj, col)[0]
+    n = sp.n
+    cb = col[np.ix_(bd, bd)].copy()
+    np.fill_diagonal(cb, np.inf)
+    ctx = np.sort(cb / (1.0 + 3.0 * pos[np.ix_(bd, bd)]), axis=1)[:, :int(np.floor(n / 200 * 5 + 0.5))].mean(axis=1)
+    bg = bd
+    if ctx.max() - ctx.min() > 1:
+        bg = bd[(ctx - ctx.min()) / (ctx.max() - ctx.min()) <= 0.5]
+    a = sparse.tril(C.link_clique((sparse.csr_matrix(adj) > 0).astype(np.float64), bd), k=-1).tocoo()
+    # a virtual node n joined to the background at zero cost (tiny costs: scipy drops zeros)
+    cost = np.concatenate([np.maximum(0.0, col[a.row, a.col] - clip), np.zeros(bg.size)]) + W.ZERO_COST
+    g = sparse.coo_matrix((cost, (np.concatenate([a.row, np.full(bg.size, n)]), np.concatenate([a.col, bg]))),
+                          shape=(n + 1, n + 1)).tocsr()
+    geo = csgraph.dijkstra(g, directed=False, indices=n)[:n]
+    top = np.sort(geo)[::-1][max(int(np.floor(0.02 * n + 0.5)), 1) - 1]
+    return sp, C.minmax(np.minimum(geo / top, 1.0), C.MATLAB_EPS)
+
+
+def floor(root: Path, step: int) -> dict:
+    """See the module docstring (``floor``)."""
+    from salbench import classical as C
+    from salbench_methods import bsca as B
+    from salbench_methods import wctr as W
+
+    setups = {  # name: (reference folder, frame rule, fn(inner, variant), A variant, B variant)
+        "wctr": ("RBD", "zhu", lambda im, v: W.wctr_superpixel_saliency(im, slic_variant=v), "zhu_floor", "zhu"),
+        "bsca": ("BSCA", "yang", lambda im, v: B.bsca_superpixel_saliency(im, slic_variant=v), "achanta_exe",
+                 "achanta"),
+        "gs": ("GS", "zhu", geodesic_saliency, "zhu_floor", "zhu"),
+    }
+    from salbench.imageio import read_gt
+    from salbench.metrics import Evaluator
+
+    stems = sorted(p.stem for p in (root / "SOD" / "images").glob("*.jpg"))[::step]
+    res: dict = {"images": len(stems), "step": step, "methods": {}}
+    protos = ("pysodmetrics", "r3net")
+    for name, (ref, rule, fn, va, vb) in setups.items():
+        rows = []
+        # scores of our map (A) and of the authors' on the same images
+        evs = {(who, pr): Evaluator(pr, structural=False) for who in ("ours", "authors") for pr in protos}
+        for s in stems:
+            rgb = read_rgb(root / "SOD" / "images" / f"{s}.jpg")
+            theirs = read_grey(root / "maps" / "SOD" / ref / f"{s}.png")
+            frame = C.remove_frame(rgb, rule)
+            inner = frame.crop(rgb)
+            if inner.size == 0:
+                continue
+            sp_a, val_a = fn(inner, va)
+            sp_b, val_b = fn(inner, vb)
+            map_a = frame.paste(C.to_uint8_map(sp_a.paint(val_a)))
+            map_b = frame.paste(C.to_uint8_map(sp_b.paint(val_b)))
+            labels_a = frame.paste(sp_a.labels + 1)
+            for pr in protos:
+                gt = read_gt(root / "SOD" / "gt" / f"{s}.png", "cv2" if pr == "pysodmetrics" else "pil")
+                evs["ours", pr].update(map_a, gt)
+                evs["authors", pr].update(theirs, gt)
+            rows.append((region_iou(map_b, labels_a), region_iou(theirs, labels_a),
+                         np.abs(map_a.astype(np.float64) - map_b).mean() / 255,
+                         np.abs(map_a.astype(np.float64) - theirs).mean() / 255))
+        r = np.array(rows)
+        entry = {"A": va, "B": vb, "iou_B_vs_A": round(float(np.nanmean(r[:, 0])), 3),
+                 "iou_authors_vs_A": round(float(np.nanmean(r[:, 1])), 3),
+                 "mad_B_vs_A": round(float(r[:, 2].mean()), 4), "mad_authors_vs_A": round(float(r[:, 3].mean()), 4)}
+        for (who, pr), ev in evs.items():
+            sc = ev.compute()
+            entry[f"{who}_{pr}"] = {"max_f": round(sc["max_f"], 4), "mae": round(sc["mae"], 4)}
+        res["methods"][name] = entry
+        print(name, json.dumps(entry), flush=True)
+    return res
+
+
 # --- speed ---------------------------------------------------------------------
 
 def _images_400x300(root: Path, n: int) -> list[np.ndarray]:
@@ -268,6 +376,10 @@ def main(argv=None) -> int:
     s.add_argument("--images", type=int, default=20)
     s.add_argument("--methods", default="mr,wctr,bsca")
     s.add_argument("--json", type=Path, default=None)
+    f = sub.add_parser("floor")
+    f.add_argument("--data-root", type=Path, default=default_root())
+    f.add_argument("--step", type=int, default=10, help="every STEP-th SOD image (default 10: 30 images)")
+    f.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
     if a.cmd == "validate":
         out = a.out or Path(tempfile.mkdtemp(prefix="salbench-classical-"))
@@ -275,6 +387,8 @@ def main(argv=None) -> int:
         res["maps_dir"] = str(out)
     elif a.cmd == "segments":
         res = segments(a.data_root, a.limit, a.methods.split(","))
+    elif a.cmd == "floor":
+        res = floor(a.data_root, a.step)
     else:
         res = speed(a.data_root, a.images, a.methods.split(","))
     if a.json:
