@@ -269,7 +269,7 @@ def _weighted_f_fg(kernel: Callable, pred: np.ndarray, gt: np.ndarray) -> float:
     near = scratch(h * (w + 2 * PAD), np.int32).reshape(h, w + 2 * PAD)
     ibuf = np.empty((5, max(h, w)), dtype=np.int64)
     cbuf = np.empty((2, w), dtype=np.int32)
-    bbuf = np.empty((2, w + 2 * PAD), dtype=np.bool_)
+    bbuf = np.empty((2, (w + 2 * PAD + 7) // 8 * 8), dtype=np.bool_)  # read as 64-bit words too
     fbuf = np.empty((taps + 2, w + taps - 1), dtype=np.float64)
     return float(kernel(pred, gt.view(np.uint8), table, GAUSS, near, ibuf, cbuf, bbuf, fbuf))
 

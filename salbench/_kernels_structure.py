@@ -420,47 +420,86 @@ def _column_nearest(pred, gt, near, last, nxt, fg_lo, fg_hi, n_nz):
     on int32, so they vectorise across the row. The downward sweep also records,
     per row, its first and last foreground column (``fg_lo = w``, ``fg_hi = -1``
     if none; max-reductions, which vectorise unlike a search that stops at the
-    first hit) and its number of background pixels with a non-zero map value."""
+    first hit); a third loop counts, per row, the background pixels with a
+    non-zero map value (``n_nz``).
+
+    The three loops are functions of their own, not inlined into the weighted-F
+    kernel: inlined there, LLVM left the upward sweep scalar and ran the
+    downward one on 4 int64 lanes (numba widens int32 arithmetic to int64, and
+    the float64 count in the same loop set the lane width); apart, each
+    vectorises on its own lane type (DSS maps on SOD: the whole weighted F
+    ~20 % faster, 2026-11-26)."""
+    _sweep_down(gt, near, last, fg_lo, fg_hi)
+    _row_nonzero(pred, gt, n_nz)
+    _sweep_up(gt, near, nxt)
+
+
+@njit(cache=True, nogil=True)
+def _sweep_down(gt, near, last, fg_lo, fg_hi):
+    """The downward sweep of :func:`_column_nearest` (the foreground pixel at or
+    above, into ``near``), its per-row foreground span, and the sentinel columns."""
     h, w = gt.shape
+    w32 = np.int32(w)
     for c in range(w):
         last[c] = _NONE_ABOVE
     for r in range(h):
         g = gt[r]
-        p = pred[r]
         out = near[r, _PAD:_PAD + w]
         r32 = np.int32(r)
-        from_left = 0  # w - first foreground column
-        from_right = 0  # last foreground column + 1
-        count = 0
+        from_left = np.int32(0)  # w - first foreground column
+        from_right = np.int32(0)  # last foreground column + 1
         for c in range(w):
-            gc = np.int32(g[c])
-            m = -gc  # all ones on foreground
-            v = (r32 & m) | (last[c] & ~m)
+            # int32 throughout (the casts let LLVM narrow numba's int64 arithmetic)
+            c32 = np.int32(c)
+            m = -np.int32(g[c])  # all ones on foreground
+            v = np.int32((r32 & m) | (last[c] & ~m))
             last[c] = v
             out[c] = v
-            from_left = max(from_left, gc * (w - c))
-            from_right = max(from_right, gc * (c + 1))
-            count += (gc == 0) & (p[c] != 0.0)
+            from_left = max(from_left, np.int32(m & (w32 - c32)))
+            from_right = max(from_right, np.int32(m & (c32 + 1)))
         fg_lo[r] = w - from_left
         fg_hi[r] = from_right - 1
-        n_nz[r] = count
         for c in range(_PAD):
             near[r, c] = _NONE_BELOW
             near[r, _PAD + w + c] = _NONE_BELOW
+
+
+@njit(cache=True, nogil=True)
+def _row_nonzero(pred, gt, n_nz):
+    """Per row, the number of background pixels with a non-zero map value."""
+    h, w = gt.shape
+    for r in range(h):
+        g = gt[r]
+        p = pred[r]
+        count = 0
+        for c in range(w):
+            count += (g[c] == 0) & (p[c] != 0.0)
+        n_nz[r] = count
+
+
+@njit(cache=True, nogil=True)
+def _sweep_up(gt, near, nxt):
+    """The upward sweep of :func:`_column_nearest`: the nearer of the foreground
+    pixel above (in ``near``) and the one below. A function of its own: inside
+    the weighted-F kernel LLVM left this loop scalar; on its own it vectorises."""
+    h, w = gt.shape
     for c in range(w):
         nxt[c] = _NONE_BELOW
     for r in range(h - 1, -1, -1):
         g = gt[r]
         out = near[r, _PAD:_PAD + w]
         r32 = np.int32(r)
+        r2 = np.int32(2 * r)
         for c in range(w):
+            # everything in int32 (numba widens int32 arithmetic to int64; the
+            # casts let LLVM narrow it back)
             m = -np.int32(g[c])
-            dn = (r32 & m) | (nxt[c] & ~m)
+            dn = np.int32((r32 & m) | (nxt[c] & ~m))
             nxt[c] = dn
             up = out[c]
             # the lower one only when strictly nearer: dn - r < r - up
-            t = -np.int32(dn + up < 2 * r32)
-            out[c] = (dn & t) | (up & ~t)
+            t = -np.int32(np.int32(dn + up) < r2)
+            out[c] = np.int32((dn & t) | (up & ~t))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -513,7 +552,7 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     """Weighted F in one sweep over the rows; see the module docstring.
 
     ``pred``: the float64 map; ``gt``: uint8 0 / 1. Scratch from the caller (no allocation here): ``near`` int32
-    (h, w + 2·_PAD), ``ibuf`` int64 (5, max(h, w)), ``cbuf`` int32 (2, w), ``bbuf`` bool (2, w + 2·_PAD),
+    (h, w + 2·_PAD), ``ibuf`` int64 (5, max(h, w)), ``cbuf`` int32 (2, w), ``bbuf`` bool (2, w + 2·_PAD rounded up to a multiple of 8),
     ``fbuf`` float64 (taps + 2, w + taps - 1).
 
     Which nearest foreground pixel: SciPy's ``distance_transform_edt`` (Maurer et
@@ -559,6 +598,10 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     ring = fbuf[2:]  # horizontally blurred rows; image row r in ring[r % taps]
     flags = bbuf[0]
     near_fg_buf = bbuf[1]
+    # the same bytes as 64-bit words: masks of mostly-false bytes are scanned a
+    # word at a time (bbuf's width is a multiple of 8)
+    flags64 = flags.view(np.uint64)
+    mask64 = near_fg_buf.view(np.uint64)
     for c in range(etrow.shape[0]):
         etrow[c] = 0.0
         zero[c] = 0.0
@@ -585,10 +628,23 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
                 row_fp = 0.0
                 local = 2 * n_nz < w  # few pixels: search around each one
                 if local:
+                    # the row's non-zero background pixels as a byte mask (vectorised),
+                    # then visited a 64-bit word at a time
+                    mask = near_fg_buf
+                    p_row = pred[r]
+                    for j in range(w):
+                        mask[j] = (grow[j] == 0) & (p_row[j] != 0.0)
+                    n_words = (w + 7) >> 3
+                    for j in range(w, n_words * 8):
+                        mask[j] = False
                     budget = w  # columns the wider searches of this row may visit (then at most
                     # about the cost of the Voronoi pass is lost: noisy maps need it)
-                    for j in range(w):
-                        if grow[j] == 0 and pred[r, j] != 0.0:
+                    for k in range(n_words):
+                        if mask64[k] == 0:
+                            continue
+                        for j in range(8 * k, 8 * k + 8):
+                            if not mask[j]:
+                                continue
                             d2, _ = _nearest9(nrow, r, j)
                             if d2 > 25:
                                 # farther than the 9 columns reach: widen the search
@@ -600,7 +656,9 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
                                 if budget < 0:
                                     local = False  # many far pixels: the Voronoi pass is cheaper
                                     break
-                            row_fp += abs(pred[r, j]) * (b_table[d2] if d2 < n_table else b_table[n_table - 1])
+                            row_fp += abs(p_row[j]) * (b_table[d2] if d2 < n_table else b_table[n_table - 1])
+                        if not local:
+                            break
                 if not local:
                     # SciPy's second (axis 1) pass: Maurer et al.'s Voronoi stack along
                     # the row, then cell by cell. A pixel j at site k moves on iff
@@ -681,26 +739,41 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
                 n_win = e_n + 2 * half
                 near_fg = near_fg_buf[:n_win]
                 base = _PAD + e_lo - half
+                r32 = np.int32(r)
+                half32 = np.int32(half)
+                # a slice indexed from 0 (an index with a computed offset gets numba's
+                # negative-index handling, which LLVM turns into a gather)
+                src = nrow[base:base + n_win]
                 for t in range(n_win):
-                    near_fg[t] = abs(np.int64(nrow[base + t]) - r) <= half
+                    # int32 (the casts let LLVM narrow numba's int64): 16 lanes
+                    dr = np.int32(src[t] - r32)
+                    near_fg[t] = (dr <= half32) & (np.int32(-dr) <= half32)
                 need = flags[:e_n]
+                g_seg = grow[e_lo:e_lo + e_n]
                 for i in range(e_n):
                     need[i] = near_fg[i]
                 for t in range(1, 2 * half + 1):
                     shifted = near_fg[t:t + e_n]
                     for i in range(e_n):
                         need[i] = need[i] | shifted[i]
+                for i in range(e_n):
+                    need[i] = need[i] & (g_seg[i] == 0)  # background pixels only
+                n_words = (e_n + 7) >> 3
+                for i in range(e_n, n_words * 8):
+                    flags[i] = False
                 # foreground: E itself; background: E at the nearest foreground pixel
                 # where needed (then d² <= 2·half² = 18: the search is exact), else 0
                 et_seg = etrow[e_lo + half:e_lo + half + e_n]
-                g_seg = grow[e_lo:e_lo + e_n]
                 p_seg = pred[r, e_lo:e_lo + e_n]
                 for i in range(e_n):
                     et_seg[i] = abs(p_seg[i] - 1.0) if g_seg[i] else 0.0
-                for i in range(e_n):
-                    if need[i] and not g_seg[i]:
-                        _, c_near = _nearest9(nrow, r, e_lo + i)
-                        et_seg[i] = abs(pred[nrow[_PAD + c_near], c_near] - 1.0)
+                for k in range(n_words):  # the needed pixels, a 64-bit word of flags at a time
+                    if flags64[k] == 0:
+                        continue
+                    for i in range(8 * k, 8 * k + 8):
+                        if flags[i]:
+                            _, c_near = _nearest9(nrow, r, e_lo + i)
+                            et_seg[i] = abs(pred[nrow[_PAD + c_near], c_near] - 1.0)
                 # horizontal blur (zero padding) of the span into the ring
                 n = span_hi - span_lo + 1
                 out = ring[r % taps, span_lo:span_lo + n]
