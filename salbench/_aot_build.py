@@ -52,8 +52,8 @@ SIGNATURES: dict[str, str] = {
     "u8_summary": (f"void(i8{_C2}, i8, b1, b1, b1, f8, f8, f8, f8, f8, f8, f8, "
                    f"f8{_C2}, f8[::1], f8[::1], i8[::1], i8{_C2})"),
     "s_measure_hist": f"f8(i8{_C3}, f8[::1], i8, i8, i8, i8, f8[::1], i8[::1])",
-    "lookup": f"void(u1{_C2}, f8[::1], f8{_C2})",
-    "weighted_f": f"f8(f8{_C2}, u1{_C2}, f8[::1], f8[::1], i4{_C2}, i8{_C2}, i4{_C2}, b1{_C2}, f8{_C2})",
+    "lookup": f"void(u1{_C2}, f8[::1], u1{_C2}, f8{_C2}, i8[::1])",
+    "weighted_f": f"f8(f8{_C2}, u1{_C2}, f8[::1], f8[::1], i4{_C2}, i8{_C2}, i4{_C2}, b1{_C2}, f8{_C2}, b1)",
     "exact_add": f"i8(f8[::1], i8{_C2}, f8, f8)",
 }
 
@@ -77,12 +77,12 @@ def _s_measure_hist(qhist, val, cy, cx, h, w, x_exact, info):
     return S._s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, info)
 
 
-def _lookup(raw, val, out):
-    S._lookup(raw, val, out)
+def _lookup(raw, val, gt, out, n_nz):
+    S._lookup(raw, val, gt, out, n_nz)
 
 
-def _weighted_f(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
-    return S._weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf)
+def _weighted_f(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf, have_nz):
+    return S._weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf, have_nz)
 
 
 def _exact_add(x, limbs, scale, max_value):

@@ -258,31 +258,36 @@ def weighted_f_with(kernel: Callable, pred: np.ndarray, gt: np.ndarray) -> float
     C-contiguous GT, with ``kernel`` (either build of the weighted-F kernel)."""
     if not gt.any():
         return 0.0
-    return _weighted_f_fg(kernel, pred, gt)
+    h, w = gt.shape
+    return _weighted_f_fg(kernel, pred, gt, np.empty((5, max(h, w)), dtype=np.int64), False)
 
 
-def _weighted_f_fg(kernel: Callable, pred: np.ndarray, gt: np.ndarray) -> float:
-    """:func:`weighted_f_with` for a GT known to have foreground."""
+def _weighted_f_fg(kernel: Callable, pred: np.ndarray, gt: np.ndarray, ibuf: np.ndarray, have_nz: bool) -> float:
+    """:func:`weighted_f_with` for a GT known to have foreground; ``ibuf`` int64
+    (5, max(h, w)) scratch, its row 4 filled already when ``have_nz``."""
     h, w = gt.shape
     table = importance_table((h - 1) ** 2 + (w - 1) ** 2)
     taps = GAUSS.shape[0]
     near = scratch(h * (w + 2 * PAD), np.int32).reshape(h, w + 2 * PAD)
-    ibuf = np.empty((5, max(h, w)), dtype=np.int64)
     cbuf = np.empty((2, w), dtype=np.int32)
     bbuf = np.empty((2, (w + 2 * PAD + 7) // 8 * 8), dtype=np.bool_)  # read as 64-bit words too
     fbuf = np.empty((taps + 2, w + taps - 1), dtype=np.float64)
-    return float(kernel(pred, gt.view(np.uint8), table, GAUSS, near, ibuf, cbuf, bbuf, fbuf))
+    return float(kernel(pred, gt.view(np.uint8), table, GAUSS, near, ibuf, cbuf, bbuf, fbuf, have_nz))
 
 
 def weighted_f_u8(kern: Kernels, pred: np.ndarray, val: np.ndarray, gt: np.ndarray) -> float:
     """Weighted F of an 8-bit map (C-contiguous uint8) whose normalised values are
     ``val[level]`` (256 float64), against a C-contiguous bool GT of the same
-    shape. The float map is made in a per-thread scratch buffer."""
+    shape. The float map is made in a per-thread scratch buffer, with the
+    per-row counts of non-zero background pixels in the same pass."""
     if not gt.any():
         return 0.0
+    h, w = gt.shape
     p = scratch(pred.size, np.float64).reshape(pred.shape)
-    kern.lookup(pred, val, p)
-    return _weighted_f_fg(kern.weighted_f, p, gt)
+    ibuf = np.empty((5, max(h, w)), dtype=np.int64)
+    g8 = gt.view(np.uint8)
+    kern.lookup(pred, val, g8, p, ibuf[4])
+    return _weighted_f_fg(kern.weighted_f, p, gt, ibuf, True)
 
 
 def s_measure_from_hist(kern: Kernels, qhist: np.ndarray, val: np.ndarray, info: np.ndarray,

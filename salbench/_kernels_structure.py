@@ -390,14 +390,22 @@ def _s_measure_hist_kernel(qhist, val, cy, cx, h, w, x_exact, info):
 
 
 @njit(cache=True, nogil=True)
-def _lookup(raw, val, out):
-    """``out = val[raw]`` for a 2-D uint8 ``raw``: an 8-bit map's normalised values."""
+def _lookup(raw, val, gt, out, n_nz):
+    """``out = val[raw]`` for a 2-D uint8 ``raw``: an 8-bit map's normalised
+    values; and per row, the background pixels (``gt`` 0) with a non-zero
+    value (``n_nz``, what :func:`_row_nonzero` gives the weighted-F kernel), in
+    the same pass."""
     h, w = raw.shape
     for r in range(h):
         src = raw[r]
         dst = out[r]
+        g = gt[r]
+        count = 0
         for c in range(w):
-            dst[c] = val[src[c]]
+            v = val[src[c]]
+            dst[c] = v
+            count += (g[c] == 0) & (v != 0.0)
+        n_nz[r] = count
 
 
 #: "no foreground in this column" in the column pass: far enough that its squared
@@ -409,7 +417,7 @@ _PAD = _fp.PAD
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _column_nearest(pred, gt, near, last, nxt, fg_lo, fg_hi, n_nz):
+def _column_nearest(gt, near, last, nxt, fg_lo, fg_hi):
     """Per pixel, the row of the nearest foreground pixel in its column, written
     into ``near[:, _PAD:_PAD + w]`` (a sentinel far outside the image if the
     column has none; the ``_PAD`` columns either side are set to sentinels too).
@@ -420,17 +428,15 @@ def _column_nearest(pred, gt, near, last, nxt, fg_lo, fg_hi, n_nz):
     on int32, so they vectorise across the row. The downward sweep also records,
     per row, its first and last foreground column (``fg_lo = w``, ``fg_hi = -1``
     if none; max-reductions, which vectorise unlike a search that stops at the
-    first hit); a third loop counts, per row, the background pixels with a
-    non-zero map value (``n_nz``).
+    first hit).
 
-    The three loops are functions of their own, not inlined into the weighted-F
+    The two sweeps (and :func:`_row_nonzero`) are functions of their own, not inlined into the weighted-F
     kernel: inlined there, LLVM left the upward sweep scalar and ran the
     downward one on 4 int64 lanes (numba widens int32 arithmetic to int64, and
     the float64 count in the same loop set the lane width); apart, each
     vectorises on its own lane type (DSS maps on SOD: the whole weighted F
     ~20 % faster, 2026-11-26)."""
     _sweep_down(gt, near, last, fg_lo, fg_hi)
-    _row_nonzero(pred, gt, n_nz)
     _sweep_up(gt, near, nxt)
 
 
@@ -548,12 +554,14 @@ def _nearest_wide(nrow, r, j, w, d2):
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
+def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf, have_nz):
     """Weighted F in one sweep over the rows; see the module docstring.
 
     ``pred``: the float64 map; ``gt``: uint8 0 / 1. Scratch from the caller (no allocation here): ``near`` int32
     (h, w + 2·_PAD), ``ibuf`` int64 (5, max(h, w)), ``cbuf`` int32 (2, w), ``bbuf`` bool (2, w + 2·_PAD rounded up to a multiple of 8),
-    ``fbuf`` float64 (taps + 2, w + taps - 1).
+    ``fbuf`` float64 (taps + 2, w + taps - 1). ``have_nz``: ``ibuf[4]`` already holds,
+    per row, the background pixels with a non-zero value (:func:`_lookup` counts
+    them while it makes an 8-bit map's ``pred``); else the kernel counts them.
 
     Which nearest foreground pixel: SciPy's ``distance_transform_edt`` (Maurer et
     al.) takes, per column, the nearest foreground pixel (the upper one of two at
@@ -613,7 +621,9 @@ def _weighted_f_kernel(pred, gt, b_table, gauss, near, ibuf, cbuf, bbuf, fbuf):
     g5 = gauss[5 % taps]
     g6 = gauss[6 % taps]
 
-    _column_nearest(pred, gt, near, cbuf[0], cbuf[1], fg_lo, fg_hi, row_nz)
+    if not have_nz:  # else the caller filled row_nz (an 8-bit map's lookup does)
+        _row_nonzero(pred, gt, row_nz)
+    _column_nearest(gt, near, cbuf[0], cbuf[1], fg_lo, fg_hi)
 
     fp_w = 0.0
     fg_w = 0.0
