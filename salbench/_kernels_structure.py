@@ -404,10 +404,16 @@ def _lookup(raw, val, gt, out, n_nz):
             dst[c] = val[src[c]]
         # a second loop over the row just written (in cache): in the same loop as
         # the table lookup the count made the pass ~2x slower
-        count = 0
-        for c in range(w):
-            count += (g[c] == 0) & (dst[c] != 0.0)
-        n_nz[r] = count
+        n_nz[r] = _nonzero_background(g, dst)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _nonzero_background(g, p):
+    """Pixels of one row with GT 0 (``g``, uint8) and a non-zero map value (``p``)."""
+    count = 0
+    for c in range(g.shape[0]):
+        count += (g[c] == 0) & (p[c] != 0.0)
+    return count
 
 
 #: "no foreground in this column" in the column pass: far enough that its squared
@@ -475,14 +481,8 @@ def _sweep_down(gt, near, last, fg_lo, fg_hi):
 @njit(cache=True, nogil=True)
 def _row_nonzero(pred, gt, n_nz):
     """Per row, the number of background pixels with a non-zero map value."""
-    h, w = gt.shape
-    for r in range(h):
-        g = gt[r]
-        p = pred[r]
-        count = 0
-        for c in range(w):
-            count += (g[c] == 0) & (p[c] != 0.0)
-        n_nz[r] = count
+    for r in range(gt.shape[0]):
+        n_nz[r] = _nonzero_background(gt[r], pred[r])
 
 
 @njit(cache=True, nogil=True)
