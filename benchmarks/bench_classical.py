@@ -218,15 +218,10 @@ def geodesic_saliency(rgb: np.ndarray, slic_variant: str):
     from salbench import classical as C
     from salbench_methods import wctr as W
 
-    h, w = rgb.shape[:2]
-    sp = C.slic_superpixels(rgb, int(np.floor(h * w / W.PIXELS_PER_SUPERPIXEL + 0.5)), W.COMPACTNESS,
-                            variant=slic_variant)
+    sp = W.zhu_superpixels(rgb, slic_variant)
     if C.is_degenerate(sp):
         return sp, np.zeros(sp.n)
-    col = C.pairwise_dist(C.rgb_to_lab_colorspace11(sp.mean_rgb / 255.0))
-    pos = C.pairwise_dist(sp.mean_pos / np.array([h, w], dtype=np.float64))
-    adj = C.adjacency_zhu(sp.labels, sp.n)
-    bd = sp.boundary(W.BOUNDARY_BAND)
+    adj, bd, col, pos = W.zhu_features(sp, *rgb.shape[:2])
     clip = W.dynamic_params(adj, col)[0]
     n = sp.n
     cb = col[np.ix_(bd, bd)].copy()

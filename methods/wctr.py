@@ -209,6 +209,26 @@ def optimise(adj: sparse.spmatrix, bd: np.ndarray, col_dist: np.ndarray, nei_sig
     return np.asarray(spsolve(lhs.tocsc(), fg_weight)).ravel()
 
 
+def zhu_superpixels(rgb: np.ndarray, slic_variant: str = SLIC_VARIANT):
+    """``SLIC_Split`` of a frame-free RGB uint8 image: about h·w/600 superpixels
+    at compactness 20 (``slic_variant`` as in :func:`wctr_superpixel_saliency`)."""
+    h, w = rgb.shape[:2]
+    n_req = int(np.floor(h * w / PIXELS_PER_SUPERPIXEL + 0.5))
+    return slic_superpixels(rgb, n_req, COMPACTNESS, variant=slic_variant)
+
+
+def zhu_features(sp, h: int, w: int):
+    """What the methods of Zhu's package (wCtr*, and GS in
+    ``benchmarks/bench_classical.py``) compute from the superpixels of an
+    h × w image: (adjacency, boundary-band ids, Lab colour distances, normalised
+    position distances), as ``GetAdjMatrix``, ``GetBndPatchIds``,
+    ``GetDistanceMatrix`` of ``colorspace('Lab<-', meanRgb/255)`` and of
+    ``GetNormedMeanPos``."""
+    lab = rgb_to_lab_colorspace11(sp.mean_rgb / 255.0)
+    pos = sp.mean_pos / np.array([h, w], dtype=np.float64)
+    return adjacency_zhu(sp.labels, sp.n), sp.boundary(BOUNDARY_BAND), pairwise_dist(lab), pairwise_dist(pos)
+
+
 def wctr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False,
                              slic_variant: str = SLIC_VARIANT, geo_sigma: float | None = GEO_SIGMA):
     """wCtr* on a frame-free RGB uint8 image: (superpixels, optimised values[, details]).
@@ -217,17 +237,11 @@ def wctr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False,
     (``EstimateDynamicParas``), ``geo_sigma=GEO_SIGMA_MAPS`` the fixed 10 the
     published maps behave as (module docstring, item 5)."""
     h, w = rgb.shape[:2]
-    n_req = int(np.floor(h * w / PIXELS_PER_SUPERPIXEL + 0.5))
-    sp = slic_superpixels(rgb, n_req, COMPACTNESS, variant=slic_variant)
+    sp = zhu_superpixels(rgb, slic_variant)
     if is_degenerate(sp):
         vals = np.zeros(sp.n)
         return (sp, vals, {}) if return_details else (sp, vals)
-    lab = rgb_to_lab_colorspace11(sp.mean_rgb / 255.0)
-    pos = sp.mean_pos / np.array([h, w], dtype=np.float64)
-    adj = adjacency_zhu(sp.labels, sp.n)
-    bd = sp.boundary(BOUNDARY_BAND)
-    col_dist = pairwise_dist(lab)
-    pos_dist = pairwise_dist(pos)
+    adj, bd, col_dist, pos_dist = zhu_features(sp, h, w)
     clip, adaptive_geo_sigma, nei_sigma = dynamic_params(adj, col_dist)
     geo_sigma = adaptive_geo_sigma if geo_sigma is None else float(geo_sigma)
     bdcon = boundary_connectivity(adj, col_dist, bd, clip, geo_sigma)
