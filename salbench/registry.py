@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 from salbench.errors import SalbenchError
+from salbench.options import Option, schema_from_defaults, validate
 
 ENTRY_POINT_GROUP = "salbench.methods"
 
@@ -46,8 +47,14 @@ class Method:
     """Base class of every saliency method.
 
     Subclasses set the class attributes and implement :meth:`predict`.
-    ``options`` are the method's own keyword options (variants pre-set some).
+    ``options`` are the method's own keyword options (variants pre-set some),
+    declared once as a tuple of :class:`salbench.options.Option` in ``OPTIONS``
+    (``default_options`` is derived from it); every value passed in is checked
+    against that schema.
     """
+
+    #: the options this method takes (name, type, default, help).
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
 
     #: registry name, e.g. ``"r3net"``; variants get their own names.
     name: ClassVar[str] = ""
@@ -70,25 +77,62 @@ class Method:
     batch_size: ClassVar[int] = 1
     #: one line on what input the method takes.
     input_note: ClassVar[str] = "RGB uint8 image of any size"
-    #: default options of this registered name (variants override some).
+    #: default options of this registered name (derived from ``OPTIONS``;
+    #: variants override some).
     default_options: ClassVar[dict[str, Any]] = {}
     #: the base method a variant belongs to (``"r3net"`` for ``"r3net-ll"``).
     family: ClassVar[str] = ""
+    #: (H, W) at which parameters / GMACs are reported (a network that resizes
+    #: its input to a fixed size declares that size).
+    cost_size: ClassVar[tuple[int, int]] = (300, 300)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "OPTIONS" in cls.__dict__ and "default_options" not in cls.__dict__:
+            cls.default_options = {o.name: o.default for o in cls.OPTIONS}
+
+    @classmethod
+    def options_schema(cls) -> tuple[Option, ...]:
+        """The declared options with this name's defaults (a variant's presets
+        become its defaults); inferred from ``default_options`` where a class
+        declares no ``OPTIONS``."""
+        from dataclasses import replace
+        declared: tuple[Option, ...] | None = None
+        for c in cls.__mro__:
+            if c.__dict__.get("OPTIONS"):
+                declared = c.__dict__["OPTIONS"]
+                break
+        defaults = dict(cls.default_options)
+        if declared is None:
+            return schema_from_defaults(defaults)
+        names = {o.name for o in declared}
+        out = [replace(o, default=defaults.get(o.name, o.default)) for o in declared]
+        out += schema_from_defaults({k: v for k, v in defaults.items() if k not in names})
+        return tuple(out)
 
     def __init__(self, *, weights: str | Path | None = None, device: str = "cpu",
                  **options: Any) -> None:
-        unknown = set(options) - set(self.default_options)
-        if unknown:
-            raise TypeError(f"method {self.name!r}: unknown option(s) {sorted(unknown)}; "
-                            f"known: {sorted(self.default_options)}")
+        checked = validate(self.name, self.options_schema(), options)
         self.weights = Path(weights) if weights else None
         self.device = device
-        self.options: dict[str, Any] = {**self.default_options, **options}
+        self.options: dict[str, Any] = {**self.default_options, **checked}
 
     # -- lifecycle -----------------------------------------------------------
     def prepare(self) -> None:
         """Load weights / check requirements. Raise :class:`MethodNotReady` with a
         message that says how to get going; called once before any image is read."""
+
+    def bind(self, dataset: Any, label: str) -> None:
+        """Called by the runner before the images of each dataset (a
+        :class:`salbench.datasets.Dataset`), with the label results are stored
+        under. Methods that depend on the dataset (precomputed maps) look up
+        their files here; the default does nothing."""
+
+    def identity(self) -> dict[str, Any]:
+        """What, beyond name, options and source code, determines this
+        method's maps once :meth:`prepare` / :meth:`bind` ran (e.g. the weights'
+        sha256, the maps folder's fingerprint). Compared on resume."""
+        return {}
 
     def predict(self, images: Sequence["np.ndarray"], names: Sequence[str]) -> list["np.ndarray"]:  # noqa: F821
         """Saliency maps for ``images`` (each ``H×W×3`` uint8 RGB): one ``H×W``
@@ -105,11 +149,6 @@ class Method:
     def gmacs(self, size: tuple[int, int] = (300, 300)) -> float | None:
         """Multiply-accumulates (×1e9) for one image of ``size``; None when not a network."""
         return None
-
-    def signature(self) -> dict[str, Any]:
-        """What identifies a run of this method: name, options, weights hash."""
-        return {"name": self.name, "options": dict(self.options),
-                "weights": str(self.weights) if self.weights else None}
 
 
 @dataclass
@@ -132,15 +171,67 @@ _REGISTRY: dict[str, MethodSpec] = {}
 _ENTRY_POINTS: dict[str, Any] | None = None
 #: plugins already loaded (resolved file path or module name) -> names they registered
 _PLUGINS: dict[str, tuple[str, ...]] = {}
+#: entry points already imported
+_LOADED_EPS: set[str] = set()
+
+
+def origin(cls: type) -> str:
+    """``module.Class (file)`` for messages about where a method comes from."""
+    mod = sys.modules.get(cls.__module__)
+    f = getattr(mod, "__file__", None)
+    return f"{cls.__module__}.{cls.__qualname__}" + (f" ({f})" if f else "")
+
+
+def _same_class(a: type, b: type) -> bool:
+    """The same class, also when a variant subclass wraps it."""
+    base_a = a.__mro__[1] if a.__dict__.get("_salbench_variant") else a
+    base_b = b.__mro__[1] if b.__dict__.get("_salbench_variant") else b
+    return (base_a.__module__, base_a.__qualname__) == (base_b.__module__, base_b.__qualname__)
+
+
+def _check_collision(reg_name: str, c: type[Method], replace: bool) -> None:
+    """Raise when ``reg_name`` is taken by another class (registered, or an
+    installed entry point not loaded yet), unless ``replace`` says so."""
+    if replace:
+        return
+    old = _REGISTRY.get(reg_name)
+    if old is not None:
+        if _same_class(old.cls, c):
+            return  # the same module registering again (a re-import)
+        raise RegistryError(f"method name {reg_name!r} is registered twice: by {origin(old.cls)} "
+                            f"and by {origin(c)}; pass replace=True to register_method to replace "
+                            f"it on purpose")
+    eps = _entry_points()
+    owner = reg_name if reg_name in eps else None
+    if owner is None:  # a variant name: its family's module registers it (r3net-ll in r3net)
+        fam = reg_name.split("-")[0]
+        owner = next((f for f in (fam, fam.rstrip("+")) if f in eps and f != reg_name), None)
+    if owner is None:
+        return
+    ep = eps[owner]
+    if c.__module__ == ep.module or c.__module__.startswith(ep.module + "."):
+        return  # the entry point's own module
+    if owner not in _LOADED_EPS:
+        _load_entry_point(owner)  # load the built-in so the collision is seen now
+        if reg_name in _REGISTRY:
+            _check_collision(reg_name, c, replace)
+        return
+    if reg_name == owner:
+        raise RegistryError(f"method name {reg_name!r} is registered twice: by the entry point "
+                            f"{ep.name} = {ep.value} and by {origin(c)}; pass replace=True to "
+                            f"register_method to replace it on purpose")
 
 
 def register_method(cls: type[Method] | None = None, *, name: str | None = None,
-                    description: str = "", **options: Any) -> Callable:
+                    description: str = "", replace: bool = False, **options: Any) -> Callable:
     """Register a :class:`Method` subclass.
 
     As a bare decorator it registers ``cls.name``. Called with ``name=`` and
     options it registers a *variant*: the same class under another name with
     some options pre-set (``register_method(R3Net, name="r3net-ll", features="LL")``).
+    A name already taken (by a registered class or an installed entry point)
+    raises :class:`RegistryError` naming both origins, unless ``replace=True``
+    says the replacement is deliberate.
     """
 
     def deco(c: type[Method]) -> type[Method]:
@@ -149,17 +240,16 @@ def register_method(cls: type[Method] | None = None, *, name: str | None = None,
         reg_name = (name or c.name).lower()
         if not reg_name:
             raise ValueError(f"{c.__name__} has no name")
-        unknown = set(options) - set(c.default_options)
-        if unknown:
-            raise TypeError(f"variant {reg_name!r}: unknown option(s) {sorted(unknown)}")
+        options_ = validate(reg_name, c.options_schema(), options)
+        _check_collision(reg_name, c, replace)
         spec_cls = c
         if name and name != c.name:
             # a variant: a thin subclass so instances report their own name
             spec_cls = type(c.__name__ + "_" + _ident(reg_name), (c,),
                             {"name": reg_name, "family": c.family or c.name,
-                             "default_options": {**c.default_options, **options},
-                             "__module__": c.__module__})
-        _REGISTRY[reg_name] = MethodSpec(reg_name, spec_cls, dict(options),
+                             "default_options": {**c.default_options, **options_},
+                             "_salbench_variant": True, "__module__": c.__module__})
+        _REGISTRY[reg_name] = MethodSpec(reg_name, spec_cls, dict(options_),
                                          description or (spec_cls.__doc__ or "").strip().split("\n")[0])
         return c
 
@@ -181,10 +271,14 @@ def _entry_points() -> dict[str, Any]:
 
 
 def _load_entry_point(ep_name: str) -> None:
+    if ep_name in _LOADED_EPS:
+        return
+    _LOADED_EPS.add(ep_name)
     ep = _entry_points()[ep_name]
     try:
         obj = ep.load()
     except Exception as exc:  # a broken third-party plugin must say which one
+        _LOADED_EPS.discard(ep_name)
         raise RegistryError(f"plugin {ep.name!r} ({ep.value}) failed to load: "
                             f"{type(exc).__name__}: {exc}") from exc
     if isinstance(obj, type) and issubclass(obj, Method) and obj.name.lower() not in _REGISTRY:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from salbench import registry
+from salbench.options import OptionError
 from salbench.registry import Method, MethodNotReady, RegistryError, register_method
 
 
@@ -49,10 +50,12 @@ def test_variant_has_own_name_and_defaults():
 
 
 def test_unknown_option_and_unknown_method_are_clear():
-    with pytest.raises(TypeError, match="unknown option"):
+    with pytest.raises(OptionError, match="has no option 'colour'; valid options: value"):
         registry.create("test-const", colour="red")
-    with pytest.raises(TypeError, match="unknown option"):
+    with pytest.raises(OptionError, match="has no option 'colour'"):
         register_method(_Const, name="test-bad", colour="red")
+    with pytest.raises(OptionError, match="value=x is not a valid int"):
+        registry.create("test-const", value="x")
     with pytest.raises(RegistryError, match="unknown method 'nope'.*known:"):
         registry.get_spec("nope")
     with pytest.raises(TypeError):
