@@ -370,3 +370,187 @@ def test_gpu_check_smoke_runs_on_cpu(tmp_path):
     assert out["trainer_e2e"]["iterations"] == 2, out["trainer_e2e"]
     assert out["loader"]["images_per_s"] > 0, out["loader"]
     assert "targets" in out
+
+
+# --------------------------------------------------------------------------
+# typed --option, the authors' BatchNorm init, precision recording
+# --------------------------------------------------------------------------
+
+class _BNDecoderNet(torch.nn.Module):
+    """conv-BN backbone, a conv-BN decoder and one logit output."""
+
+    def __init__(self):
+        super().__init__()
+        nn_ = torch.nn
+        self.backbone = nn_.Sequential(nn_.Conv2d(3, 4, 3, padding=1), nn_.BatchNorm2d(4), nn_.ReLU())
+        self.decoder = nn_.Sequential(nn_.Conv2d(4, 5, 3, padding=1), nn_.BatchNorm2d(5), nn_.ReLU(),
+                                      nn_.Conv2d(5, 6, 1), nn_.BatchNorm2d(6), nn_.ReLU(),
+                                      nn_.Conv2d(6, 1, 1))
+
+    def forward(self, x):
+        return [self.decoder(self.backbone(x))]
+
+    def loss(self, outputs, target):
+        return sum(torch.nn.functional.binary_cross_entropy_with_logits(o, target) for o in outputs)
+
+    def final(self, outputs):
+        return torch.sigmoid(outputs[-1])
+
+
+@pytest.fixture(scope="module")
+def bn_method() -> str:
+    """A learned method declaring ``bn_init`` as ``LearnedMethod`` does."""
+    from salbench.options import Option
+    from salbench.registry import Method, register_method
+
+    class BNInitTest(Method):
+        name = "tiny-bn-init-test"
+        kind = "learned"
+        OPTIONS = (Option("bn_init", str, "uniform", "decoder BatchNorm init", choices=("uniform", "ones")),
+                   Option("amp", bool, False, "bf16 inference"))
+        train_defaults = {"crop": 32, "batch_size": 2}
+
+        def build_model(self):
+            return _BNDecoderNet()
+
+    register_method(BNInitTest, replace=True)
+    return "tiny-bn-init-test"
+
+
+def _decoder_and_backbone_bn(sd):
+    dec = [sd[k] for k in ("decoder.1.weight", "decoder.4.weight")]
+    return dec, sd["backbone.1.weight"]
+
+
+def test_bn_init_uniform_in_decoder_only_and_ones(bn_method, tmp_path):
+    folder = make_pairs(tmp_path / "ds", n=2)
+    kw = dict(out=tmp_path / "o", device="cpu", progress=False, stop_after=0, iterations=2)
+    T.Trainer(bn_method, str(folder), **kw).run()
+    ck = T.load_checkpoint(tmp_path / "o" / bn_method / "ds" / "last.pt")
+    dec, bb = _decoder_and_backbone_bn(ck["model"])
+    for w in dec:  # U(0, 1): in [0, 1), not the PyTorch >= 1.0 ones
+        assert float(w.min()) >= 0.0 and float(w.max()) < 1.0 and not torch.all(w == 1)
+    assert ck["model"]["decoder.1.bias"].abs().max() == 0
+    assert torch.all(bb == 1)  # the backbone's BatchNorm is left as built
+    assert ck["options"]["bn_init"] == "uniform" and ck["config"]["bn_init"] == "uniform"
+    assert ck["bn_init"] == "uniform"
+    # the same seed draws the same scales (reproducible); another seed others
+    T.Trainer(bn_method, str(folder), **{**kw, "out": tmp_path / "o2"}).run()
+    T.Trainer(bn_method, str(folder), **{**kw, "out": tmp_path / "o3"}, seed=7).run()
+    again = T.load_checkpoint(tmp_path / "o2" / bn_method / "ds" / "last.pt")["model"]
+    other = T.load_checkpoint(tmp_path / "o3" / bn_method / "ds" / "last.pt")["model"]
+    assert torch.equal(again["decoder.1.weight"], dec[0])
+    assert not torch.equal(other["decoder.1.weight"], dec[0])
+    # bn_init=ones (given as a string, as on the command line): today's init
+    T.Trainer(bn_method, str(folder), **{**kw, "out": tmp_path / "o4"}, options={"bn_init": "ones"}).run()
+    ck1 = T.load_checkpoint(tmp_path / "o4" / bn_method / "ds" / "last.pt")
+    dec1, bb1 = _decoder_and_backbone_bn(ck1["model"])
+    assert all(torch.all(w == 1) for w in dec1) and torch.all(bb1 == 1)
+    assert ck1["options"]["bn_init"] == "ones" and ck1["config"]["bn_init"] == "ones"
+    # a bad value is an OptionError naming the choices
+    from salbench.options import OptionError
+    with pytest.raises(OptionError, match=r"bn_init=zeros.*uniform, ones"):
+        T.Trainer(bn_method, str(folder), **kw, options={"bn_init": "zeros"})
+
+
+def test_reinit_decoder_bn_function():
+    net = _BNDecoderNet()
+    assert T.reinit_decoder_bn(net, "ones") == 0
+    assert torch.all(net.decoder[1].weight == 1)
+    assert T.reinit_decoder_bn(net, "uniform") == 2
+    assert float(net.decoder[1].weight.detach().max()) < 1 and torch.all(net.backbone[1].weight == 1)
+    with pytest.raises(SalbenchError, match="bn_init"):
+        T.reinit_decoder_bn(net, "zeros")
+
+
+def test_train_option_is_typed_dss_without_aspp(tmp_path, capsys):
+    """``salbench train --method dss+ --option aspp=false`` builds and saves a
+    DSS+ without ASPP (the string ``false`` is the boolean False); the decoder
+    BatchNorms carry the authors' U(0, 1) init, the backbone's do not."""
+    from salbench.cli import main
+    folder = make_pairs(tmp_path / "ds", n=2)
+    base = ["train", "--method", "dss+", "--backbone", "resnet18", "--dataset", str(folder),
+            "--crop", "32", "--batch-size", "2", "--iterations", "2", "--stop-after", "0",
+            "--no-progress", "--device", "cpu"]
+    assert main(base + ["--out", str(tmp_path / "a"), "--option", "aspp=false"]) == 0
+    assert main(base + ["--out", str(tmp_path / "b")]) == 0
+    off = T.load_checkpoint(tmp_path / "a" / "dss+" / "ds" / "last.pt")
+    on = T.load_checkpoint(tmp_path / "b" / "dss+" / "ds" / "last.pt")
+    assert off["options"]["aspp"] is False and on["options"]["aspp"] is True
+    assert off["options"]["backbone"] == "resnet18"
+    assert not any(k.startswith("context.") for k in off["model"])
+    assert any(k.startswith("context.") for k in on["model"])
+    # decoder BN scales in [0, 1) (bn_init uniform, the default); backbone BN untouched
+    dec = [v for k, v in off["model"].items()
+           if k.startswith("sides.") and k.endswith(".1.weight") and v.ndim == 1]
+    assert dec and all(float(v.min()) >= 0 and float(v.max()) < 1 for v in dec)
+    assert not all(torch.all(v == 1) for v in dec)
+    bb = [v for k, v in off["model"].items() if k.startswith("backbone.") and ".bn" in k and k.endswith("weight")]
+    assert bb and all(torch.all(v == 1) for v in bb)
+    assert off["config"]["bn_init"] == "uniform"
+    # CPU default: fp32, recorded as the faithful path
+    assert off["amp"] == "none" and off["faithful_fp32"] is True and off["config"]["faithful_fp32"] is True
+    out = capsys.readouterr().out
+    assert "precision fp32 (faithful" in out
+
+
+def test_train_bad_option_is_one_line_exit_2(tmp_path):
+    """A bad value / an unknown key: exit 2, one line naming the valid options,
+    no traceback (through the real CLI in a subprocess)."""
+    folder = make_pairs(tmp_path / "ds", n=2)
+    r = _salbench(["train", "--method", "dss+", "--dataset", str(folder), "--out", str(tmp_path / "o"),
+                   "--option", "aspp=maybe", "--no-progress", "--device", "cpu"], tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "aspp=maybe" in r.stderr and "bool" in r.stderr
+    from salbench.cli import main
+    import contextlib
+    import io
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = main(["train", "--method", "dss+", "--dataset", str(folder), "--out", str(tmp_path / "o"),
+                   "--option", "asp=false", "--no-progress", "--device", "cpu"])
+    assert rc == 2
+    msg = err.getvalue().strip()
+    assert len(msg.splitlines()) == 1 and "'asp'" in msg and "valid options" in msg
+    assert "aspp (bool" in msg and "backbone (str" in msg
+    with contextlib.redirect_stderr(io.StringIO()) as e2:
+        rc = main(["train", "--method", "dss+", "--dataset", str(folder), "--out", str(tmp_path / "o"),
+                   "--backbone", "7", "--option", "aspp", "--no-progress"])
+    assert rc == 2 and "key=value" in e2.getvalue()
+
+
+def test_resume_with_string_or_typed_options(tiny_plugin, tmp_path, capsys):
+    """Options given as strings (command line) and as typed values (API) are
+    the same trajectory: a resume accepts either."""
+    folder = make_pairs(tmp_path / "ds", n=4)
+    _, s1 = _train(folder, tmp_path / "R", stop_after=1, iterations=3, options={"width": "6"})
+    assert s1["iteration"] == 1
+    ck = T.load_checkpoint(tmp_path / "R" / "tiny-train-test" / "ds" / "last.pt")
+    assert ck["options"] == {"width": 6} and ck["config"]["options"] == {"width": 6}
+    _, s2 = _train(folder, tmp_path / "R", stop_after=2, iterations=3, options={"width": 6})
+    assert s2["iteration"] == 2
+    from salbench.cli import main
+    rc = main(["train", "--plugin", str(tiny_plugin), "--method", "tiny-train-test", "--dataset", str(folder),
+               "--out", str(tmp_path / "R"), "--iterations", "3", "--option", "width=6", "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "done at iteration 3/3" in out and "precision fp32" in out
+    # another value is another trajectory
+    with pytest.raises(SalbenchError, match="options"):
+        _train(folder, tmp_path / "R", iterations=3, options={"width": 5}, stop_after=3)
+
+
+def test_bf16_is_recorded_as_not_faithful(tiny_plugin, tmp_path, capsys):
+    folder = make_pairs(tmp_path / "ds", n=2)
+    t, s = _train(folder, tmp_path / "B", iterations=1, amp="bf16")
+    assert s["amp"] == "bf16" and s["faithful_fp32"] is False and "--amp none" in s["precision"]
+    ck = T.load_checkpoint(tmp_path / "B" / "tiny-train-test" / "ds" / "final.pt")
+    assert ck["amp"] == "bf16" and ck["faithful_fp32"] is False
+    assert ck["config"]["precision"] == "bf16 autocast" and ck["config"]["faithful_fp32"] is False
+    rec = _log(tmp_path / "B", folder)[0]
+    assert rec["amp"] == "bf16" and rec["faithful_fp32"] is False
+    # fp32 (the CPU default) says faithful in the log too
+    _train(folder, tmp_path / "F", iterations=1)
+    rec = _log(tmp_path / "F", folder)[0]
+    assert rec["amp"] == "none" and rec["faithful_fp32"] is True

@@ -14,7 +14,15 @@ paper (Deng et al., IJCAI 2018, Sec. 4.1):
   rotations within ±10°, ImageNet normalisation (see :mod:`salbench.nn.data`);
 * the loss is the method's own ``SODNet.loss`` (R3Net: the sum of the binary
   cross-entropies of its seven outputs);
-* seed 2018 (the reference script's ``torch.manual_seed``).
+* seed 2018 (the reference script's ``torch.manual_seed``);
+* BatchNorm init of PyTorch 0.4.0, which the authors used: in the decoder
+  (every module not under ``backbone``) BatchNorm scales are drawn from
+  U(0, 1) with zero bias (PyTorch >= 1.0 sets them to 1), after the network is
+  built and before the backbone's ImageNet weights are loaded, from the seeded
+  RNG. Method option ``bn_init="ones"`` keeps today's init;
+* fp32 arithmetic: ``--amp none``. On CUDA the default is bf16 autocast with
+  channels-last (speed); the checkpoint (``amp``, ``faithful_fp32``), every
+  log record and the final summary line say which was used.
 
 Beyond the reference script: exact resume (model, optimiser, iteration, RNG
 states; the sample order is a pure function of seed and iteration),
@@ -31,7 +39,6 @@ override trainer defaults through a ``train_defaults`` class attribute.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import math
 import os
@@ -49,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from salbench.errors import SalbenchError
+from salbench.options import OptionError, parse_cli, validate
 
 CHECKPOINT_FORMAT = "salbench-checkpoint-v1"
 
@@ -75,7 +83,43 @@ DEFAULTS: dict[str, Any] = {
 #: of processes are execution details and may change between sessions.
 TRAJECTORY_KEYS = ("method", "options", "dataset", "iterations", "batch_size", "lr",
                    "lr_power", "momentum", "weight_decay", "bias_lr_mult", "crop", "resize", "flip",
-                   "rotate", "seed", "bn", "backbone_weights")
+                   "rotate", "seed", "bn", "backbone_weights", "bn_init")
+
+#: ``bn_init`` values: ``"uniform"`` re-draws the scale of every decoder BatchNorm
+#: from U(0, 1) (PyTorch 0.4.0's BatchNorm init, which the authors trained
+#: with); ``"ones"`` keeps PyTorch >= 1.0's init (scale 1).
+BN_INITS = ("uniform", "ones")
+
+
+def precision_note(amp: str) -> str:
+    """One phrase saying which arithmetic the training ran in."""
+    if amp == "none":
+        return "fp32 (faithful: the authors trained in fp32)"
+    return (f"{amp} autocast (fast; not the authors' fp32: use --amp none for the faithful path)")
+
+
+def reinit_decoder_bn(net: nn.Module, mode: str = "uniform") -> int:
+    """PyTorch 0.4.0's BatchNorm init on the decoder: every BatchNorm *not*
+    under ``net.backbone`` gets ``weight ~ U(0, 1)`` and ``bias = 0`` (drawn from
+    torch's global RNG, which the trainer seeds). ``mode="ones"`` leaves the
+    network as built. The backbone's BatchNorms are left alone: they receive
+    ImageNet weights (or keep the builder's init). Returns how many BatchNorms
+    were re-initialised."""
+    if mode not in BN_INITS:
+        raise SalbenchError(f"bn_init must be one of {', '.join(BN_INITS)}, not {mode!r}")
+    if mode == "ones":
+        return 0
+    backbone = getattr(net, "backbone", None)
+    skip = {id(m) for m in backbone.modules()} if isinstance(backbone, nn.Module) else set()
+    n = 0
+    with torch.no_grad():
+        for m in net.modules():
+            if id(m) in skip or not _is_bn(m) or not m.affine:
+                continue
+            nn.init.uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+            n += 1
+    return n
 
 
 # --------------------------------------------------------------------------
@@ -321,7 +365,9 @@ class Trainer:
                 raise SalbenchError(f"--{key.replace('_', '-')} must be at least 1")
         self.cfg = cfg
         self.method_name = self.spec.name
-        self.options = dict(options or {})
+        # typed once, as ``salbench run`` does: "false" and False are the same
+        # option (and so the same trajectory on resume); unknown / bad -> OptionError
+        self.options = validate(self.method_name, self.spec.cls.options_schema(), dict(options or {}))
         self.dataset_arg = dataset
         self.data_root = data_root
         self.out = checkpoint_root(out)
@@ -360,13 +406,19 @@ class Trainer:
             check_pairs(self.pairs)
         try:
             self.method = self.spec.create(device=str(self.device), **self.options)
-        except TypeError as exc:
+        except OptionError:
+            raise  # one line naming the valid options (SalbenchError, exit 2)
+        except TypeError as exc:  # a method whose constructor refuses something else
             raise SalbenchError(f"method {self.method_name!r}: {exc}") from None
         if not hasattr(self.method, "build_model"):
             raise SalbenchError(f"method {self.method_name!r} is not a learned method (no build_model)")
         self.ckpt_dir = self.out / _safe(self.method_name) / _safe(self.dataset_name)
         seed_everything(int(self.cfg["seed"]))
         net = self.method.build_model()
+        # the authors' PyTorch 0.4.0 BatchNorm init on the decoder, before the
+        # backbone's ImageNet weights (seeded: reproducible)
+        self.bn_init = str(self.method.options.get("bn_init", "uniform"))
+        self.n_bn_reinit = reinit_decoder_bn(net, self.bn_init)
         if self.backbone_weights:
             from salbench.nn.weights import load_backbone_weights
             load_backbone_weights(net.backbone, self.backbone_weights, strict=True)
@@ -384,6 +436,8 @@ class Trainer:
                        "method": self.method_name, "options": _plain(self.method.options),
                        "dataset": self.dataset_name, "backbone_weights": self.backbone_weights,
                        "device": self.device.type, "amp": self.amp,
+                       "precision": "fp32" if self.amp == "none" else f"{self.amp} autocast",
+                       "faithful_fp32": self.amp == "none", "bn_init": self.bn_init,
                        "channels_last": self.channels_last, "world_size": self.dist.world,
                        "n_train": len(self.pairs)}
         self.iteration = 0
@@ -447,7 +501,8 @@ class Trainer:
                 "options": _plain(self.method.options), "model": _state_dict_cpu(net.state_dict()),
                 "optimizer": self.optimizer.state_dict(), "iteration": int(self.iteration),
                 "rng": rng_state(), "config": dict(self.config), "dataset": self.dataset_name,
-                "elapsed_s": float(self.elapsed)}
+                "elapsed_s": float(self.elapsed), "amp": self.amp,
+                "faithful_fp32": self.amp == "none", "bn_init": self.bn_init}
 
     def save(self, final: bool = False) -> None:
         if not self.dist.main:
@@ -596,7 +651,9 @@ class Trainer:
                            "lr": float(self.optimizer.param_groups[1]["lr"]),
                            "lr_bias": float(self.optimizer.param_groups[0]["lr"]),
                            "images_per_s": n_acc * gb / dt, "wall_s": round(self.elapsed, 3),
-                           "epoch": (self.iteration * gb) / len(self.pairs)}
+                           "epoch": (self.iteration * gb) / len(self.pairs),
+                           "amp": self.amp, "faithful_fp32": self.amp == "none",
+                           "bn_init": self.bn_init}
                     self._write_log(rec)
                     self.last_record = rec
                     bar.set_postfix(loss=f"{rec['loss']:.4f}", img_s=f"{rec['images_per_s']:.1f}")
@@ -623,23 +680,14 @@ class Trainer:
                 "iterations": int(self.cfg["iterations"]), "done": done,
                 "loss": rec["loss"] if rec else None, "wall_s": self.elapsed,
                 "last": str(self.last_path), "final": str(self.final_path) if done else None,
-                "log": str(self.log_path), "note": note}
+                "log": str(self.log_path), "note": note, "amp": self.amp,
+                "faithful_fp32": self.amp == "none", "precision": precision_note(self.amp),
+                "bn_init": getattr(self, "bn_init", None)}
 
 
 # --------------------------------------------------------------------------
 # command line
 # --------------------------------------------------------------------------
-
-def _parse_option(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise SalbenchError(f"--option {text!r}: expected key=value")
-    key, raw = text.split("=", 1)
-    try:
-        val = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        val = raw
-    return key.strip(), val
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = DEFAULTS
@@ -672,10 +720,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--backbone", help="backbone of the method (e.g. resnext101, resnet18)")
     m.add_argument("--backbone-weights", metavar="FILE", help="ImageNet weights for the backbone")
     m.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="method option (repeatable)")
+                   help="method option, typed and checked as in 'salbench run' (repeatable), "
+                        "e.g. aspp=false, bn_init=ones (PyTorch >= 1.0 BatchNorm init instead of "
+                        "the authors' U(0,1) decoder scales)")
     e = p.add_argument_group("execution")
     e.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    e.add_argument("--amp", choices=["bf16", "none"], help="autocast (default bf16 on CUDA, none on CPU)")
+    e.add_argument("--amp", choices=["bf16", "none"],
+                   help="autocast (default bf16 + channels-last on CUDA for speed, none on CPU); "
+                        "the authors trained in fp32: --amp none is the faithful path")
     e.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels-last memory format (default on CUDA)")
     e.add_argument("--workers", type=int,
@@ -694,15 +746,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from salbench.registry import load_plugin
+    from salbench.registry import get_spec, load_plugin
 
     for plug in args.plugin:
         load_plugin(plug)
     if args.threads:
         torch.set_num_threads(int(args.threads))
-    options = dict(_parse_option(o) for o in args.option)
+    spec = get_spec(args.method)
+    schema = spec.cls.options_schema()
+    # the parser of 'salbench run': typed values, unknown keys / bad values
+    # raise OptionError naming the valid options
+    options = parse_cli(spec.name, schema, args.option)
     if args.backbone:
-        options["backbone"] = args.backbone
+        options.update(parse_cli(spec.name, schema, [f"backbone={args.backbone}"]))
     hyper = {k: getattr(args, k) for k in ("iterations", "batch_size", "lr", "lr_power", "momentum",
                                            "weight_decay", "crop", "resize", "rotate", "flip", "seed", "bn")}
     trainer = Trainer(args.method, args.dataset, data_root=args.data_root, out=args.out,
@@ -719,5 +775,7 @@ def main(args: argparse.Namespace) -> int:
               f"{summary['iteration']}/{summary['iterations']}"
               + (f", loss {loss:.4f}" if loss is not None else "")
               + f", {summary['wall_s']:.1f} s; checkpoint {summary['final'] or summary['last']}"
-              + (f" ({summary['note']})" if summary["note"] else ""))
+              + (f" ({summary['note']})" if summary["note"] else "")
+              + f"; precision {summary['precision']}"
+              + (f"; bn_init {summary['bn_init']}" if summary.get("bn_init") else ""))
     return 0
