@@ -21,7 +21,14 @@ checkout, else ``./datasets``):
   reads), possibly inside one more wrapping folder of the same name.
 
 Images and GT pair by file stem. Unpaired files and a count other than the
-expected one are reported as *problems* (the dataset still resolves).
+expected one are reported as *problems* (the dataset still resolves); a folder
+holding fewer pairs than the registered count is *partial* (:attr:`Dataset.partial`,
+shown ``n/N`` by ``salbench datasets`` and ``salbench report``). Two image files
+(or two GT files) of one stem are an error naming both files.
+
+Dataset names: :func:`canonical_name` is the one resolver of names and aliases
+(``pascal`` / ``pascal-s`` / ``PASCALS`` -> ``PASCAL-S``); ``run`` (through
+:func:`expand` / :func:`resolve`), ``report`` and ``datasets`` all use it.
 """
 
 from __future__ import annotations
@@ -82,6 +89,21 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.pairs)
 
+    @property
+    def expected(self) -> int | None:
+        """The registered number of images (None: an ad-hoc folder or a demo split)."""
+        return self.info.count if self.info is not None else None
+
+    @property
+    def partial(self) -> bool:
+        """True when the folder holds fewer pairs than the registered count."""
+        return self.expected is not None and len(self.pairs) < self.expected
+
+    @property
+    def count_label(self) -> str:
+        """``n/N`` for a partial dataset, else ``n``."""
+        return f"{len(self.pairs)}/{self.expected}" if self.partial else str(len(self.pairs))
+
 
 _GET = "Put it under the data root as <root>/{name}/ with images/ and gt/ (or flat name.jpg + name.png)."
 
@@ -94,7 +116,7 @@ DATASETS: dict[str, DatasetInfo] = {d.name.lower(): d for d in [
                 "Yan et al., CVPR 2013"),
     DatasetInfo("HKU-IS", 4447, "test",
                 "HKU-IS (Li & Yu, CVPR 2015): https://i.cs.hku.hk/~yzyu/research/deep_saliency.html "
-                "(imgs/ + gt/)", "imgs/*.png + gt/*.png", ("hkuis", "hku-is", "hku_is"),
+                "(imgs/ + gt/)", "imgs/*.png + gt/*.png", ("hkuis", "hku-is", "hku_is", "hku"),
                 "Li & Yu, CVPR 2015"),
     DatasetInfo("PASCAL-S", 850, "test",
                 "PASCAL-S (Li et al., CVPR 2014): https://cbs.ic.gatech.edu/salobj/ "
@@ -120,11 +142,11 @@ DATASETS: dict[str, DatasetInfo] = {d.name.lower(): d for d in [
     DatasetInfo("DUTS-TR", 10553, "train",
                 "DUTS training split (Wang et al., CVPR 2017): http://saliencydetection.net/duts/ "
                 "(DUTS-TR.zip)", "DUTS-TR-Image/*.jpg + DUTS-TR-Mask/*.png",
-                ("dutstr", "duts-tr", "duts_tr", "duts/duts-tr"), "Wang et al., CVPR 2017"),
+                ("dutstr", "duts-tr", "duts_tr", "duts/duts-tr", "duts-train"), "Wang et al., CVPR 2017"),
     DatasetInfo("DUTS-TE", 5019, "test",
                 "DUTS test split (Wang et al., CVPR 2017): http://saliencydetection.net/duts/ "
                 "(DUTS-TE.zip)", "DUTS-TE-Image/*.jpg + DUTS-TE-Mask/*.png",
-                ("dutste", "duts-te", "duts_te", "duts/duts-te"), "Wang et al., CVPR 2017"),
+                ("dutste", "duts-te", "duts_te", "duts/duts-te", "duts-test"), "Wang et al., CVPR 2017"),
 ]}
 
 #: ``--datasets all``: the five test sets of the R3Net paper, in its column order.
@@ -139,11 +161,60 @@ def _norm(s: str) -> str:
 
 
 def info(name: str) -> DatasetInfo | None:
+    """The registered dataset called ``name`` (any case / punctuation, or an alias)."""
     key = _norm(name)
+    if not key:
+        return None
     for d in DATASETS.values():
         if key == _norm(d.name) or key in {_norm(a) for a in d.aliases}:
             return d
     return None
+
+
+def canonical_name(name: str) -> str:
+    """The one spelling of dataset ``name``: the registered name for a registered
+    name or alias, case- and punctuation-insensitively (``pascal``, ``Pascal-S``,
+    ``PASCALS`` -> ``PASCAL-S``; ``duts-te`` / ``dutste`` -> ``DUTS-TE``), ``demo``
+    / ``demo-train`` for the embedded splits; any other name (an ad-hoc folder)
+    is returned unchanged, stripped of surrounding blanks."""
+    name = name.strip()
+    if ("/" in name or "\\" in name) and not any(
+            name.lower() == a.lower() for d in DATASETS.values() for a in d.aliases):
+        return name  # a path (an ad-hoc dataset), not a name
+    d = info(name)
+    if d is not None:
+        return d.name
+    key = _norm(name)
+    for demo_name in DEMO_SETS:
+        if key == _norm(demo_name):
+            return demo_name
+    return name
+
+
+def same_dataset(a: str, b: str) -> bool:
+    """Whether two dataset names denote the same dataset (through :func:`canonical_name`;
+    unregistered names compare case-insensitively)."""
+    return canonical_name(a).lower() == canonical_name(b).lower()
+
+
+def expected_count(name: str) -> int | None:
+    """The registered number of images of dataset ``name``, or None (not registered:
+    an ad-hoc folder; the demo splits are generated whole and never partial)."""
+    d = info(name)
+    return d.count if d is not None else None
+
+
+def count_label(name: str, count: int | None) -> str | None:
+    """``"n/N"`` when ``count`` images of dataset ``name`` are fewer than its
+    registered count N (a partial dataset), else None."""
+    n_exp = expected_count(name)
+    if n_exp is None or count is None:
+        return None
+    try:
+        n = int(count)
+    except (TypeError, ValueError):
+        return None
+    return f"{n}/{n_exp}" if n < n_exp else None
 
 
 def data_root(arg: str | Path | None = None) -> Path:
@@ -212,18 +283,25 @@ def _find_layout(d: Path, depth: int = 1, prefix: str = "") -> tuple[Path, Path,
     return None
 
 
+def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
+    """``stem -> file``; two files of one stem (``a.jpg`` and ``a.png``) are an error
+    naming both: which one is meant cannot be guessed."""
+    out: dict[str, Path] = {}
+    for p in files:
+        if p.stem in out:
+            raise SalbenchError(f"{out[p.stem]} and {p}: two {what} files for image {p.stem!r}; keep one")
+        out[p.stem] = p
+    return out
+
+
 def _pair_up(img_dir: Path, gt_dir: Path) -> tuple[list[Pair], list[str]]:
     problems: list[str] = []
     if img_dir == gt_dir:  # flat: images are the non-png files
-        images = {p.stem: p for p in _files(img_dir, tuple(e for e in IMAGE_EXTS if e != ".png"))}
-        gts = {p.stem: p for p in _files(gt_dir, (".png",))}
+        images = _by_stem(_files(img_dir, tuple(e for e in IMAGE_EXTS if e != ".png")), "image")
+        gts = _by_stem(_files(gt_dir, (".png",)), "ground-truth")
     else:
-        images = {}
-        for p in _files(img_dir, IMAGE_EXTS):
-            images.setdefault(p.stem, p)
-        gts = {}
-        for p in _files(gt_dir, GT_EXTS):
-            gts.setdefault(p.stem, p)
+        images = _by_stem(_files(img_dir, IMAGE_EXTS), "image")
+        gts = _by_stem(_files(gt_dir, GT_EXTS), "ground-truth")
     lone_img = sorted(set(images) - set(gts))
     lone_gt = sorted(set(gts) - set(images))
     if lone_img:
@@ -286,7 +364,10 @@ def resolve(name: str, data_root: str | Path | None = None) -> Dataset:
     root, or load an explicit folder. ``demo`` / ``demo-train`` are generated on
     first use. Raises :class:`SalbenchError` saying how to obtain a missing one."""
     root = globals()["data_root"](data_root)
-    key = name.lower()
+    p = Path(name).expanduser()
+    if (os.sep in name or "/" in name) and p.is_dir():
+        return load_folder(p)  # an explicit path: an ad-hoc dataset
+    key = canonical_name(name)
     if key in DEMO_SETS:
         from salbench import demo
         # generated data goes to the default root ($SALBENCH_DATA or datasets/),
@@ -294,9 +375,8 @@ def resolve(name: str, data_root: str | Path | None = None) -> Dataset:
         demo_root = root if demo.is_complete(root) else globals()["data_root"](None)
         folder = demo.ensure(demo_root)
         return load_folder(folder / DEMO_SETS[key], key)
-    p = Path(name).expanduser()
-    if p.is_dir() and (os.sep in name or info(name) is None):
-        return load_folder(p)  # an explicit folder: an ad-hoc dataset
+    if p.is_dir() and info(name) is None:
+        return load_folder(p)  # an existing folder of an unregistered name: an ad-hoc dataset
     d = info(name)
     folder = find_folder(name, root)
     if folder is None:
@@ -334,15 +414,28 @@ def expand(spec: str, data_root: str | Path | None = None,
                                 f"{root} (salbench datasets shows how to get them; "
                                 f"`--datasets demo` runs on the embedded demo data)")
         return out
-    return [resolve(n, data_root) for n in names]
+    seen: dict[str, str] = {}
+    for n in names:
+        key = canonical_name(n).lower()
+        if key in seen:
+            warn(f"--datasets: {n!r} is {seen[key]!r} again; using it once")
+            continue
+        ds = resolve(n, data_root)
+        seen[key] = n
+        out.append(ds)
+    return out
 
 
 # -- `salbench datasets` --------------------------------------------------------
 
-def survey(root: Path) -> list[dict]:
-    """Every registered dataset as found (count, layout, problems) or missing."""
+def survey(root: Path, names: list[str] | None = None) -> list[dict]:
+    """Every registered dataset as found (count, layout, problems, partial) or
+    missing; ``names`` (any spelling, see :func:`canonical_name`) keeps only those."""
+    wanted = {canonical_name(n).lower() for n in names} if names else None
     rows = []
     for d in DATASETS.values():
+        if wanted is not None and d.name.lower() not in wanted:
+            continue
         folder = find_folder(d.name, root)
         row = {"name": d.name, "role": d.role, "expected": d.count, "source": d.source}
         if folder is None:
@@ -351,19 +444,23 @@ def survey(root: Path) -> list[dict]:
             try:
                 ds = load_folder(folder, d.name, d)
                 row.update(status="found" if not ds.problems else "problems", path=str(folder),
-                           count=len(ds.pairs), layout=ds.layout, problems=ds.problems)
+                           count=len(ds.pairs), partial=ds.partial, layout=ds.layout,
+                           problems=ds.problems)
             except SalbenchError as exc:
-                row.update(status="unreadable", path=str(folder), count=0, problems=[str(exc)])
+                row.update(status="unreadable", path=str(folder), count=0, partial=False,
+                           problems=[str(exc)])
         rows.append(row)
     from salbench import demo
     for key, split in DEMO_SETS.items():
+        if wanted is not None and key not in wanted:
+            continue
         folder = root / "demo" / split
         row = {"name": key, "role": split, "expected": demo.COUNTS[split],
                "source": "generated by `salbench demo` (procedural, deterministic)"}
         if demo.is_complete(root):
             ds = load_folder(folder, key)
-            row.update(status="found", path=str(folder), count=len(ds.pairs), layout=ds.layout,
-                       problems=ds.problems)
+            row.update(status="found", path=str(folder), count=len(ds.pairs), partial=False,
+                       layout=ds.layout, problems=ds.problems)
         else:
             row.update(status="not generated", how_to_get="run `salbench demo` (or just use it)")
         rows.append(row)
@@ -371,13 +468,21 @@ def survey(root: Path) -> list[dict]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="only these datasets (any usual spelling: pascal, duts-te, hkuis ...)")
     p.add_argument("--data-root", help="folder holding the datasets (default: $SALBENCH_DATA or datasets/)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def main(args: argparse.Namespace) -> int:
     root = data_root(args.data_root)
-    rows = survey(root)
+    names = [n for arg in (getattr(args, "names", None) or []) for n in arg.split(",") if n.strip()]
+    known = {n.lower() for n in all_names()}
+    unknown = [n for n in names if canonical_name(n).lower() not in known]
+    if unknown:
+        raise SalbenchError(f"unknown dataset {unknown[0]!r}: not a registered name "
+                            f"({', '.join(all_names())})")
+    rows = survey(root, names or None)
     if args.json:
         print(json.dumps({"data_root": str(root), "datasets": rows}, indent=1))
         return 0
@@ -387,8 +492,13 @@ def main(args: argparse.Namespace) -> int:
             state = "MISSING" if r["status"] == "missing" else "NOT GENERATED"
             print(f"  {r['name']:<10} {r['role']:<6} {state} (expected {r['expected']}): {r['how_to_get']}")
         else:
-            print(f"  {r['name']:<10} {r['role']:<6} {r['count']:>6} / {r['expected']:<6} "
-                  f"{r['status']:<8} {r['layout'] if 'layout' in r else ''}  {r['path']}")
+            counted = f"{r['count']}/{r['expected']}"
+            state = "partial" if r.get("partial") else r["status"]
+            print(f"  {r['name']:<10} {r['role']:<6} {counted:>12} {state:<10} "
+                  f"{r['layout'] if 'layout' in r else ''}  {r['path']}")
+            if r.get("partial"):
+                print(f"      partial: {r['count']} of the {r['expected']} images; scored, "
+                      f"and marked {counted} in reports")
             for prob in r.get("problems", []):
                 print(f"      problem: {prob}")
     return 0

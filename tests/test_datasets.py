@@ -156,3 +156,75 @@ def test_real_sod_and_pascal_layouts(shared_data):
     lines: list[str] = []
     assert [d.name for d in expand("all", shared_data, warn=lines.append)] == ["PASCAL-S", "SOD"]
     assert len(lines) == 3
+
+
+@pytest.mark.parametrize("spelling,canonical", [
+    ("pascal", "PASCAL-S"), ("pascal-s", "PASCAL-S"), ("PASCALS", "PASCAL-S"), ("Pascal_S", "PASCAL-S"),
+    ("duts-te", "DUTS-TE"), ("dutste", "DUTS-TE"), ("DUTS-TR", "DUTS-TR"), ("dut-omron", "DUT-OMRON"),
+    ("dutomron", "DUT-OMRON"), ("DUT-O", "DUT-OMRON"), ("hkuis", "HKU-IS"), ("hku-is", "HKU-IS"),
+    ("ecssd", "ECSSD"), ("msra10k", "MSRA10K"), ("sod", "SOD"), ("demo", "demo"), ("Demo-Train", "demo-train"),
+    (" my_set ", "my_set"), ("./sod", "./sod"),
+])
+def test_canonical_name(spelling, canonical):
+    assert datasets.canonical_name(spelling) == canonical
+    assert datasets.same_dataset(spelling, canonical)
+
+
+def test_resolve_and_expand_use_the_canonical_name(tmp_path):
+    _write_pairs(tmp_path / "PASCAL-S" / "images", tmp_path / "PASCAL-S" / "gt", 3)
+    for spelling in ("pascal", "Pascal-S", "pascals", "PASCAL_S"):
+        assert resolve(spelling, tmp_path).name == "PASCAL-S"
+    lines: list[str] = []
+    got = expand("pascal, PASCAL-S,pascals", tmp_path, warn=lines.append)
+    assert [d.name for d in got] == ["PASCAL-S"] and len(lines) == 2 and "once" in lines[0]
+
+
+def test_partial_dataset_expected_and_partial(tmp_path):
+    _write_pairs(tmp_path / "SOD" / "images", tmp_path / "SOD" / "gt", 4)
+    ds = resolve("sod", tmp_path)
+    assert ds.expected == 300 and ds.partial and ds.count_label == "4/300"
+    assert datasets.count_label("sod", 4) == "4/300" and datasets.count_label("SOD", 300) is None
+    mine = resolve(str(tmp_path / "SOD"))  # an explicit folder: no registered count
+    assert mine.expected is None and not mine.partial and mine.count_label == "4"
+    assert datasets.count_label("my-folder", 4) is None and datasets.expected_count("demo") is None
+
+
+def test_datasets_command_shows_partial_n_of_N_and_filters_by_any_spelling(tmp_path):
+    _write_pairs(tmp_path / "SOD" / "images", tmp_path / "SOD" / "gt", 3)
+    _write_pairs(tmp_path / "pascal" / "images", tmp_path / "pascal" / "gt", 2)
+    cmd = [sys.executable, "-m", "salbench.cli", "datasets", "--data-root", str(tmp_path)]
+    text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    sod = next(ln for ln in text.splitlines() if ln.split()[:1] == ["SOD"])
+    assert "3/300" in sod and "partial" in sod
+    assert "partial: 3 of the 300 images" in text
+    rows = {r["name"]: r for r in json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True,
+                                                              check=True).stdout)["datasets"]}
+    assert rows["SOD"]["partial"] is True and rows["PASCAL-S"]["partial"] is True
+    only = subprocess.run(cmd + ["Pascal", "sod"], capture_output=True, text=True, check=True).stdout
+    names = [ln.split()[0] for ln in only.splitlines()[1:] if ln.startswith("  ") and not ln.startswith("      ")]
+    assert names == ["PASCAL-S", "SOD"] and "2/850" in only
+    bad = subprocess.run(cmd + ["nosuchset"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown dataset 'nosuchset'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("layout", ["split-images", "split-gt", "flat"])
+def test_two_files_of_one_stem_is_an_error_naming_both(tmp_path, layout):
+    if layout == "flat":
+        _write_pairs(tmp_path / "ECSSD", tmp_path / "ECSSD", 3)
+        Image.open(tmp_path / "ECSSD" / "im001.jpg").save(tmp_path / "ECSSD" / "im001.jpeg")
+        a, b = tmp_path / "ECSSD" / "im001.jpeg", tmp_path / "ECSSD" / "im001.jpg"
+    elif layout == "split-images":
+        _write_pairs(tmp_path / "ECSSD" / "images", tmp_path / "ECSSD" / "gt", 3)
+        Image.open(tmp_path / "ECSSD" / "images" / "im001.jpg").save(tmp_path / "ECSSD" / "images" / "im001.png")
+        a, b = tmp_path / "ECSSD" / "images" / "im001.jpg", tmp_path / "ECSSD" / "images" / "im001.png"
+    else:
+        _write_pairs(tmp_path / "ECSSD" / "images", tmp_path / "ECSSD" / "gt", 3)
+        Image.open(tmp_path / "ECSSD" / "gt" / "im002.png").save(tmp_path / "ECSSD" / "gt" / "im002.bmp")
+        a, b = tmp_path / "ECSSD" / "gt" / "im002.bmp", tmp_path / "ECSSD" / "gt" / "im002.png"
+    with pytest.raises(SalbenchError) as e:
+        resolve("ecssd", tmp_path)
+    msg = str(e.value)
+    assert str(a) in msg and str(b) in msg and "keep one" in msg and "\n" not in msg
+    r = subprocess.run([sys.executable, "-m", "salbench.cli", "datasets", "ecssd", "--data-root", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "unreadable" in r.stdout and str(a) in r.stdout and str(b) in r.stdout
