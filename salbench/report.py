@@ -21,6 +21,17 @@ not measured here"). Every table states its protocol. Optional extra metric
 columns (``--metrics``) and per-method columns (``--columns params,gmacs,fps``).
 ``--figures DIR`` writes a PR-curve and an F-measure-curve figure per dataset
 (matplotlib, Agg backend; PNG and PDF).
+
+Dataset names (``--datasets`` and the stored ones) go through
+:func:`salbench.datasets.canonical_name`: ``--datasets pascal``, ``Pascal-S`` and
+``pascals`` all select the results stored under ``PASCAL-S``.
+
+Partial datasets: results over fewer images than the dataset's registered count
+(a partial folder) are marked ``n/N``: in the column header (``SOD (120/300)``)
+when every measured row of that column has the same n, else on each partial
+cell (``0.812 (120/300)``); a note under the table explains the mark. Rows of
+the paper (†) are always full-set numbers. Datasets without a registered count
+(ad-hoc folders) are never partial.
 """
 
 from __future__ import annotations
@@ -62,7 +73,7 @@ class Row:
     claim: bool = False
     values: dict[tuple[str, str], float] = field(default_factory=dict)  # (dataset, key) -> value
     extra: dict[str, str] = field(default_factory=dict)
-    counts: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int | None] = field(default_factory=dict)  # dataset -> images scored
 
 
 @dataclass
@@ -75,6 +86,32 @@ class Table:
     rows: list[Row]
     ranks: dict[tuple[int, str, str], int] = field(default_factory=dict)  # (row, ds, key) -> 1..3
     notes: list[str] = field(default_factory=list)
+    #: dataset -> "n/N" where every measured row of its columns is over the same partial n
+    partial: dict[str, str] = field(default_factory=dict)
+    #: (row index, dataset) -> "n/N" for partial cells of columns whose rows differ in n
+    partial_cells: dict[tuple[int, str], str] = field(default_factory=dict)
+
+
+PARTIAL_NOTE = ("n/N: a partial dataset: scored on the n images found of its N registered images "
+                "(not comparable with full-set numbers{claims}).")
+
+
+def _mark_partial(t: Table) -> None:
+    """Fill ``t.partial`` / ``t.partial_cells`` from the rows' image counts."""
+    from salbench.datasets import count_label
+    for ds in t.datasets:
+        measured = [(i, r) for i, r in enumerate(t.rows) if not r.claim and ds in r.counts]
+        labels = {i: count_label(ds, r.counts[ds]) for i, r in measured}
+        if not any(labels.values()):
+            continue
+        distinct = set(labels.values())
+        if len(distinct) == 1:
+            t.partial[ds] = distinct.pop()
+        else:
+            t.partial_cells.update({(i, ds): lab for i, lab in labels.items() if lab})
+    if t.partial or t.partial_cells:
+        claims = any(r.claim for r in t.rows)
+        t.notes.append(PARTIAL_NOTE.format(claims=", such as the paper's †" if claims else ""))
 
 
 def _metric_list(spec: str | None) -> list[str]:
@@ -109,16 +146,26 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
                 methods: list[str] | None, metrics: list[str], columns: list[str],
                 claims: bool = True) -> Table:
     from salbench import claims as claims_mod
+    from salbench.datasets import canonical_name
     summaries = store.summaries(methods=None, datasets=None, protocol=protocol)
-    present_ds = {s["dataset"] for s in summaries}
-    if datasets:  # the user's order; stored spelling where the dataset is present
+    present_ds = {canonical_name(s["dataset"]) for s in summaries}
+    if datasets:  # the user's order, canonical names; stored spelling of unregistered ones
         low = {d.lower(): d for d in present_ds}
-        ds_names = [low.get(d.lower(), d) for d in datasets]
+        ds_names = []
+        for d in datasets:
+            name = low.get(canonical_name(d).lower(), canonical_name(d))
+            if name not in ds_names:
+                ds_names.append(name)
     else:
         ds_names = _dataset_order(present_ds)
     by_method: dict[str, dict[str, dict]] = {}
     for s in summaries:
-        by_method.setdefault(s["method"], {})[s["dataset"]] = s
+        ds = canonical_name(s["dataset"])
+        ds = next((d for d in present_ds if d.lower() == ds.lower()), ds)
+        have = by_method.setdefault(s["method"], {}).get(ds)
+        # two stored spellings of one dataset: the canonical one wins
+        if have is None or (have["dataset"] != ds and s["dataset"] == ds):
+            by_method[s["method"]][ds] = s
     mlow = [m.lower() for m in methods] if methods else None
     if number == 1:
         labels = [m for m in TABLE1_ROWS if m in {k.lower() for k in by_method}]
@@ -141,7 +188,7 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
                     v = s["scores"].get(k)
                     if isinstance(v, (int, float)) and math.isfinite(v):
                         r.values[(ds, k)] = float(v)
-                r.counts[ds] = str(s.get("count"))
+                r.counts[ds] = s.get("count")
         if not r.values:
             continue  # nothing on the datasets shown
         r.extra = _extra(store, method_info.get(lab), lab, columns)
@@ -171,6 +218,7 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
     _rank(t)
     if any(r.claim for r in rows):
         t.notes.append(f"† reported in {claims_mod.PAPER}, Table {number} (not measured here).")
+    _mark_partial(t)
     return t
 
 
@@ -223,7 +271,7 @@ def render_markdown(t: Table) -> str:
     head = ["Method"]
     for ds in t.datasets:
         for m in t.metrics:
-            head.append(f"{ds} {METRICS[m][1]}")
+            head.append(f"{ds}" + (f" ({t.partial[ds]})" if ds in t.partial else "") + f" {METRICS[m][1]}")
     head += [{"params": "Params", "gmacs": "GMACs (300×300)", "fps": "FPS"}[c] for c in t.columns]
     lines = [f"**Table {t.number}.** {_title(t)}", "",
              "| " + " | ".join(head) + " |",
@@ -245,6 +293,8 @@ def render_markdown(t: Table) -> str:
                     s = f"_{s}_²"
                 elif rank == 3:
                     s = f"{s}³"
+                if (i, ds) in t.partial_cells:
+                    s += f" ({t.partial_cells[(i, ds)]})"
                 cells.append(s)
         cells += [r.extra.get(c, MISSING) for c in t.columns]
         lines.append("| " + " | ".join(cells) + " |")
@@ -269,11 +319,15 @@ def render_latex_table(t: Table) -> str:
            r"\caption{" + _tex_escape(_title(t)) + r" The top three results of each column are in "
            r"\textcolor{red}{red}, \textcolor{green}{green} and \textcolor{blue}{blue}"
            + (r"; rows marked $^\dagger$ are numbers reported in the paper, not measured here"
-              if any(r.claim for r in t.rows) else "") + ".}",
+              if any(r.claim for r in t.rows) else "") + "."
+           + (" " + _tex_escape(PARTIAL_NOTE.format(
+               claims=", such as the paper's †" if any(r.claim for r in t.rows) else ""))
+              if t.partial or t.partial_cells else "") + "}",
            r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%",
            r"\begin{tabular}{" + spec + "}", r"\hline"]
     h1 = ["Method"] + [r"\multicolumn{%d}{c%s}{%s}" % (ncol, "|" if (j < len(t.datasets) - 1 or t.columns) else "",
-                                                       _tex_escape(ds)) for j, ds in enumerate(t.datasets)]
+                                                       _tex_escape(ds + (f" ({t.partial[ds]})" if ds in t.partial else "")))
+                  for j, ds in enumerate(t.datasets)]
     h1 += [{"params": "Params", "gmacs": "GMACs", "fps": "FPS"}[c] for c in t.columns]
     h2 = [""] + [METRICS[m][2] for _ in t.datasets for m in t.metrics] + [""] * len(t.columns)
     out += [" & ".join(h1) + r" \\", " & ".join(h2) + r" \\", r"\hline"]
@@ -292,7 +346,10 @@ def render_latex_table(t: Table) -> str:
                     continue
                 s = f"{v:.3f}"
                 rank = t.ranks.get((i, ds, key))
-                cells.append(r"\textcolor{%s}{%s}" % (color[rank], s) if rank else s)
+                s = r"\textcolor{%s}{%s}" % (color[rank], s) if rank else s
+                if (i, ds) in t.partial_cells:
+                    s += r"\,{\scriptsize(%s)}" % _tex_escape(t.partial_cells[(i, ds)])
+                cells.append(s)
         cells += [_tex_escape(r.extra.get(c, MISSING)) for c in t.columns]
         out.append(" & ".join(cells) + r" \\")
     out += [r"\hline", r"\end{tabular}}", r"\end{table}"]
@@ -316,8 +373,14 @@ def figures(store, out_dir: Path, *, protocol: str, datasets: list[str] | None,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from salbench.datasets import canonical_name, count_label
     from salbench.numeric import BETA2
-    sums = store.summaries(methods=methods, datasets=datasets, protocol=protocol, curves=True)
+    sums = store.summaries(methods=methods, datasets=None, protocol=protocol, curves=True)
+    for s in sums:  # one spelling per dataset, the one `--datasets` and the tables use
+        s["dataset"] = canonical_name(s["dataset"])
+    if datasets:
+        wanted = {canonical_name(d).lower() for d in datasets}
+        sums = [s for s in sums if s["dataset"].lower() in wanted]
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for ds in _dataset_order({s["dataset"] for s in sums}):
@@ -336,7 +399,8 @@ def figures(store, out_dir: Path, *, protocol: str, datasets: list[str] | None,
             if not f:
                 f = [(1 + BETA2) * a * b / (BETA2 * a + b) if (BETA2 * a + b) > 0 else 0.0
                      for a, b in zip(p, r)]
-            lab = f"{s['method']} (maxF {max(f):.3f})"
+            part = count_label(ds, s.get("count"))
+            lab = f"{s['method']} (maxF {max(f):.3f}" + (f", partial {part} images)" if part else ")")
             ax_pr.plot(r, p, label=lab, lw=1.4)
             ax_f.plot(range(len(f)), f, label=lab, lw=1.4)
         ax_pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),

@@ -81,8 +81,10 @@ def test_markdown_table2_marks_the_best_three(store_dir):
         assert "Protocol: pysodmetrics" in md and "Legend" in md
         assert "r3net-0" not in md  # ablation rows belong to Table 1
         lines = {ln.split("|")[1].strip(): ln for ln in md.splitlines() if ln.startswith("| ")}
+        assert "n/N: a partial dataset" in md  # the fixture's SOD holds 5 of its 300 images
         for ds in ("demo", "SOD"):
-            assert [c.strip() for c in lines["Method"].split("|")].count(f"{ds} Fβ") == 1
+            head = {"demo": "demo", "SOD": "SOD (5/300)"}[ds]  # demo: no registered count
+            assert [c.strip() for c in lines["Method"].split("|")].count(f"{head} Fβ") == 1
             col = list(t.datasets).index(ds) * 2 + 2  # cells: '', Method, F, MAE, F, MAE
             for key, lower in (("max_f", False), ("mae", True)):
                 vals = _column(s, ds, key, "pysodmetrics")
@@ -151,7 +153,7 @@ def test_latex_structure_and_compiles(store_dir, tmp_path):
     for colour in ("red", "green", "blue"):
         assert body.count(r"\textcolor{%s}" % colour) >= 4
     rows = [ln for ln in body.splitlines() if ln.endswith(r"\\")]
-    assert rows[0].startswith(r"Method & \multicolumn{2}{c|}{demo} & \multicolumn{2}{c|}{SOD}")
+    assert rows[0].startswith(r"Method & \multicolumn{2}{c|}{demo} & \multicolumn{2}{c|}{SOD (5/300)}")
     assert all(ln.count("&") == 6 for ln in rows[1:])  # 1 + 2×2 + 2 columns
     assert re.search(r"\$\^\\dagger\$DSS & -- & -- & (\\textcolor\{\w+\}\{)?0\.842\}? & "
                      r"(\\textcolor\{\w+\}\{)?0\.118", tex)
@@ -189,3 +191,91 @@ def test_report_command_writes_markdown_and_figures(store_dir, tmp_path):
     r = subprocess.run([sys.executable, "-m", "salbench.cli", "report", "--results", str(store_dir / "results"),
                         "--metrics", "maxF,bogus"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown metric" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def partial_store(tmp_path_factory):
+    """Real evaluations of few images stored under registered names (partial:
+    PASCAL-S 3/850 for both methods; SOD 3/300 and 4/300) and an ad-hoc one."""
+    root = tmp_path_factory.mktemp("partial")
+    rng = np.random.default_rng(1)
+    store = ResultsStore(root / "results" / "salbench.sqlite")
+    plan = {("good", "PASCAL-S"): 3, ("mid", "PASCAL-S"): 3, ("good", "SOD"): 3, ("mid", "SOD"): 4,
+            ("good", "mine"): 3}
+    for (label, ds), n in plan.items():
+        d = root / label / ds
+        d.mkdir(parents=True)
+        pairs = []
+        for i in range(n):
+            img, gt = demo.make_sample("test", i)
+            Image.fromarray(gt).save(d / f"g{i}.png")
+            Image.fromarray(np.round(METHODS[label](gt, img, rng)).astype(np.uint8)).save(d / f"p{i}.png")
+            pairs.append((f"t{i}", d / f"p{i}.png", d / f"g{i}.png"))
+        per: dict = {}
+        summ = evaluate_pairs(pairs, protocol="pysodmetrics", workers=1, structural=False,
+                              on_image=lambda nm, sc, per=per: per.__setitem__(nm, sc))
+        assert summ["count"] == n
+        store.put_results(label, ds, "pysodmetrics", summ, per, f"run-{label}-{ds}")
+    store.close()
+    return root / "results"
+
+
+def _report(results: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "salbench.cli", "report", "--results", str(results), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _head(md: str) -> list[str]:
+    return [c.strip() for c in next(ln for ln in md.splitlines() if ln.startswith("| Method")).split("|")]
+
+
+@pytest.mark.parametrize("spelling", ["pascal", "Pascal-S", "pascals"])
+def test_report_datasets_any_spelling_selects_the_stored_name(partial_store, spelling):
+    r = _report(partial_store, "--datasets", spelling)
+    assert r.returncode == 0, r.stderr
+    assert _head(r.stdout)[1:-1] == ["Method", "PASCAL-S (3/850) Fβ", "PASCAL-S (3/850) MAE"]
+    rows = [ln.split("|")[1].strip() for ln in r.stdout.splitlines() if ln.startswith("| ")][1:]
+    assert sorted(rows) == ["good", "mid"]
+
+
+def test_report_figures_accept_any_spelling(partial_store, tmp_path):
+    r = _report(partial_store, "--datasets", "pascals", "--figures", str(tmp_path / "fig"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [
+        "fmeasure_PASCAL-S_pysodmetrics.pdf", "fmeasure_PASCAL-S_pysodmetrics.png",
+        "pr_PASCAL-S_pysodmetrics.pdf", "pr_PASCAL-S_pysodmetrics.png"]
+
+
+def test_partial_marks_in_markdown_through_the_cli(partial_store):
+    r = _report(partial_store, "--datasets", "sod,pascal,mine")
+    assert r.returncode == 0, r.stderr
+    md = r.stdout
+    # SOD: rows differ in n -> per-cell marks; PASCAL-S: one n -> in the header; mine: never partial
+    assert _head(md)[1:-1] == ["Method", "SOD Fβ", "SOD MAE", "PASCAL-S (3/850) Fβ", "PASCAL-S (3/850) MAE",
+                               "mine Fβ", "mine MAE"]
+    cells = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
+             for ln in md.splitlines() if ln.startswith("| ") and not ln.startswith("| Method")}
+    assert all(c.endswith(" (3/300)") for c in cells["good"][:2])
+    assert all(c.endswith(" (4/300)") for c in cells["mid"][:2])
+    assert not any("/" in c for c in cells["good"][2:] + cells["mid"][2:])
+    assert cells["mid"][4:] == ["–", "–"]
+    assert "n/N: a partial dataset: scored on the n images found of its N registered images" in md
+    full = _report(partial_store, "--datasets", "mine")
+    assert full.returncode == 0 and "n/N" not in full.stdout and "/" not in "".join(_head(full.stdout))
+
+
+def test_partial_marks_in_latex_through_the_cli(partial_store, tmp_path):
+    out = tmp_path / "t.tex"
+    r = _report(partial_store, "--datasets", "sod,pascal,mine", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    tex = out.read_text()
+    body = tex[tex.index(r"\begin{tabular}"):tex.index(r"\end{tabular}")]
+    rows = [ln for ln in body.splitlines() if ln.endswith(r"\\")]
+    assert rows[0] == (r"Method & \multicolumn{2}{c|}{SOD} & \multicolumn{2}{c|}{PASCAL-S (3/850)} & "
+                       r"\multicolumn{2}{c}{mine} \\")
+    good = next(ln for ln in rows if ln.startswith("good &"))
+    mid = next(ln for ln in rows if ln.startswith("mid &"))
+    assert good.count(r"\,{\scriptsize(3/300)}") == 2 and mid.count(r"\,{\scriptsize(4/300)}") == 2
+    assert "scriptsize" not in good.split(" & ", 3)[3]  # PASCAL-S and mine cells: no per-cell mark
+    caption = tex[tex.index(r"\caption{"):tex.index(r"\resizebox")]
+    assert "n/N: a partial dataset" in caption
