@@ -58,9 +58,18 @@ Follows Yao Qin's released MATLAB code (``demo_BSCA.m`` with ``removeframe.m``,
 
 Degenerate inputs (one superpixel, a constant image, an image that is all
 frame) give an all-zero map.
+
+Options (``--option key=value``; the defaults are the code's values above):
+``n_superpixels`` (int, 300), ``compactness`` (float, 20), ``compactness_bg``
+(float, 30), ``slic_variant`` (``achanta_exe`` or ``achanta``), ``n_clusters``
+(int, 3), ``kmeans_seed`` (int, 0), ``sigma_1`` (float, 0.2), ``sigma_2``
+(float, 1.3), ``beta`` (float, 10), ``theta`` (float, 10), ``phases``
+(tuple of three ints, 5,5,10: the cellular automaton's updates per phase).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 from scipy import sparse
@@ -68,6 +77,7 @@ from scipy import sparse
 from salbench.classical import (ClassicalMethod, adjacency_yang, framed_saliency, grady_weights, slic_lab,
                                 is_degenerate, minmax, rgb_to_lab_colorspace11, rgb_to_lab_ruzon,
                                 slic_superpixels, symmetric_from_edges, two_hop_edges)
+from salbench.options import Option, OptionError
 from salbench.registry import register_method
 
 N_SUPERPIXELS = 300
@@ -158,15 +168,18 @@ def pixel_features(rgb: np.ndarray, lab: np.ndarray | None = None) -> np.ndarray
 
 
 def background_map(rgb: np.ndarray, sp, return_details: bool = False, lab: np.ndarray | None = None,
-                   slic_variant: str = SLIC_VARIANT):
+                   slic_variant: str = SLIC_VARIANT, n_superpixels: int = N_SUPERPIXELS,
+                   compactness_bg: float = COMPACTNESS_BG, n_clusters: int = N_CLUSTERS,
+                   kmeans_seed: int = KMEANS_SEED, sigma_1: float = SIGMA_1, sigma_2: float = SIGMA_2,
+                   beta: float = BETA):
     """S_bg on the superpixels ``sp`` (compactness 20) from the boundary clusters
     of a compactness-30 segmentation."""
     h, w = rgb.shape[:2]
     feats_px = pixel_features(rgb, lab if slic_variant == "achanta_exe" and lab is not None else None)
-    sp_bg = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS_BG, lab, variant=slic_variant)
+    sp_bg = slic_superpixels(rgb, n_superpixels, compactness_bg, lab, variant=slic_variant)
     f_bg = sp_bg.mean_of(feats_px)
     bd_bg = sp_bg.boundary(1)
-    labels = kmeans(f_bg[bd_bg], N_CLUSTERS)
+    labels = kmeans(f_bg[bd_bg], n_clusters, seed=kmeans_seed)
     f_all = sp.mean_of(feats_px)
     pos_all = minmax(sp.mean_pos)  # joint over rows and columns, as normalization(weight, 0)
     gcd, gsd = [], []
@@ -175,21 +188,21 @@ def background_map(rgb: np.ndarray, sp, return_details: bool = False, lab: np.nd
         fk = f_bg[members]
         pk = minmax(sp_bg.mean_pos[members])  # per cluster, joint over both coordinates
         dist = np.sqrt(((f_all[:, None, :] - fk[None]) ** 2).sum(-1))
-        gcd.append(minmax((1.0 / (np.exp(-dist / (2 * SIGMA_1 ** 2)) + BETA)).mean(1)))
+        gcd.append(minmax((1.0 / (np.exp(-dist / (2 * sigma_1 ** 2)) + beta)).mean(1)))
         d2 = ((pos_all[:, None, :] - pk[None]) ** 2).sum(-1)
-        gsd.append(np.exp(-d2 / (2 * SIGMA_2 ** 2)).mean(1))
+        gsd.append(np.exp(-d2 / (2 * sigma_2 ** 2)).mean(1))
     s_bg = minmax(np.sum([g * s for g, s in zip(gsd, gcd)], axis=0))
     if return_details:
         return s_bg, {"clusters": labels, "boundary_bg": bd_bg, "gcd": gcd, "gsd": gsd}
     return s_bg
 
 
-def impact_matrices(sp) -> tuple[sparse.csr_matrix, np.ndarray]:
+def impact_matrices(sp, theta: float = THETA) -> tuple[sparse.csr_matrix, np.ndarray]:
     """Row-normalised impact factor matrix F* and coherence vector c."""
     lab = rgb_to_lab_colorspace11(sp.mean_rgb / 255.0)
     adj = adjacency_yang(sp.labels, sp.n, link_boundary=True)
     edges = two_hop_edges(adj)
-    f = symmetric_from_edges(edges, grady_weights(edges, lab, THETA), sp.n)
+    f = symmetric_from_edges(edges, grady_weights(edges, lab, theta), sp.n)
     deg = np.asarray(f.sum(axis=1)).ravel()
     deg[deg == 0] = 1.0
     f_norm = sparse.diags(1.0 / deg) @ f
@@ -201,8 +214,8 @@ def impact_matrices(sp) -> tuple[sparse.csr_matrix, np.ndarray]:
 
 
 def cellular_automaton(s0: np.ndarray, f_norm: sparse.csr_matrix, c: np.ndarray,
-                       boundary: np.ndarray) -> np.ndarray:
-    """The code's 20 synchronous updates in three phases."""
+                       boundary: np.ndarray, phases: tuple[int, int, int] = PHASES) -> np.ndarray:
+    """The code's 20 synchronous updates in three phases (``phases``: updates per phase)."""
     n = s0.size
     s = s0.astype(np.float64).copy()
     inner = np.setdiff1d(np.arange(n), boundary)
@@ -210,12 +223,12 @@ def cellular_automaton(s0: np.ndarray, f_norm: sparse.csr_matrix, c: np.ndarray,
     def step(v: np.ndarray) -> np.ndarray:
         return c * v + (1.0 - c) * (f_norm @ v)
 
-    for _ in range(PHASES[0]):
+    for _ in range(phases[0]):
         s[boundary] -= BOUNDARY_DROP
         s[s < 0] = NEG_FLOOR
         s = step(s)
         s[inner] = minmax(s[inner])
-    for _ in range(PHASES[1]):
+    for _ in range(phases[1]):
         s[boundary] -= BOUNDARY_DROP
         s[s < 0] = NEG_FLOOR
         most = s > MOST_SALIENT
@@ -224,32 +237,45 @@ def cellular_automaton(s0: np.ndarray, f_norm: sparse.csr_matrix, c: np.ndarray,
             s[rest] = minmax(s[rest])
         s = step(s)
         s[inner] = minmax(s[inner])
-    for _ in range(PHASES[2]):
+    for _ in range(phases[2]):
         s = minmax(step(s))
     return s
 
 
 def bsca_superpixel_saliency(rgb: np.ndarray, return_details: bool = False,
-                             slic_variant: str = SLIC_VARIANT):
+                             slic_variant: str = SLIC_VARIANT, n_superpixels: int = N_SUPERPIXELS,
+                             compactness: float = COMPACTNESS, compactness_bg: float = COMPACTNESS_BG,
+                             n_clusters: int = N_CLUSTERS, kmeans_seed: int = KMEANS_SEED,
+                             sigma_1: float = SIGMA_1, sigma_2: float = SIGMA_2, beta: float = BETA,
+                             theta: float = THETA, phases: tuple[int, int, int] = PHASES):
     """BSCA on a frame-free RGB uint8 image: (superpixels, values[, details]).
     ``slic_variant="achanta"`` gives the segmentation used before 2026-11-26
-    (the ``SLIC.cpp`` source revision instead of the executable's)."""
+    (the ``SLIC.cpp`` source revision instead of the executable's). The other
+    keywords are the method's options (module docstring)."""
+    if len(phases) != 3 or min(phases) < 0:
+        raise OptionError(f"method 'bsca': option phases={','.join(map(str, phases))} must be three "
+                          f"update counts >= 0 (default 5,5,10)")
     lab = slic_lab(rgb, slic_variant)
-    sp = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS, lab, variant=slic_variant)
+    sp = slic_superpixels(rgb, n_superpixels, compactness, lab, variant=slic_variant)
     if is_degenerate(sp):
         vals = np.zeros(sp.n)
         return (sp, vals, {}) if return_details else (sp, vals)
-    s_bg, det = background_map(rgb, sp, return_details=True, lab=lab, slic_variant=slic_variant)
-    f_norm, c = impact_matrices(sp)
-    vals = cellular_automaton(s_bg, f_norm, c, sp.boundary(1))
+    s_bg, det = background_map(rgb, sp, return_details=True, lab=lab, slic_variant=slic_variant,
+                               n_superpixels=n_superpixels, compactness_bg=compactness_bg,
+                               n_clusters=n_clusters, kmeans_seed=kmeans_seed, sigma_1=sigma_1,
+                               sigma_2=sigma_2, beta=beta)
+    f_norm, c = impact_matrices(sp, theta)
+    vals = cellular_automaton(s_bg, f_norm, c, sp.boundary(1), tuple(int(p) for p in phases))
     if return_details:
         return sp, vals, {"s_bg": s_bg, "impact": f_norm, "coherence": c, **det}
     return sp, vals
 
 
-def bsca_saliency(rgb: np.ndarray) -> np.ndarray:
-    """BSCA saliency map (uint8, the image's size) of an RGB uint8 image."""
-    return framed_saliency(rgb, "yang", bsca_superpixel_saliency)
+def bsca_saliency(rgb: np.ndarray, **options) -> np.ndarray:
+    """BSCA saliency map (uint8, the image's size) of an RGB uint8 image;
+    ``options`` as :func:`bsca_superpixel_saliency`'s keywords."""
+    fn = partial(bsca_superpixel_saliency, **options) if options else bsca_superpixel_saliency
+    return framed_saliency(rgb, "yang", fn)
 
 
 @register_method
@@ -258,4 +284,20 @@ class BSCA(ClassicalMethod):
 
     name = "bsca"
     paper = "Qin et al., CVPR 2015"
+    OPTIONS = (
+        Option("n_superpixels", int, N_SUPERPIXELS, "superpixels requested from each SLIC segmentation"),
+        Option("compactness", float, float(COMPACTNESS), "SLIC compactness of the automaton's segmentation"),
+        Option("compactness_bg", float, float(COMPACTNESS_BG),
+               "SLIC compactness of the segmentation whose boundary is clustered"),
+        Option("slic_variant", str, SLIC_VARIANT, "SLIC seeding: achanta_exe (the executable the code "
+               "calls) or achanta (the SLIC.cpp source)", choices=("achanta_exe", "achanta")),
+        Option("n_clusters", int, N_CLUSTERS, "K-means clusters of the boundary superpixels"),
+        Option("kmeans_seed", int, KMEANS_SEED, "seed of the K-means initial centres"),
+        Option("sigma_1", float, SIGMA_1, "colour sigma of the global colour distinction"),
+        Option("sigma_2", float, SIGMA_2, "spatial sigma of the global spatial distance"),
+        Option("beta", float, BETA, "beta of the global colour distinction 1/(exp(.) + beta)"),
+        Option("theta", float, THETA, "impact-factor scale: exp(-theta*d) + 1e-5"),
+        Option("phases", tuple, PHASES, "cellular-automaton updates in its three phases",
+               item_type=int),
+    )
     saliency = staticmethod(bsca_saliency)

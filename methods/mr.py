@@ -35,10 +35,15 @@ Follows Chuan Yang's released MATLAB code (``saliencymap`` demo with
 
 Degenerate inputs (one superpixel, a constant image, an image that is all
 frame) give an all-zero map: the MATLAB code would divide 0 by 0 there.
+
+Options (``--option key=value``; the defaults are the code's values above):
+``n_superpixels`` (int, 200), ``compactness`` (float, 20), ``theta`` (float,
+10), ``alpha`` (float, 0.99), ``slic_variant`` (``achanta_exe`` or ``achanta``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
 import numpy as np
@@ -46,6 +51,7 @@ import numpy as np
 from salbench.classical import (ClassicalMethod, adjacency_yang, framed_saliency, grady_weights,
                                 is_degenerate, minmax, rgb_to_lab_colorspace11, slic_superpixels,
                                 symmetric_from_edges, two_hop_edges)
+from salbench.options import Option
 from salbench.registry import register_method
 
 #: superpixels requested from SLIC (``spnumber`` in the MR code).
@@ -60,11 +66,11 @@ THETA = 10.0
 ALPHA = 0.99
 
 
-def ranking_matrix(weights) -> np.ndarray:
+def ranking_matrix(weights, alpha: float = ALPHA) -> np.ndarray:
     """``optAff = (D - αW)⁻¹`` with a zero diagonal, from a symmetric affinity ``W``."""
     w = np.asarray(weights.todense() if hasattr(weights, "todense") else weights, dtype=np.float64)
     d = np.diag(w.sum(axis=0))
-    a = np.linalg.inv(d - ALPHA * w)
+    a = np.linalg.inv(d - alpha * w)
     np.fill_diagonal(a, 0.0)
     return a
 
@@ -87,17 +93,20 @@ def foreground_stage(aff: np.ndarray, stage1: np.ndarray) -> np.ndarray:
 
 
 def mr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False,
-                           slic_variant: str = SLIC_VARIANT):
-    """MR on a frame-free RGB uint8 image: (superpixels, stage-2 values[, details])."""
-    sp = slic_superpixels(rgb, N_SUPERPIXELS, COMPACTNESS, variant=slic_variant)
+                           slic_variant: str = SLIC_VARIANT, n_superpixels: int = N_SUPERPIXELS,
+                           compactness: float = COMPACTNESS, theta: float = THETA,
+                           alpha: float = ALPHA):
+    """MR on a frame-free RGB uint8 image: (superpixels, stage-2 values[, details]).
+    The keyword parameters are the method's options (module docstring)."""
+    sp = slic_superpixels(rgb, n_superpixels, compactness, variant=slic_variant)
     if is_degenerate(sp):
         vals = np.zeros(sp.n)
         return (sp, vals, {}) if return_details else (sp, vals)
     lab = rgb_to_lab_colorspace11(sp.mean_rgb / 255.0)
     adj = adjacency_yang(sp.labels, sp.n, link_boundary=True)
     edges = two_hop_edges(adj)
-    w = symmetric_from_edges(edges, grady_weights(edges, lab, THETA), sp.n)
-    aff = ranking_matrix(w)
+    w = symmetric_from_edges(edges, grady_weights(edges, lab, theta), sp.n)
+    aff = ranking_matrix(w, alpha)
     sides = [sp.side("top"), sp.side("bottom"), sp.side("left"), sp.side("right")]
     s1 = boundary_stage(aff, sides)
     s2 = foreground_stage(aff, s1)
@@ -106,9 +115,11 @@ def mr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False,
     return sp, s2
 
 
-def mr_saliency(rgb: np.ndarray) -> np.ndarray:
-    """MR saliency map (uint8, the image's size) of an RGB uint8 image."""
-    return framed_saliency(rgb, "yang", mr_superpixel_saliency)
+def mr_saliency(rgb: np.ndarray, **options) -> np.ndarray:
+    """MR saliency map (uint8, the image's size) of an RGB uint8 image;
+    ``options`` as :func:`mr_superpixel_saliency`'s keywords."""
+    fn = partial(mr_superpixel_saliency, **options) if options else mr_superpixel_saliency
+    return framed_saliency(rgb, "yang", fn)
 
 
 @register_method
@@ -117,4 +128,12 @@ class MR(ClassicalMethod):
 
     name = "mr"
     paper = "Yang et al., CVPR 2013"
+    OPTIONS = (
+        Option("n_superpixels", int, N_SUPERPIXELS, "superpixels requested from SLIC (spnumber)"),
+        Option("compactness", float, float(COMPACTNESS), "SLIC compactness"),
+        Option("theta", float, THETA, "edge-weight scale: exp(-theta*d) + 1e-5 on edge-normalised Lab distances"),
+        Option("alpha", float, ALPHA, "manifold-ranking balance in (D - alpha*W)^-1"),
+        Option("slic_variant", str, SLIC_VARIANT, "SLIC seeding: achanta_exe (the executable the code "
+               "calls) or achanta (the SLIC.cpp source)", choices=("achanta_exe", "achanta")),
+    )
     saliency = staticmethod(mr_saliency)

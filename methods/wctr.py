@@ -73,9 +73,18 @@ Follows Wangjiang Zhu's released MATLAB code (``demo.m`` with
 
 Degenerate inputs (one superpixel, a constant image, an image that is all
 frame) give an all-zero map.
+
+Options (``--option key=value``; the defaults are the code's values above):
+``geo_sigma``, ``nei_sigma``, ``clip`` (float or ``none`` = the code's adaptive
+``EstimateDynamicParas`` value, the default; ``geo_sigma=10`` is how the
+published maps behave, item 5), ``pixels_per_superpixel`` (int, 600),
+``compactness`` (float, 20), ``slic_variant`` (``zhu_floor`` or ``zhu``),
+``sigma_spa`` (float, 0.4), ``bg_lambda`` (float, 5), ``mu`` (float, 0.1).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 from scipy import sparse
@@ -85,6 +94,7 @@ from scipy.sparse.linalg import spsolve
 from salbench.classical import (MATLAB_EPS, ClassicalMethod, adjacency_zhu, framed_saliency, graythresh,
                                 is_degenerate, link_clique, minmax, pairwise_dist, rgb_to_lab_colorspace11,
                                 slic_superpixels)
+from salbench.options import Option
 from salbench.registry import register_method
 
 #: pixels per superpixel (``pixNumInSP``).
@@ -183,9 +193,10 @@ def boundary_connectivity(adj: sparse.spmatrix, col_dist: np.ndarray, bd: np.nda
     return length / np.sqrt(area)
 
 
-def weighted_contrast(col_dist: np.ndarray, pos_dist: np.ndarray, bg_prob: np.ndarray) -> np.ndarray:
+def weighted_contrast(col_dist: np.ndarray, pos_dist: np.ndarray, bg_prob: np.ndarray,
+                      sigma_spa: float = SIGMA_SPA) -> np.ndarray:
     """``CalWeightedContrast.m``: (d_col ∘ w_spa)·bgProb, normalised, Otsu-cleaned."""
-    w = (col_dist * dist2weight(pos_dist, SIGMA_SPA)) @ bg_prob
+    w = (col_dist * dist2weight(pos_dist, sigma_spa)) @ bg_prob
     w = minmax(w, MATLAB_EPS)
     t = graythresh(w)
     w[w < t] = 0.0
@@ -193,7 +204,8 @@ def weighted_contrast(col_dist: np.ndarray, pos_dist: np.ndarray, bg_prob: np.nd
 
 
 def optimise(adj: sparse.spmatrix, bd: np.ndarray, col_dist: np.ndarray, nei_sigma: float,
-             bg_weight: np.ndarray, fg_weight: np.ndarray) -> np.ndarray:
+             bg_weight: np.ndarray, fg_weight: np.ndarray, mu: float = MU,
+             bg_lambda: float = BG_LAMBDA) -> np.ndarray:
     """``SaliencyOptimization.m``: the least-squares problem of Eq. 9 as one sparse solve."""
     n = col_dist.shape[0]
     a = sparse.csr_matrix(adj, dtype=np.float64)
@@ -203,18 +215,19 @@ def optimise(adj: sparse.spmatrix, bd: np.ndarray, col_dist: np.ndarray, nei_sig
     wn = sparse.coo_matrix((dist2weight(col_dist[nn.row, nn.col], nei_sigma) if nei_sigma > 0
                             else (col_dist[nn.row, nn.col] == 0).astype(np.float64),
                             (nn.row, nn.col)), shape=(n, n)).tocsr()
-    w = wn + MU * a
+    w = wn + mu * a
     deg = np.asarray(w.sum(axis=0)).ravel()
-    lhs = sparse.diags(deg + BG_LAMBDA * bg_weight + fg_weight) - w
+    lhs = sparse.diags(deg + bg_lambda * bg_weight + fg_weight) - w
     return np.asarray(spsolve(lhs.tocsc(), fg_weight)).ravel()
 
 
-def zhu_superpixels(rgb: np.ndarray, slic_variant: str = SLIC_VARIANT):
+def zhu_superpixels(rgb: np.ndarray, slic_variant: str = SLIC_VARIANT,
+                    pixels_per_superpixel: int = PIXELS_PER_SUPERPIXEL, compactness: float = COMPACTNESS):
     """``SLIC_Split`` of a frame-free RGB uint8 image: about h·w/600 superpixels
     at compactness 20 (``slic_variant`` as in :func:`wctr_superpixel_saliency`)."""
     h, w = rgb.shape[:2]
-    n_req = int(np.floor(h * w / PIXELS_PER_SUPERPIXEL + 0.5))
-    return slic_superpixels(rgb, n_req, COMPACTNESS, variant=slic_variant)
+    n_req = int(np.floor(h * w / pixels_per_superpixel + 0.5))
+    return slic_superpixels(rgb, n_req, compactness, variant=slic_variant)
 
 
 def zhu_features(sp, h: int, w: int):
@@ -230,26 +243,34 @@ def zhu_features(sp, h: int, w: int):
 
 
 def wctr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False,
-                             slic_variant: str = SLIC_VARIANT, geo_sigma: float | None = GEO_SIGMA):
+                             slic_variant: str = SLIC_VARIANT, geo_sigma: float | None = GEO_SIGMA,
+                             nei_sigma: float | None = None, clip: float | None = None,
+                             pixels_per_superpixel: int = PIXELS_PER_SUPERPIXEL,
+                             compactness: float = COMPACTNESS, sigma_spa: float = SIGMA_SPA,
+                             bg_lambda: float = BG_LAMBDA, mu: float = MU):
     """wCtr* on a frame-free RGB uint8 image: (superpixels, optimised values[, details]).
     ``slic_variant="zhu"`` gives the released ``SLIC_mex`` grid (S rounded);
     ``geo_sigma=None`` (default) the released adaptive geoSigma
     (``EstimateDynamicParas``), ``geo_sigma=GEO_SIGMA_MAPS`` the fixed 10 the
-    published maps behave as (module docstring, item 5)."""
+    published maps behave as (module docstring, item 5); ``nei_sigma`` and
+    ``clip`` likewise (None: adaptive). The other keywords are the method's
+    options (module docstring)."""
     h, w = rgb.shape[:2]
-    sp = zhu_superpixels(rgb, slic_variant)
+    sp = zhu_superpixels(rgb, slic_variant, pixels_per_superpixel, compactness)
     if is_degenerate(sp):
         vals = np.zeros(sp.n)
         return (sp, vals, {}) if return_details else (sp, vals)
     adj, bd, col_dist, pos_dist = zhu_features(sp, h, w)
-    clip, adaptive_geo_sigma, nei_sigma = dynamic_params(adj, col_dist)
+    adaptive_clip, adaptive_geo_sigma, adaptive_nei_sigma = dynamic_params(adj, col_dist)
     geo_sigma = adaptive_geo_sigma if geo_sigma is None else float(geo_sigma)
+    nei_sigma = adaptive_nei_sigma if nei_sigma is None else float(nei_sigma)
+    clip = adaptive_clip if clip is None else float(clip)
     bdcon = boundary_connectivity(adj, col_dist, bd, clip, geo_sigma)
     bg_prob = 1.0 - np.exp(-bdcon ** 2 / (2.0 * SIGMA_BNDCON ** 2))
     bg_weight = bg_prob.copy()
     bg_weight[bdcon > HIGH_BNDCON] = HIGH_BG_WEIGHT
-    wctr = weighted_contrast(col_dist, pos_dist, bg_prob)
-    opt = optimise(adj, bd, col_dist, nei_sigma, bg_weight, wctr)
+    wctr = weighted_contrast(col_dist, pos_dist, bg_prob, sigma_spa)
+    opt = optimise(adj, bd, col_dist, nei_sigma, bg_weight, wctr, mu, bg_lambda)
     vals = minmax(opt, MATLAB_EPS)
     if return_details:
         return sp, vals, {"bdcon": bdcon, "bg_prob": bg_prob, "wctr": wctr, "clip": clip,
@@ -257,9 +278,11 @@ def wctr_superpixel_saliency(rgb: np.ndarray, return_details: bool = False,
     return sp, vals
 
 
-def wctr_saliency(rgb: np.ndarray) -> np.ndarray:
-    """wCtr* saliency map (uint8, the image's size) of an RGB uint8 image."""
-    return framed_saliency(rgb, "zhu", wctr_superpixel_saliency)
+def wctr_saliency(rgb: np.ndarray, **options) -> np.ndarray:
+    """wCtr* saliency map (uint8, the image's size) of an RGB uint8 image;
+    ``options`` as :func:`wctr_superpixel_saliency`'s keywords."""
+    fn = partial(wctr_superpixel_saliency, **options) if options else wctr_superpixel_saliency
+    return framed_saliency(rgb, "zhu", fn)
 
 
 @register_method
@@ -268,4 +291,20 @@ class WCtr(ClassicalMethod):
 
     name = "wctr"
     paper = "Zhu et al., CVPR 2014"
+    OPTIONS = (
+        Option("geo_sigma", float, GEO_SIGMA, "sigma of the geodesic weights in boundary connectivity; "
+               "none = the code's adaptive value, 10 = how the published RBD maps behave", nullable=True),
+        Option("nei_sigma", float, None, "sigma of the smoothness weights; none = the code's adaptive value",
+               nullable=True),
+        Option("clip", float, None, "colour distance clipped off geodesic edge costs (clipVal); "
+               "none = the code's adaptive value", nullable=True),
+        Option("pixels_per_superpixel", int, PIXELS_PER_SUPERPIXEL,
+               "SLIC asks for round(h*w / this) superpixels (pixNumInSP)"),
+        Option("compactness", float, float(COMPACTNESS), "SLIC compactness"),
+        Option("slic_variant", str, SLIC_VARIANT, "SLIC seeding: zhu_floor (step truncated, as the "
+               "published maps) or zhu (the released SLIC_mex)", choices=("zhu_floor", "zhu")),
+        Option("sigma_spa", float, SIGMA_SPA, "sigma of the spatial weight in the weighted contrast"),
+        Option("bg_lambda", float, BG_LAMBDA, "weight of the background term of the optimisation"),
+        Option("mu", float, MU, "weight of the adjacency regulariser of the optimisation"),
+    )
     saliency = staticmethod(wctr_saliency)

@@ -991,7 +991,11 @@ def framed_saliency(rgb: np.ndarray, frame_rule: str, superpixel_saliency) -> np
 class ClassicalMethod(Method):
     """Base of the weight-free classical methods: CPU, one process per core,
     one image at a time through :func:`predict_many`. Subclasses set
-    ``saliency = staticmethod(one_image_function)``."""
+    ``saliency = staticmethod(one_image_function)``; the method's options
+    (declared in ``OPTIONS``, checked by :class:`salbench.registry.Method`) are
+    passed to it as keyword arguments, ``saliency(rgb, **self.options)``.
+    Options are plain values (numbers, strings, tuples), so process-pool
+    workers rebuild the same method from its name and options."""
 
     kind = "classical"
     needs_weights = False
@@ -1005,7 +1009,9 @@ class ClassicalMethod(Method):
         raise NotImplementedError
 
     def predict(self, images, names):
-        return predict_many(self.saliency, images, names)
+        import functools
+        fn = functools.partial(self.saliency, **self.options) if self.options else self.saliency
+        return predict_many(fn, images, names)
 
 
 __all__ = [

@@ -310,7 +310,7 @@ def test_wctr_superpixel_grid():
     """wCtr* uses Zhu's seeding with S = floor(sqrt(HW/K)): on 481×321 with
     K = round(HW/600) = 257 that is S = 24, the 20×13 grid of the authors' maps;
     the released SLIC_mex rounds to S = 25 (19×12), still reachable."""
-    from methods import wctr
+    from salbench_methods import wctr
 
     img = np.kron(_scene(107, 161)[0], np.ones((3, 3, 1), np.uint8))[:321, :481]
     assert C.slic(img, 257, 20, variant="zhu").max() + 1 <= 19 * 12
