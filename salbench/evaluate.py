@@ -11,6 +11,8 @@ per-image rows are streamed to the CSV.
 
 Bad input, decided once here:
 
+* two image files of one stem in one folder (``a.png`` and ``a.jpg``): an
+  error naming both files (exit status 2), nothing is evaluated;
 * unpaired files: evaluated pairs only; the unpaired names and counts are
   printed and stored under ``"unpaired"``;
 * unreadable / corrupt files: that pair is skipped, named with the problem in
@@ -42,7 +44,7 @@ from salbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protoc
 #: exit status of ``salbench eval`` when some pairs were skipped as unreadable
 EXIT_SKIPPED = 3
 
-#: preference among files of one stem in the same folder (lossless first)
+#: order in which files of one stem are named in the error (lossless first)
 _EXT_PREFERENCE = {".png": 0, ".bmp": 1, ".jpg": 2, ".jpeg": 3}
 
 
@@ -53,7 +55,10 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _images_by_stem(folder: Path, role: str) -> tuple[dict[str, Path], list[str], dict[str, list[str]]]:
+def _images_by_stem(folder: Path, role: str) -> tuple[dict[str, Path], list[str]]:
+    """``stem -> file`` of the image files in ``folder``, and the ignored names.
+    Two image files of one stem are an error naming both (which one is meant
+    cannot be guessed: keep one)."""
     if not folder.is_dir():
         raise SalbenchError(f"{role} folder {folder} does not exist or is not a folder")
     found: dict[str, list[Path]] = {}
@@ -63,13 +68,16 @@ def _images_by_stem(folder: Path, role: str) -> tuple[dict[str, Path], list[str]
             found.setdefault(entry.stem, []).append(entry)
         elif not entry.name.startswith("."):
             ignored.append(entry.name)
-    chosen, ambiguous = {}, {}
-    for stem, paths in found.items():
+    dup = {stem: paths for stem, paths in found.items() if len(paths) > 1}
+    if dup:
+        stem, paths = next(iter(dup.items()))
         paths.sort(key=lambda p: (_EXT_PREFERENCE.get(p.suffix.lower(), 9), p.name))
-        chosen[stem] = paths[0]
-        if len(paths) > 1:
-            ambiguous[stem] = [p.name for p in paths]
-    return chosen, ignored, ambiguous
+        files = ", ".join(str(p) for p in paths[:-1]) + f" and {paths[-1]}"
+        how_many = "two" if len(paths) == 2 else str(len(paths))
+        more = (f" (also {len(dup) - 1} more stem(s) with several files: {_names(list(dup)[1:], 5)})"
+                if len(dup) > 1 else "")
+        raise SalbenchError(f"{files}: {how_many} {role} files for image {stem!r}; keep one{more}")
+    return {stem: paths[0] for stem, paths in found.items()}, ignored
 
 
 def pair_files(pred_dir: str | Path, gt_dir: str | Path) -> tuple[list[tuple[str, Path, Path]], dict]:
@@ -77,11 +85,11 @@ def pair_files(pred_dir: str | Path, gt_dir: str | Path) -> tuple[list[tuple[str
 
     Returns ``(pairs, report)``: ``pairs`` sorted ``(name, pred_path,
     gt_path)``; ``report`` with ``pred_only`` / ``gt_only`` (unpaired stems),
-    their counts, ``ignored`` non-image files, and ``ambiguous`` stems that have
-    several image files in one folder (the lossless one, png > bmp > jpg, is
-    used; all are listed)."""
-    preds, ign_p, amb_p = _images_by_stem(Path(pred_dir), "prediction")
-    gts, ign_g, amb_g = _images_by_stem(Path(gt_dir), "ground-truth")
+    their counts and ``ignored`` non-image files. Two image files of one stem
+    in one folder (``a.png`` and ``a.jpg``) raise :class:`SalbenchError` naming
+    both files."""
+    preds, ign_p = _images_by_stem(Path(pred_dir), "prediction")
+    gts, ign_g = _images_by_stem(Path(gt_dir), "ground-truth")
     names = sorted(set(preds) & set(gts))
     pairs = [(n, preds[n], gts[n]) for n in names]
     pred_only = sorted(set(preds) - set(gts))
@@ -92,7 +100,6 @@ def pair_files(pred_dir: str | Path, gt_dir: str | Path) -> tuple[list[tuple[str
         "pred_only_count": len(pred_only),
         "gt_only_count": len(gt_only),
         "ignored": {"pred": ign_p, "gt": ign_g},
-        "ambiguous": {"pred": amb_p, "gt": amb_g},
     }
     return pairs, report
 
@@ -288,9 +295,6 @@ def main(args) -> int:
             what = "maps without GT" if side == "pred_only" else "GT without map"
             print(f"warning: {report[side + '_count']} unpaired {what} in {folder}: {_names(report[side])}",
                   file=sys.stderr)
-    for side in ("pred", "gt"):
-        for stem, files in report["ambiguous"][side].items():
-            print(f"warning: several {side} files for {stem!r}: {', '.join(files)}; using {files[0]}", file=sys.stderr)
     if not pairs:
         raise SalbenchError(f"no file stem of {args.pred} matches one of {args.gt} "
                             f"({report['pred_only_count']} maps, {report['gt_only_count']} GT files)")

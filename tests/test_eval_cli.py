@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from salbench import cli
+from salbench.errors import SalbenchError
 from salbench.evaluate import EXIT_SKIPPED, evaluate_pairs, pair_files
 from salbench.imageio import read_gt, read_map
 from salbench.metrics import SCORE_KEYS, Evaluator
@@ -175,13 +176,42 @@ def test_user_errors(tmp_path, folders, capsys):
     assert "none of the 6 pairs could be read" in capsys.readouterr().err
 
 
-def test_ambiguous_stems_prefer_lossless(tmp_path, folders, capsys):
+def test_two_files_of_one_stem_is_an_error_naming_both(tmp_path, folders):
     pred_dir, gt_dir = folders
-    shutil.copy(pred_dir / "im4.png", pred_dir / "im4.jpg")
-    pairs, report = pair_files(pred_dir, gt_dir)
-    assert dict((n, p.name) for n, p, _ in pairs)["im4"] == "im4.png"
-    assert report["ambiguous"]["pred"] == {"im4": ["im4.png", "im4.jpg"]}
-    assert report["ignored"]["pred"] == ["readme.txt"]
+    Image.open(pred_dir / "im4.png").convert("L").save(pred_dir / "im4.jpg", quality=95)  # a real JPEG
+    with pytest.raises(SalbenchError) as e:
+        pair_files(pred_dir, gt_dir)
+    assert str(e.value) == (f"{pred_dir / 'im4.png'} and {pred_dir / 'im4.jpg'}: two prediction files "
+                            f"for image 'im4'; keep one")
+    cmd = [sys.executable, "-m", "salbench.cli", "eval", "--pred", str(pred_dir), "--gt", str(gt_dir),
+           "--json", str(tmp_path / "r.json"), "--per-image", str(tmp_path / "rows.csv")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("salbench eval: error: ")
+    assert str(pred_dir / "im4.png") in lines[0] and str(pred_dir / "im4.jpg") in lines[0]
+    assert "keep one" in lines[0] and r.stdout == ""
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "rows.csv").exists()
+    # the same for ground truth: a PNG and a BMP mask of one image
+    (pred_dir / "im4.jpg").unlink()
+    Image.open(gt_dir / "im1.png").save(gt_dir / "im1.bmp")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{gt_dir / 'im1.png'} and {gt_dir / 'im1.bmp'}: two ground-truth files for image 'im1'" in r.stderr
+    (gt_dir / "im1.bmp").unlink()
+    pairs, report = pair_files(pred_dir, gt_dir)  # one file per stem again: fine
+    assert len(pairs) == 6 and report["ignored"]["pred"] == ["readme.txt"]
+
+
+def test_several_stems_with_several_files_named_in_one_line(tmp_path, folders, capsys):
+    pred_dir, gt_dir = folders
+    for i in (2, 4, 5):
+        Image.open(pred_dir / f"im{i}.png").convert("L").save(pred_dir / f"im{i}.jpg")
+    Image.open(pred_dir / "im5.png").convert("L").save(pred_dir / "im5.bmp")
+    assert run_cli("--pred", pred_dir, "--gt", gt_dir) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "im2.png and " in err and "im2.jpg: two prediction files for image 'im2'" in err
+    assert "also 2 more stem(s) with several files: im4, im5" in err
 
 
 @pytest.mark.realdata
