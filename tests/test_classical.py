@@ -430,3 +430,139 @@ def test_salbench_run_cli(tmp_path, methods, name):
     for stem, img in scenes.items():
         got = np.asarray(Image.open(maps[stem]))
         np.testing.assert_array_equal(got, methods[name].predict([img], [stem])[0])
+
+
+# ---------------------------------------------------------------------------
+# options: declared, typed, passed to the algorithm, through the real CLI
+# ---------------------------------------------------------------------------
+
+def test_declared_options_and_defaults():
+    """Each method declares typed options whose defaults are the code's values
+    (and so give the maps the other tests check)."""
+    from salbench_methods import bsca, mr, wctr
+
+    want = {
+        "mr": {"n_superpixels": mr.N_SUPERPIXELS, "compactness": 20.0, "theta": mr.THETA,
+               "alpha": mr.ALPHA, "slic_variant": "achanta_exe"},
+        "wctr": {"geo_sigma": None, "nei_sigma": None, "clip": None, "pixels_per_superpixel": 600,
+                 "compactness": 20.0, "slic_variant": "zhu_floor", "sigma_spa": 0.4,
+                 "bg_lambda": 5.0, "mu": 0.1},
+        "bsca": {"n_superpixels": 300, "compactness": 20.0, "compactness_bg": 30.0,
+                 "slic_variant": "achanta_exe", "n_clusters": 3, "kmeans_seed": 0, "sigma_1": 0.2,
+                 "sigma_2": 1.3, "beta": 10.0, "theta": 10.0, "phases": (5, 5, 10)},
+    }
+    for name, defaults in want.items():
+        cls = get_spec(name).cls
+        assert cls.default_options == defaults, name
+        assert all(o.help for o in cls.options_schema()), name
+        m = create(name)
+        assert m.options == defaults
+    # strings (the command line) and typed values give the same options
+    assert create("wctr", geo_sigma="10").options["geo_sigma"] == 10.0
+    assert create("bsca", phases="3,3,4").options["phases"] == (3, 3, 4)
+    from salbench.options import OptionError
+    with pytest.raises(OptionError, match=r"slic_variant=slic.*zhu_floor, zhu"):
+        create("wctr", slic_variant="slic")
+    with pytest.raises(OptionError, match=r"no option 'sigma'.*geo_sigma \(float or none"):
+        create("wctr", sigma=3)
+
+
+@pytest.mark.parametrize("name,opts", [("mr", {"alpha": 0.9, "n_superpixels": 120}),
+                                       ("wctr", {"geo_sigma": 10.0}),
+                                       ("bsca", {"phases": (2, 2, 3), "n_clusters": 2})])
+def test_options_reach_the_algorithm(scene_png, methods, name, opts):
+    img, mask = scene_png
+    (ref,) = methods[name].predict([img], ["scene"])
+    (got,) = create(name, **opts).predict([img], ["scene"])
+    assert got.shape == ref.shape and got.dtype == np.uint8
+    assert not np.array_equal(got, ref), (name, opts)
+    assert got[mask].mean() > got[~mask].mean()  # still a saliency map
+
+
+def _worker_predict(args):
+    name, opts, img = args
+    return create(name, **opts).predict([img], ["x"])[0]
+
+
+def test_options_survive_process_workers():
+    """Workers rebuild the method from name + options (plain, picklable values)."""
+    import pickle
+
+    img = _scene(80, 100, seed=8)[0]
+    m = create("bsca", phases=(2, 2, 3), kmeans_seed=4)
+    assert pickle.loads(pickle.dumps(m.options)) == m.options
+    with cf.ProcessPoolExecutor(max_workers=1) as ex:
+        (par,) = list(ex.map(_worker_predict, [("bsca", dict(m.options), img)]))
+    np.testing.assert_array_equal(par, m.predict([img], ["x"])[0])
+
+
+def _small_real_dataset(root: Path, n: int = 2) -> str:
+    """``root/<name>/{images,gt}`` with a few real image files: SOD images from
+    the shared data, else the demo dataset's test split. Returns the name."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shared = os.environ.get("SALBENCH_SHARED_DATA") or str(REPO.parent / "shared" / "data")
+    sod = Path(shared) / "SOD"
+    dst = root / "small"
+    (dst / "images").mkdir(parents=True)
+    (dst / "gt").mkdir()
+    if (sod / "images").is_dir() and (sod / "gt").is_dir():
+        for p in sorted((sod / "images").glob("*.jpg"))[:n]:
+            shutil.copy(p, dst / "images" / p.name)
+            shutil.copy(sod / "gt" / f"{p.stem}.png", dst / "gt" / f"{p.stem}.png")
+    else:
+        r = subprocess.run([sys.executable, "-m", "salbench.cli", "demo", "--data-root", str(root / "d")],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        test = root / "d" / "demo" / "test"
+        for p in sorted((test / "images").iterdir())[:n]:
+            g = next((test / "gt").glob(f"{p.stem}.*"))
+            shutil.copy(p, dst / "images" / p.name)
+            shutil.copy(g, dst / "gt" / g.name)
+    return "small"
+
+
+def _cli(args, cwd):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "salbench.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_run_cli_wctr_geo_sigma_option(tmp_path):
+    """``salbench run --method wctr --option geo_sigma=10`` through the real CLI
+    (subprocess, process-pool workers): other maps than the default, the same
+    as the Python API with the typed option; a bad value and an unknown option
+    exit 2 with one line (no traceback)."""
+    from salbench.imageio import read_rgb
+
+    ds = _small_real_dataset(tmp_path / "data")
+    base = ["run", "--method", "wctr", "--datasets", ds, "--data-root", str(tmp_path / "data"),
+            "--workers", "2", "-q"]
+    r = _cli(base + ["--results", str(tmp_path / "r10"), "--option", "geo_sigma=10"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _cli(base + ["--results", str(tmp_path / "r0")], tmp_path)
+    assert r.returncode == 0, r.stderr
+    images = sorted((tmp_path / "data" / ds / "images").iterdir())
+    m10 = create("wctr", geo_sigma=10.0)
+    differ = 0
+    for p in images:
+        (a,) = [q for q in (tmp_path / "r10").rglob(f"{p.stem}.png") if ds in q.parts]
+        (b,) = [q for q in (tmp_path / "r0").rglob(f"{p.stem}.png") if ds in q.parts]
+        got10, got0 = np.asarray(Image.open(a)), np.asarray(Image.open(b))
+        np.testing.assert_array_equal(got10, m10.predict([read_rgb(p)], [p.stem])[0])
+        differ += not np.array_equal(got10, got0)
+    assert differ == len(images)
+    for bad, expect in (("geo_sigma=abc", ["geo_sigma=abc", "float"]),
+                        ("sigma=3", ["'sigma'", "valid options", "geo_sigma (float or none",
+                                     "pixels_per_superpixel (int"])):
+        r = _cli(base + ["--results", str(tmp_path / "rbad"), "--option", bad], tmp_path)
+        assert r.returncode == 2, (bad, r.stderr)
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        for e in expect:
+            assert e in r.stderr, (bad, r.stderr)
