@@ -1,7 +1,25 @@
 """salbench: a benchmark and evaluation suite for salient object detection.
 
 Importing the package is cheap (no numpy, numba or torch): the CLI imports only
-what the chosen sub-command needs.
+what the chosen sub-command needs. The Python API (``salbench.run``,
+``salbench.evaluate``, ``salbench.results``, ``salbench.report``,
+``salbench.RunSpec`` / ``salbench.Runner``) is imported on first use; see
+:mod:`salbench.api`.
 """
 
 __version__ = "0.1.0"
+
+#: the Python API (imported on first use, so ``import salbench`` stays cheap)
+_API = {"run": "salbench.api", "evaluate": "salbench.api", "results": "salbench.api",
+        "report": "salbench.api", "RunSpec": "salbench.runner", "Runner": "salbench.runner"}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        import importlib
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'salbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_API))

@@ -25,6 +25,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: what an interrupt leaves behind, per command
+INTERRUPTED = {
+    "run": "interrupted; the maps and scores finished so far are kept and the run is marked "
+           "interrupted (run the same command again to resume)",
+    "train": "interrupted; run the same command again to resume from the last checkpoint",
+    "eval": "interrupted; eval keeps no partial state (nothing to resume): run it again",
+}
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM stops a command like Ctrl-C (finally blocks run, runs are
+    marked interrupted)."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # not the main thread
+        pass
+
+
 def _top_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="salbench",
@@ -52,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"salbench {cmd}", description=help_line)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    _sigterm_interrupts()
     try:
         return int(module.main(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted; everything finished so far is kept (run again to resume)", file=sys.stderr)
+        print(INTERRUPTED.get(cmd, "interrupted"), file=sys.stderr)
         return 130
     except SalbenchError as exc:
         print(f"salbench {cmd}: error: {exc}", file=sys.stderr)

@@ -2,9 +2,11 @@
 
 ``methods`` imports every registered plugin (:func:`salbench.registry.load_all`;
 a plugin that fails to import is a warning on stderr, not a crash) and shows
-each method's kind, paper, and - for learned methods, computed from the
-architecture without weights - its parameter count (classifier layers
-excluded) and GMACs for one 300×300 image.
+each method's kind, paper, its option schema (name, type, default, help;
+``--json``), and - for learned methods, computed from the architecture
+without weights - its parameter count (classifier layers excluded) and GMACs
+for one image of the method's declared input size (300×300 for networks that
+run at full resolution), and the numeric precision it runs / trains in.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ def method_rows(with_cost: bool = True) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"name": name, "kind": cls.kind, "paper": cls.paper,
                                "family": cls.family or None, "needs_weights": cls.needs_weights,
                                "supports_crf": cls.supports_crf, "default_crf": cls.default_crf,
-                               "parallel": cls.parallel, "options": spec.options or None,
-                               "description": spec.description, "params": None, "gmacs": None}
+                               "parallel": cls.parallel, "presets": spec.options or None,
+                               "options": [o.to_dict() for o in cls.options_schema() if not o.internal],
+                               "description": spec.description, "params": None, "gmacs": None,
+                               "gmacs_size": list(getattr(cls, "cost_size", (300, 300)))}
+        if cls.kind == "learned":
+            row["precision"] = ("fp32 on CPU; on CUDA --amp (bf16 autocast + channels-last) is "
+                                "opt-in at inference; training on CUDA defaults to bf16, the "
+                                "authors' fp32 is --amp none")
         if with_cost and cls.kind == "learned":
             try:
                 row["params"], row["gmacs"] = method_cost(spec)
@@ -35,8 +43,10 @@ def method_rows(with_cost: bool = True) -> list[dict[str, Any]]:
     return rows
 
 
-def method_cost(spec, options: dict | None = None) -> tuple[int | None, float | None]:
-    """(parameters, GMACs at 300×300) of a learned method, without weights.
+def method_cost(spec, options: dict | None = None,
+                size: tuple[int, int] | None = None) -> tuple[int | None, float | None]:
+    """(parameters, GMACs for one image of ``size``, default the method's
+    ``cost_size``) of a learned method, without weights.
 
     The network is built on PyTorch's ``meta`` device (shapes only, no memory,
     no arithmetic), which makes listing 25 networks take seconds rather than
@@ -44,7 +54,7 @@ def method_cost(spec, options: dict | None = None) -> tuple[int | None, float | 
     def measure():
         m = spec.create(**(options or {}))
         p = m.count_params()
-        g = m.gmacs((300, 300))
+        g = m.gmacs(tuple(size or getattr(m, "cost_size", (300, 300))))
         return (int(p) if p is not None else None,
                 float(g) if g is not None else None)
     if spec.cls.kind != "learned":
@@ -102,12 +112,13 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1, default=str))
         return 0
     if args.what == "methods":
-        print(f"{'method':<14} {'kind':<12} {'params':>9} {'GMACs@300':>10}  paper")
+        print(f"{'method':<14} {'kind':<12} {'params':>9} {'GMACs':>8} {'at':>8}  paper")
         for r in rows:
             params = f"{r['params'] / 1e6:.2f}M" if r["params"] else "-"
             gm = f"{r['gmacs']:.2f}" if r["gmacs"] else "-"
+            at = "{}x{}".format(*r["gmacs_size"]) if r["gmacs"] else ""
             extra = " [CRF]" if r["default_crf"] else ""
-            print(f"{r['name']:<14} {r['kind']:<12} {params:>9} {gm:>10}  {r['paper']}{extra}")
+            print(f"{r['name']:<14} {r['kind']:<12} {params:>9} {gm:>8} {at:>8}  {r['paper']}{extra}")
     elif args.what == "protocols":
         for r in rows:
             print(f"{r['name']:<14}{' (default)' if r['default'] else '':<11} {r['description']}")

@@ -8,9 +8,14 @@ Where the maps are looked up, for dataset D and image stem N:
 
 * ``DIR/<D>/`` when DIR has a sub-folder named after the dataset (usual
   spellings, case-insensitive), else DIR itself (a flat folder of one
-  dataset's maps);
+  dataset's maps) - only when the run has one dataset: with several, every
+  dataset needs its own sub-folder;
 * the file ``N.png`` (or ``.jpg``, ``.jpeg``, ``.bmp``), also the common
-  suffixed forms ``N_<label>.png`` / ``N_sal.png``.
+  suffixed forms ``N_<label>.png`` / ``N_sal.png``; a stem with two files
+  (``a.png`` and ``a.jpg``) is an error naming both.
+
+The folder and a fingerprint of its files are part of the run identity, so
+maps that changed since the last run are re-scored.
 
 Decision on a missing map (documented in the README): the image is a
 *reported problem*, not a silent skip and not a crash - :meth:`predict`
@@ -28,6 +33,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from salbench.errors import InputError
+from salbench.identity import fingerprint_files
+from salbench.options import Option
 from salbench.registry import Method, MethodNotReady
 
 MAP_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -42,9 +49,8 @@ class PrecomputedMaps(Method):
     parallel = "none"
     batch_size = 16
     input_note = "ignores pixels; looks up <maps>/<dataset>/<name>.png by image name"
-    #: ``maps``: the folder; ``dataset``: set by the runner for each dataset;
-    #: ``label``: the name results are stored under (for suffixed file names).
-    default_options: dict[str, Any] = {"maps": None, "dataset": None, "label": None}
+    OPTIONS = (Option("maps", str, None, "folder of precomputed maps: DIR/<dataset>/<name>.png, "
+                      "or a flat DIR of one dataset's maps (--maps DIR)"),)
 
     def prepare(self) -> None:
         root = self.options.get("maps")
@@ -54,29 +60,61 @@ class PrecomputedMaps(Method):
         root = Path(root).expanduser()
         if not root.is_dir():
             raise MethodNotReady(f"--maps {root}: no such folder")
-        self.folder = self._dataset_folder(root, self.options.get("dataset"))
-        self._index: dict[str, Path] | None = None
+        self.root = root.resolve()
+        self.options["maps"] = str(self.root)
+        self.folder: Path | None = None
+        self._index: dict[str, Path] = {}
+        self._label = ""
+
+    def bind(self, dataset: Any, label: str, *, run_datasets: Sequence[str] = ()) -> None:
+        """Find this dataset's maps: ``DIR/<dataset>/`` (usual spellings), else
+        the flat DIR when the run has one dataset. Indexes the files; one stem
+        with two files is an error naming both."""
+        if not hasattr(self, "root"):
+            self.prepare()
+        name = getattr(dataset, "name", str(dataset))
+        sub = self._dataset_folder(self.root, name)
+        if sub is None:
+            if len(set(run_datasets)) > 1:
+                raise MethodNotReady(
+                    f"--maps {self.root}: with several datasets ({', '.join(run_datasets)}) the maps "
+                    f"must be in DIR/<dataset>/ folders; there is no folder for {name} in {self.root}")
+            sub = self.root
+        self.folder = sub
+        self._label = label
+        index: dict[str, Path] = {}
+        for p in sorted(sub.iterdir()):
+            if p.is_file() and p.suffix.lower() in MAP_EXTS:
+                if p.stem in index:
+                    raise InputError(p, f"two map files for image {p.stem!r}: {index[p.stem]} and "
+                                        f"{p}; keep one")
+                index[p.stem] = p
+        self._index = index
+
+    def identity(self) -> dict[str, Any]:
+        """The maps folder and a fingerprint of its map files: changed maps
+        are re-scored."""
+        if self.folder is None:
+            return {"maps_folder": None, "maps_fingerprint": None}
+        return {"maps_folder": str(self.folder),
+                "maps_fingerprint": fingerprint_files(self._index.values(), self.folder)}
 
     @staticmethod
-    def _dataset_folder(root: Path, dataset: str | None) -> Path:
-        if dataset:
-            from salbench.datasets import _norm, info
-            wanted = {_norm(dataset)}
-            d = info(dataset)
-            if d:
-                wanted |= {_norm(d.name)} | {_norm(a) for a in d.aliases}
-            for sub in sorted(root.iterdir()):
-                if sub.is_dir() and _norm(sub.name) in wanted:
-                    return sub
-        return root
+    def _dataset_folder(root: Path, dataset: str | None) -> Path | None:
+        if not dataset:
+            return None
+        from salbench.datasets import _norm, info
+        wanted = {_norm(dataset)}
+        d = info(dataset)
+        if d:
+            wanted |= {_norm(d.name)} | {_norm(a) for a in d.aliases}
+        for sub in sorted(root.iterdir()):
+            if sub.is_dir() and _norm(sub.name) in wanted:
+                return sub.resolve()
+        return None
 
     def _lookup(self, name: str) -> Path | None:
-        if self._index is None:
-            self._index = {}
-            for p in sorted(self.folder.iterdir()):
-                if p.is_file() and p.suffix.lower() in MAP_EXTS:
-                    self._index.setdefault(p.stem, p)
-        label = self.options.get("label")
+        label = self._label
         for stem in (name, f"{name}_{label}" if label else None, f"{name}_sal", f"{name}_{self.name}"):
             if stem and stem in self._index:
                 return self._index[stem]
@@ -84,8 +122,8 @@ class PrecomputedMaps(Method):
 
     def predict(self, images: Sequence[np.ndarray | None], names: Sequence[str]) -> list[np.ndarray]:
         from salbench.imageio import read_map
-        if not hasattr(self, "folder"):
-            self.prepare()
+        if self.folder is None:
+            raise MethodNotReady("the maps method is used before bind(dataset, label)")
         out = []
         for img, name in zip(images, names):
             path = self._lookup(name)
@@ -98,6 +136,3 @@ class PrecomputedMaps(Method):
                                        f"{img.shape[1]}x{img.shape[0]}")
             out.append(m)
         return out
-
-    def predict_one(self, image: np.ndarray | None, name: str) -> np.ndarray:
-        return self.predict([image], [name])[0]

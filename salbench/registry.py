@@ -122,11 +122,14 @@ class Method:
         """Load weights / check requirements. Raise :class:`MethodNotReady` with a
         message that says how to get going; called once before any image is read."""
 
-    def bind(self, dataset: Any, label: str) -> None:
+    def bind(self, dataset: Any, label: str, *, run_datasets: Sequence[str] = ()) -> None:
         """Called by the runner before the images of each dataset (a
         :class:`salbench.datasets.Dataset`), with the label results are stored
-        under. Methods that depend on the dataset (precomputed maps) look up
-        their files here; the default does nothing."""
+        under and the names of all datasets of the run. Methods that depend on
+        the dataset (precomputed maps) look up their files here and raise
+        :class:`MethodNotReady` when they cannot; the default does nothing.
+        The runner binds every dataset once before any work, so such errors
+        come before anything is computed."""
 
     def identity(self) -> dict[str, Any]:
         """What, beyond name, options and source code, determines this

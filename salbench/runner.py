@@ -1,33 +1,40 @@
 """``salbench run``: predict maps with methods on datasets, evaluate, store.
 
-For each method and dataset:
+The run is described by a :class:`RunSpec` (the CLI only builds one from its
+arguments; :func:`salbench.run` builds one from keywords) and done by
+:class:`Runner`, which returns a :class:`RunResult`. For each method and
+dataset:
 
-1. the method is created through the registry and ``prepare()``-d before any
-   image is read (a :class:`~salbench.registry.MethodNotReady` aborts with its
-   message);
-2. maps are written as PNG to ``<results>/<label>/<dataset>/<name>.png`` (the
-   layout published results use) with :func:`salbench.imageio.write_png_atomic`;
-   images whose final PNG exists are skipped, so an interrupted run resumes where
-   it stopped. ``<label>`` is ``--name`` or the method name; a CRF method run
-   against its default gets ``-nocrf`` / ``-crf`` appended so the two never mix.
-   A ``.salbench-run.json`` in each folder records what made the maps; resuming
-   with different options or weights is refused (choose another ``--name``);
-3. parallelism follows ``Method.parallel``: ``"processes"`` - a process pool over
-   images, each worker building its own instance from the registry (name +
-   options); ``"none"`` / ``"threads"`` - batches of ``batch_size`` in this
-   process (images decoded ahead by a thread pool);
-4. with CRF (``--crf``, default ``Method.default_crf``, only where
-   ``supports_crf``) the raw maps go to ``<dataset>/.raw/`` and
-   :func:`salbench.crf.dense_crf` runs in a process pool; FPS is recorded
-   without and with CRF;
-5. all maps of the dataset are evaluated under each protocol (default: every
-   protocol, so ``report --protocol r3net`` can reproduce the paper) and the
-   per-image scores, summary and curves go to the results store, with one
-   ``runs`` row holding options, weights sha256, versions, git revision, timings.
+1. the method is created through the registry with its options checked
+   against its declared schema, ``prepare()``-d (weights loaded) and
+   ``bind()``-ed to every dataset before any image is read;
+2. ``<results>/<label>/<dataset>/`` is locked (:class:`salbench.identity.FolderLock`)
+   and the run identity - method, options, the method's own identity
+   (weights sha256, precomputed maps' fingerprint), source hash, batch size,
+   device, dtype, CRF parameters, input size, salbench version, the dataset's
+   resolved path and content fingerprint - is compared with the one recorded
+   in ``.salbench-run.json`` beside the maps. Any difference refuses the run,
+   naming the differences, unless ``--recompute``; changed precomputed maps are
+   re-scored. ``<label>`` is ``--name`` or the method name; a CRF method run
+   against its default gets ``-nocrf`` / ``-crf`` appended;
+3. maps missing from the folder are predicted and written atomically as PNG
+   (the layout published results use), so a killed run resumes where it
+   stopped. Parallelism follows ``Method.parallel``: ``"processes"`` - a
+   process pool over images, each worker building its own instance;
+   ``"none"`` / ``"threads"`` - batches of ``batch_size`` in this process
+   (learned methods get their images ordered by size so batches hold one
+   size; the method never mixes sizes in one tensor);
+4. with CRF the raw maps go to ``<dataset>/.raw/`` and the dense CRF runs in a
+   process pool; FPS is recorded without and with CRF;
+5. all maps of the dataset are evaluated under each protocol and the per-image
+   scores, summary, curves and problems go to the results store with one
+   ``runs`` row holding the identity, versions, timings and status. A run
+   whose process died is marked ``interrupted`` by the next run.
 
 A corrupt image, a missing precomputed map or an unreadable GT is recorded as a
 problem naming the file: everything else goes on, the problems are listed at the
-end and the exit status is 1.
+end and the exit status is 1. A dataset with fewer pairs than registered is
+scored and marked partial (``--strict`` refuses it).
 """
 
 from __future__ import annotations
@@ -43,48 +50,91 @@ import sys
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping, Sequence
 
 from salbench.errors import InputError, SalbenchError
 
 SIGNATURE_FILE = ".salbench-run.json"
+#: per-image (size, mtime) of the images the maps were made from
+IMAGES_FILE = ".salbench-images.json"
 RAW_DIR = ".raw"
+#: version of the identity record in ``.salbench-run.json``
+IDENTITY_FORMAT = 2
+#: identity keys that do not change maps (where the weights file lies)
+IDENTITY_IGNORED = ("method_identity.weights",)
 
 
-# -- helpers ------------------------------------------------------------------
+def _plain(v: Any) -> Any:
+    """JSON-ready copy (tuples to lists, paths to strings)."""
+    return json.loads(json.dumps(v, default=str))
 
-def parse_options(items: list[str] | None) -> dict[str, Any]:
-    """``key=value`` strings to a dict; values parse as JSON when they can
-    (``3``, ``0.5``, ``true``, ``null``, ``[1,2]``), else stay strings."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SalbenchError(f"--option {item!r}: expected key=value")
-        k, v = item.split("=", 1)
-        k = k.strip().replace("-", "_")
-        if v.lower() in ("true", "false"):
-            out[k] = v.lower() == "true"
-            continue
+
+def _expected(ds) -> int | None:
+    """The registered pair count of a dataset (None for a folder)."""
+    info = getattr(ds, "info", None)
+    return int(info.count) if info is not None and getattr(info, "count", None) else None
+
+
+def _image_records(ds) -> dict[str, list[int]]:
+    """``{name: [size, mtime_ns]}`` of a dataset's images."""
+    out = {}
+    for p in ds.pairs:
         try:
-            out[k] = json.loads(v)
-        except ValueError:
-            out[k] = v
+            st = Path(p.image).stat()
+            out[p.name] = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            out[p.name] = [-1, -1]
     return out
 
 
-def sha256_file(path: str | Path | None) -> str | None:
-    if not path:
-        return None
-    p = Path(path)
-    if not p.is_file():
-        return None
-    h = hashlib.sha256()
-    with open(p, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _dataset_fingerprint(ds) -> str:
+    """Fingerprint of a dataset's images and GT (recorded with each run)."""
+    from salbench.identity import fingerprint_files
+    return fingerprint_files([p.image for p in ds.pairs] + [p.gt for p in ds.pairs], ds.root)
 
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _clear_maps(out_dir: Path) -> None:
+    """Delete the maps (and raw pre-CRF maps) of a results folder."""
+    for d in (out_dir, out_dir / RAW_DIR):
+        if d.is_dir():
+            for p in d.glob("*.png"):
+                p.unlink()
+
+
+def _remove_stale_tmp(out_dir: Path) -> None:
+    """Temp files a killed run left (``.NAME.png.*.tmp``)."""
+    for d in (out_dir, out_dir / RAW_DIR):
+        if d.is_dir():
+            for p in d.glob(".*.tmp"):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+
+
+def _by_size(todo: list) -> list:
+    """Pairs ordered by image size (read from the file header), so batches
+    hold images of one size; order within a size is kept."""
+    from PIL import Image
+
+    def size(p):
+        try:
+            with Image.open(p.image) as im:
+                return im.size
+        except Exception:  # unreadable: predicted (and reported) on its own
+            return (0, 0)
+    return sorted(todo, key=size)
+
+
+# -- helpers ------------------------------------------------------------------
 
 def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
@@ -144,7 +194,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(spec_name: str, options: dict, weights: str | None, device: str,
-                 plugins: list[str]) -> None:
+                 plugins: list[str], dataset: Any = None, label: str = "") -> None:
     from salbench import registry
     for p in plugins:
         try:
@@ -153,6 +203,8 @@ def _worker_init(spec_name: str, options: dict, weights: str | None, device: str
             pass  # already registered (fork) - get_spec below says if not
     m = registry.get_spec(spec_name).create(weights=weights, device=device, **options)
     m.prepare()
+    if dataset is not None:
+        m.bind(dataset, label, run_datasets=[dataset.name])
     _WORKER["method"] = m
 
 
@@ -193,64 +245,187 @@ def _check_map(sal, img, name: str, method: str) -> None:
                            f"of the image's size {img.shape[:2]}")
 
 
+# -- the run specification ----------------------------------------------------------
+
+@dataclass
+class RunSpec:
+    """Everything a run needs, independent of any command line.
+
+    ``options`` are the methods' options: a dict of typed values, or
+    ``["key=value", ...]`` strings parsed against each method's declared
+    schema (:mod:`salbench.options`); with several methods every option must
+    be one each of them declares. ``maps`` is the ``maps`` method's folder
+    (the same as ``options={"maps": DIR}``). ``recompute`` replaces maps made
+    with another identity instead of refusing; ``strict`` makes a partial
+    dataset (fewer pairs than registered) an error.
+    """
+
+    methods: Sequence[str]
+    datasets: Sequence[str] | str = "all"
+    options: Mapping[str, Any] | Sequence[str] = field(default_factory=dict)
+    weights: str | None = None
+    device: str = "cpu"
+    crf: bool | None = None
+    protocols: Sequence[str] | None = None
+    data_root: str | None = None
+    results: str = "results"
+    store: str | None = None
+    plugins: Sequence[str] = ()
+    batch_size: int | None = None
+    workers: int | None = None
+    maps: str | None = None
+    name: str | None = None
+    recompute: bool = False
+    strict: bool = False
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.methods, str):
+            self.methods = [n.strip() for n in self.methods.split(",") if n.strip()]
+        if isinstance(self.protocols, str):
+            self.protocols = [self.protocols]
+        if self.batch_size is not None and int(self.batch_size) < 1:
+            raise SalbenchError("--batch-size must be >= 1")
+        if self.workers is not None and int(self.workers) < 1:
+            raise SalbenchError("--workers must be >= 1")
+
+
+@dataclass
+class DatasetRun:
+    """What one (method label, dataset) run stored."""
+
+    run_id: str
+    label: str
+    method: str
+    dataset: str
+    status: str
+    n_images: int
+    n_expected: int | None
+    n_evaluated: int = 0
+    n_predicted: int = 0
+    n_resumed: int = 0
+    out_dir: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        """Fewer pairs than the dataset's registered count."""
+        return self.n_expected is not None and self.n_images < self.n_expected
+
+
+@dataclass
+class RunResult:
+    """What :meth:`Runner.run` did: one :class:`DatasetRun` per label and
+    dataset, the problems, the exit status the CLI returns (0, or 1 when any
+    problem was recorded) and the store they went to."""
+
+    runs: list[DatasetRun]
+    problems: list[str]
+    store: str
+    exit_code: int
+
+    def frame(self, per_image: bool = False):
+        """The stored scores of these runs as a pandas DataFrame (see
+        :func:`salbench.api.results`)."""
+        from salbench.api import results
+        return results(self.store, methods=sorted({r.label for r in self.runs}),
+                       datasets=sorted({r.dataset for r in self.runs}), per_image=per_image)
+
+
+def _crf_identity() -> dict[str, Any]:
+    from salbench import crf
+    return {k.lower(): getattr(crf, k) for k in dir(crf) if k.startswith("CRF_")}
+
+
 # -- the run ----------------------------------------------------------------------
 
 class Runner:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.results = Path(args.results)
-        self.workers = args.workers or _default_workers()
-        self.quiet = bool(getattr(args, "quiet", False))
+    """Runs a :class:`RunSpec`: for each method and dataset, predict the maps
+    that are missing, evaluate every map under each protocol, and store the
+    scores with the run identity. ``log`` receives progress lines."""
+
+    def __init__(self, spec: RunSpec, log: Callable[[str], None] | None = None) -> None:
+        self.spec = spec
+        self.results = Path(spec.results)
+        self.workers = int(spec.workers or _default_workers())
+        self.quiet = not spec.progress
         self.problems: list[str] = []
+        self.outcomes: list[DatasetRun] = []
+        self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
 
     def log(self, msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
+        self._log(msg)
 
     # -- top level ---------------------------------------------------------
-    def run(self) -> int:
+    def run(self) -> RunResult:
+        """Do the whole run; returns what was stored."""
         from salbench import datasets, registry
         from salbench.protocols import PROTOCOLS, get_protocol
         from salbench.store import ResultsStore, default_path
 
-        plugins = list(self.args.plugin or [])
-        for p in plugins:
+        sp = self.spec
+        self.plugins = list(sp.plugins or [])
+        for p in self.plugins:
             added = registry.load_plugin(p)
             self.log(f"plugin {p}: {', '.join(added)}")
-        names = [n.strip() for n in self.args.method.split(",") if n.strip()]
+        names = list(sp.methods)
         if not names:
             raise SalbenchError("--method: name at least one method")
-        if self.args.name and len(names) > 1:
+        if sp.name and len(names) > 1:
             raise SalbenchError("--name labels one method; run the methods separately")
         specs = [registry.get_spec(n) for n in names]  # unknown names fail before any work
-        protocols = ([get_protocol(self.args.protocol).name] if self.args.protocol
+        opts = [self._options(s) for s in specs]  # bad options too
+        protocols = ([get_protocol(p).name for p in sp.protocols] if sp.protocols
                      else list(PROTOCOLS))
-        dsets = datasets.expand(self.args.datasets, self.args.data_root, warn=self.log)
-        store = ResultsStore(self.args.store or default_path(self.results))
-        self.plugins = plugins
+        ds_spec = sp.datasets if isinstance(sp.datasets, str) else ",".join(sp.datasets)
+        dsets = datasets.expand(ds_spec, sp.data_root, warn=self.log)
+        self._check_partial(dsets)
+        store_path = Path(sp.store) if sp.store else default_path(self.results)
+        store = ResultsStore(store_path)
+        n_dead = store.mark_dead_runs()
+        if n_dead:
+            self.log(f"note: {n_dead} earlier run(s) whose process died are marked interrupted")
         try:
-            for spec in specs:
-                self.run_method(spec, dsets, protocols, store)
+            for spec, o in zip(specs, opts):
+                self.run_method(spec, o, dsets, protocols, store)
         finally:
             store.close()
         if self.problems:
             self.log(f"\n{len(self.problems)} problem(s); everything else was computed and stored:")
             for p in self.problems:
                 self.log(f"  - {p}")
-            return 1
-        return 0
+        return RunResult(self.outcomes, list(self.problems), str(store_path),
+                         1 if self.problems else 0)
 
-    def run_method(self, spec, dsets, protocols, store) -> None:
-        args = self.args
+    def _options(self, spec) -> dict[str, Any]:
+        from salbench.options import parse_cli, validate
+        schema = spec.cls.options_schema()
+        given = self.spec.options
+        if isinstance(given, Mapping):
+            opts = validate(spec.name, schema, dict(given), allow_internal=False)
+        else:
+            opts = parse_cli(spec.name, schema, list(given or []))
+        if self.spec.maps:
+            if "maps" not in {o.name for o in schema}:
+                raise SalbenchError(f"--maps applies to the maps method, not {spec.name!r}")
+            opts["maps"] = str(Path(self.spec.maps).expanduser().resolve())
+        return opts
+
+    def _check_partial(self, dsets) -> None:
+        for ds in dsets:
+            expected = _expected(ds)
+            if expected is not None and len(ds.pairs) < expected:
+                msg = (f"{ds.name}: {len(ds.pairs)} of its {expected} registered pairs found under "
+                       f"{ds.root}; scored and marked partial ({len(ds.pairs)}/{expected})")
+                if self.spec.strict:
+                    raise SalbenchError(msg.split(";")[0] + "; --strict refuses a partial dataset")
+                self.log(f"warning: {msg}")
+
+    def run_method(self, spec, options: dict[str, Any], dsets, protocols, store) -> None:
+        """Run one registered method on every dataset."""
+        sp = self.spec
         cls = spec.cls
-        options = {**spec.options, **parse_options(args.option)}
-        if "maps" in cls.default_options:
-            if args.maps:
-                options["maps"] = str(Path(args.maps).expanduser().resolve())
-            if args.name:
-                options.setdefault("label", args.name)
-        elif args.maps:
-            raise SalbenchError(f"--maps applies to the maps method, not {spec.name!r}")
-        crf = cls.default_crf if args.crf is None else bool(args.crf)
+        crf = cls.default_crf if sp.crf is None else bool(sp.crf)
         if crf and not cls.supports_crf:
             self.log(f"note: {spec.name} does not use the dense CRF; --crf ignored")
             crf = False
@@ -259,65 +434,168 @@ class Runner:
                 import salbench.crf  # noqa: F401
             except ImportError as exc:
                 raise SalbenchError(f"--crf: salbench.crf is not available ({exc}); use --no-crf") from None
-        label = args.name or spec.name
+        label = sp.name or spec.name
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+*-]*", label):
             raise SalbenchError(f"--name {label!r}: use letters, digits and . _ + * - only "
                                 f"(it becomes the folder results/<name>/)")
-        if not args.name and cls.supports_crf and crf != cls.default_crf:
+        if not sp.name and cls.supports_crf and crf != cls.default_crf:
             label += "-crf" if crf else "-nocrf"
-        if args.batch_size:
-            batch = args.batch_size
-        else:
-            batch = max(1, int(getattr(cls, "batch_size", 1) or 1))
-        weights = str(Path(args.weights).expanduser()) if args.weights else None
-        weights_sha = sha256_file(weights)
-        if weights and weights_sha is None:
+        batch = int(sp.batch_size or max(1, int(getattr(cls, "batch_size", 1) or 1)))
+        weights = str(Path(sp.weights).expanduser()) if sp.weights else None
+        if weights and not Path(weights).is_file():
             raise SalbenchError(f"--weights {weights}: no such file")
-        per_dataset = "dataset" in cls.default_options
-        method = None
+        method = spec.create(weights=weights, device=sp.device, **options)
+        method.prepare()  # before any image is read
+        names = [ds.name for ds in dsets]
+        for ds in dsets:  # every dataset's binding checked before any work
+            method.bind(ds, label, run_datasets=names)
+        self._describe(store, label, spec, method)
         for ds in dsets:
-            opts = dict(options)
-            if per_dataset:
-                opts["dataset"] = ds.name
-            if method is None or per_dataset:
-                method = spec.create(weights=weights, device=args.device, **opts)
-                method.prepare()  # before any image is read
-                self._describe(store, label, spec, method)
-            self.run_dataset(spec, method, opts, label, ds, protocols, store, crf, batch,
-                             weights, weights_sha)
+            method.bind(ds, label, run_datasets=names)
+            self.run_dataset(spec, method, label, ds, protocols, store, crf, batch, weights)
 
     def _describe(self, store, label, spec, method) -> None:
         params = gmacs = None
+        size = tuple(getattr(method, "cost_size", (300, 300)))
         if spec.cls.kind == "learned":
             try:
                 from salbench.listing import method_cost
                 params, gmacs = method_cost(spec, {k: v for k, v in method.options.items()
-                                                   if k in spec.cls.default_options})
+                                                   if k in spec.cls.default_options}, size)
             except Exception as exc:  # description only: never fail a run on it
                 self.log(f"note: {label}: params/GMACs unavailable ({type(exc).__name__}: {exc})")
-        store.put_method(label, spec.name, spec.cls.kind, spec.cls.paper, params, gmacs)
+        store.put_method(label, spec.name, spec.cls.kind, spec.cls.paper, params, gmacs,
+                         size if gmacs is not None else None)
+
+    # -- identity ------------------------------------------------------------
+    def identity(self, spec, method, ds, crf: bool, batch: int) -> dict[str, Any]:
+        """Everything that can change this run's maps (compared on resume).
+        The dataset enters by resolved path and a fingerprint of its images
+        (the maps depend on them; the GT is re-read by every evaluation)."""
+        import salbench
+        from salbench.identity import fingerprint_files, source_sha256
+        learned = spec.cls.kind == "learned"
+        amp = bool(method.options.get("amp")) and str(self.spec.device).startswith("cuda")
+        return {
+            "format": IDENTITY_FORMAT,
+            "method": spec.name,
+            "options": _plain(method.options),
+            "method_identity": _plain(method.identity()),
+            "source_sha256": source_sha256(spec.cls),
+            "batch_size": batch,
+            "device": str(self.spec.device),
+            "dtype": ("bf16" if amp else "fp32") if learned else None,
+            "crf": _crf_identity() if crf else False,
+            "input_size": _plain(getattr(method, "input_size", None)),
+            "salbench": salbench.__version__,
+            "dataset": {"name": ds.name, "path": str(Path(ds.root).resolve()),
+                        "images": fingerprint_files([p.image for p in ds.pairs], ds.root)},
+        }
+
+    def _check_identity(self, out_dir: Path, ident: dict, label: str, ds) -> str:
+        """Compare with the identity of the maps already in ``out_dir``.
+        Returns ``"new"``, ``"same"``, ``"images"`` (maps of changed images
+        deleted) or ``"recompute"`` (all old maps deleted); refuses
+        (SalbenchError naming the differences) otherwise."""
+        from salbench.identity import describe_diff, diff
+        f = out_dir / SIGNATURE_FILE
+        has_maps = any(out_dir.glob("*.png")) or any((out_dir / RAW_DIR).glob("*.png"))
+        old: dict | None = None
+        if f.is_file():
+            try:
+                old = json.loads(f.read_text())
+            except ValueError:
+                old = {"format": "unreadable"}
+        elif has_maps:
+            old = {"format": "none (maps without a record of what made them)"}
+        verdict = "new" if not has_maps else "same"
+        if old is not None and has_maps:
+            d = diff(old, ident, ignore=IDENTITY_IGNORED)
+            if d:
+                if all(k.startswith("method_identity.maps_") for k in d):
+                    self.log(f"note: {label}/{ds.name}: the precomputed maps changed since the last "
+                             f"run ({describe_diff(d)}); re-scoring them")
+                    _clear_maps(out_dir)
+                    verdict = "recompute"
+                elif list(d) == ["dataset.images"]:
+                    n = self._clear_changed_images(out_dir, ds)
+                    self.log(f"note: {label}/{ds.name}: the dataset's images changed since the last "
+                             f"run; {n} map(s) of changed or removed images deleted, new images "
+                             f"are predicted")
+                    verdict = "images"
+                elif self.spec.recompute:
+                    self.log(f"note: {label}/{ds.name}: --recompute: replacing maps made with other "
+                             f"settings ({describe_diff(d)})")
+                    _clear_maps(out_dir)
+                    verdict = "recompute"
+                else:
+                    raise SalbenchError(
+                        f"{out_dir} holds maps made with other settings ({describe_diff(d)}); "
+                        f"rerun with --recompute to replace them, or store this run under another "
+                        f"label with --name")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(out_dir / IMAGES_FILE, _image_records(ds))
+        _write_json_atomic(f, ident)
+        return verdict
+
+    def _clear_changed_images(self, out_dir: Path, ds) -> int:
+        """Delete the maps of images whose (size, mtime) differ from the
+        record of the last run, or that are no longer in the dataset."""
+        try:
+            old = json.loads((out_dir / IMAGES_FILE).read_text())
+        except (OSError, ValueError):
+            old = {}
+        now = _image_records(ds)
+        n = 0
+        for d in (out_dir, out_dir / RAW_DIR):
+            if not d.is_dir():
+                continue
+            for p in d.glob("*.png"):
+                if p.stem not in now or old.get(p.stem) != now[p.stem]:
+                    p.unlink()
+                    n += 1
+        return n
 
     # -- one dataset ---------------------------------------------------------
-    def run_dataset(self, spec, method, opts, label, ds, protocols, store, crf, batch,
-                    weights, weights_sha) -> None:
+    def run_dataset(self, spec, method, label, ds, protocols, store, crf, batch, weights) -> None:
+        """Predict what is missing, CRF, evaluate and store one dataset, with
+        ``<results>/<label>/<dataset>/`` locked for the whole time."""
+        from salbench.identity import FolderLock
         out_dir = self.results / label / ds.name
+        with FolderLock(out_dir, what=f"salbench run --method {spec.name} ({label}) on {ds.name}"):
+            _remove_stale_tmp(out_dir)
+            ident = self.identity(spec, method, ds, crf, batch)
+            self._check_identity(out_dir, ident, label, ds)
+            self._run_locked(spec, method, label, ds, protocols, store, crf, batch, weights,
+                             out_dir, ident)
+
+    def _run_locked(self, spec, method, label, ds, protocols, store, crf, batch, weights,
+                    out_dir: Path, ident: dict) -> None:
         raw_dir = out_dir / RAW_DIR if crf else out_dir
-        sig = {"method": spec.name,
-               "options": {k: v for k, v in method.options.items() if k != "dataset"},
-               "weights_sha256": weights_sha, "crf": crf}
-        self._check_signature(out_dir, sig, label, ds.name)
         final = {p.name: out_dir / f"{p.name}.png" for p in ds.pairs}
         todo_pred = [p for p in ds.pairs if not final[p.name].exists()
                      and not (crf and (raw_dir / f"{p.name}.png").exists())]
         n_done_before = sum(1 for p in ds.pairs if final[p.name].exists())
+        expected = _expected(ds)
         run_id = uuid.uuid4().hex
+        mid = ident.get("method_identity") or {}
         store.start_run(run_id, method=label, method_name=spec.name, dataset=ds.name,
-                        protocols=protocols, options=sig["options"], weights=weights,
-                        weights_sha256=weights_sha, crf=int(crf), device=self.args.device,
+                        protocols=protocols, options=ident["options"], weights=weights or mid.get("weights"),
+                        weights_sha256=mid.get("weights_sha256"), crf=int(crf), device=self.spec.device,
                         versions=versions(), git_revision=git_revision(), n_images=len(ds.pairs),
-                        n_resumed=n_done_before, host=socket.gethostname())
+                        n_resumed=n_done_before, host=socket.gethostname(), pid=os.getpid(),
+                        identity=ident, dataset_path=ident["dataset"]["path"],
+                        dataset_fingerprint=_dataset_fingerprint(ds), n_expected=expected,
+                        batch_size=batch, dtype=ident["dtype"], source_sha256=ident["source_sha256"])
+        outcome = DatasetRun(run_id, label, spec.name, ds.name, "running", len(ds.pairs), expected,
+                             n_resumed=n_done_before, out_dir=str(out_dir))
+        self.outcomes.append(outcome)
+        prob_rows: list[tuple[str, str | None, str | None, str]] = []
         for prob in ds.problems:
             self._problem(f"{ds.name}: {prob}")
+            prob_rows.append(("dataset", None, None, str(prob)))
+        if expected is not None and len(ds.pairs) < expected:
+            prob_rows.append(("partial", None, str(ds.root), f"{len(ds.pairs)}/{expected} pairs"))
         problems: dict[str, str] = {}
         status = "interrupted"
         try:
@@ -325,8 +603,8 @@ class Runner:
                 self.log(f"{label}/{ds.name}: resuming, {n_done_before} of {len(ds.pairs)} maps "
                          f"already in {out_dir}")
             t0 = time.perf_counter()
-            n_pred = self._predict(spec, method, opts, label, ds.name, todo_pred, raw_dir, batch,
-                                   weights, problems)
+            n_pred = self._predict(spec, method, label, ds, todo_pred, raw_dir, batch, weights,
+                                   problems)
             t_pred = time.perf_counter() - t0
             t_crf = 0.0
             n_crf = 0
@@ -342,7 +620,7 @@ class Runner:
                 fps_crf = 1.0 / (t_pred / n_pred + t_crf / n_crf)
             store.update_run(run_id, n_predicted=n_pred, predict_seconds=t_pred,
                              crf_seconds=t_crf if crf else None, fps=fps, fps_crf=fps_crf)
-            # evaluation of everything that exists (this run's and earlier runs' maps)
+            outcome.n_predicted = n_pred
             pairs = [(p.name, str(final[p.name]), str(p.gt)) for p in ds.pairs if final[p.name].exists()]
             missing = len(ds.pairs) - len(pairs)
             n_eval = 0
@@ -352,51 +630,38 @@ class Runner:
                 self._problem(f"{label}/{ds.name}: no maps to evaluate")
             for name, msg in sorted(problems.items()):
                 self._problem(f"{label}/{ds.name}: {msg}")
+                prob_rows.append(("predict" if not name.startswith("<") else "evaluate",
+                                  None if name.startswith("<") else name, None, msg))
+            outcome.n_evaluated = n_eval
             status = "done" if not problems and not missing else "done-with-problems"
             fps_txt = f"{fps:.2f} img/s" if fps else "n/a (nothing new to predict)"
             if fps_crf:
                 fps_txt += f", {fps_crf:.2f} img/s with CRF"
-            self.log(f"{label}/{ds.name}: {n_eval}/{len(ds.pairs)} maps evaluated "
+            part = f" (partial: {len(ds.pairs)}/{expected})" if outcome.partial else ""
+            self.log(f"{label}/{ds.name}: {n_eval}/{len(ds.pairs)} maps evaluated{part} "
                      f"({n_pred} predicted now; {fps_txt})")
         finally:
+            outcome.status = status
+            outcome.problems = sorted(problems.values())
             store.update_run(run_id, status=status, finished=time.time(),
                              n_problems=len(problems), problems=sorted(problems.values()))
+            store.put_problems(run_id, label, ds.name, prob_rows)
 
     def _problem(self, msg: str) -> None:
         self.problems.append(msg)
 
-    def _check_signature(self, out_dir: Path, sig: dict, label: str, dataset: str) -> None:
-        f = out_dir / SIGNATURE_FILE
-        if f.is_file():
-            try:
-                old = json.loads(f.read_text())
-            except ValueError:
-                old = None
-            if old is not None and old != json.loads(json.dumps(sig)):
-                has_maps = any(out_dir.glob("*.png")) or any((out_dir / RAW_DIR).glob("*.png"))
-                if has_maps:
-                    raise SalbenchError(
-                        f"{out_dir} holds maps made with other settings ({_diff(old, sig)}); "
-                        f"store this run under another label with --name, or delete that folder")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / f".{SIGNATURE_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(sig, indent=1, sort_keys=True))
-        os.replace(tmp, f)
-
     # -- prediction ----------------------------------------------------------
-    def _predict(self, spec, method, opts, label, dsname, todo, out_dir, batch, weights,
-                 problems) -> int:
+    def _predict(self, spec, method, label, ds, todo, out_dir, batch, weights, problems) -> int:
         if not todo:
             return 0
         out_dir.mkdir(parents=True, exist_ok=True)
-        bar = _progress(len(todo), f"{label}/{dsname}", self.quiet)
+        bar = _progress(len(todo), f"{label}/{ds.name}", self.quiet)
         n = 0
         try:
             if method.parallel == "processes" and self.workers > 1 and len(todo) > 1:
-                opts_w = dict(opts)
                 with ProcessPoolExecutor(self.workers, initializer=_worker_init,
-                                         initargs=(spec.name, opts_w, weights, self.args.device,
-                                                   self.plugins)) as pool:
+                                         initargs=(spec.name, dict(method.options), weights,
+                                                   self.spec.device, self.plugins, ds, label)) as pool:
                     futs = [pool.submit(_predict_task, str(p.image), p.name,
                                         str(out_dir / f"{p.name}.png")) for p in todo]
                     n = _tally((f.result() for f in as_completed(futs)), problems, bar)
@@ -409,6 +674,8 @@ class Runner:
                     futs = [pool.submit(task, p) for p in todo]
                     n = _tally((f.result() for f in as_completed(futs)), problems, bar)
             else:
+                if batch > 1 and spec.cls.kind == "learned":
+                    todo = _by_size(todo)  # same-size images together: full batches
                 n = self._predict_inline(method, todo, out_dir, batch, problems, bar)
         finally:
             bar.close()
@@ -547,11 +814,6 @@ def _prefetch(pool, fn, items, ahead: int):
         yield fut.result()
 
 
-def _diff(old: dict, new: dict) -> str:
-    keys = sorted(set(old) | set(new))
-    return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
-
-
 # -- CLI -------------------------------------------------------------------------
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -575,12 +837,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="method option(s): --option a=1 b=x (repeatable)")
     p.add_argument("--maps", help="maps method: folder of precomputed maps (DIR/<dataset>/ or flat)")
     p.add_argument("--name", help="label to store the results under (default: the method name)")
+    p.add_argument("--recompute", action="store_true",
+                   help="replace maps made with other settings (default: refuse, naming the differences)")
+    p.add_argument("--strict", action="store_true",
+                   help="a dataset with fewer pairs than registered is an error (default: a warning; "
+                        "it is scored and marked partial n/N)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The :class:`RunSpec` of a ``salbench run`` command line."""
+    return RunSpec(methods=args.method, datasets=args.datasets, options=list(args.option or []),
+                   weights=args.weights, device=args.device, crf=args.crf,
+                   protocols=[args.protocol] if args.protocol else None, data_root=args.data_root,
+                   results=args.results, store=args.store, plugins=list(args.plugin or []),
+                   batch_size=args.batch_size, workers=args.workers, maps=args.maps, name=args.name,
+                   recompute=args.recompute, strict=args.strict, progress=not args.quiet)
+
+
 def main(args: argparse.Namespace) -> int:
-    if args.batch_size is not None and args.batch_size < 1:
-        raise SalbenchError("--batch-size must be >= 1")
-    if args.workers is not None and args.workers < 1:
-        raise SalbenchError("--workers must be >= 1")
-    return Runner(args).run()
+    return Runner(spec_from_args(args)).run().exit_code

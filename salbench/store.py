@@ -4,15 +4,24 @@
 Tables
 
 * ``runs``: one row per ``salbench run`` of one method on one dataset - method
-  label and registry name, options, weights file and its sha256, CRF on/off,
-  protocols, versions (salbench, numpy, numba, torch when loaded), git revision,
-  timings (FPS without and with CRF), counts, problems, status
-  (``running`` until it ends: a killed run stays ``running``/``interrupted``).
+  label and registry name, options, the run identity (everything that can
+  change a map: weights sha256, method source hash, batch size, device, dtype,
+  CRF and its parameters, input size, salbench version, the dataset's resolved
+  path and content fingerprint), versions, git revision, timings (FPS without
+  and with CRF), counts (images found / registered, predicted, resumed),
+  status (``running``; ``done``, ``done-with-problems``, ``interrupted``; a run
+  whose process died is marked ``interrupted`` by the next run, see
+  :meth:`ResultsStore.mark_dead_runs`).
 * ``image_scores``: per-image scalar scores, unique on
   (method, dataset, protocol, image).
-* ``summaries``: per (method, dataset, protocol) dataset-level scores and
-  curves (JSON text), unique on that key.
-* ``methods``: description of each method label (kind, paper, params, GMACs).
+* ``summaries``: per (method, dataset, protocol): ``scores`` (the scalars,
+  JSON), ``curves`` (exactly the keys of :data:`CURVE_KEYS`), ``details``
+  (protocol record, kernel build, timing), unique on that key.
+* ``problems``: one row per problem of a run (kind ``resized``,
+  ``unreadable``, ``unpaired``, ``missing``, ``predict``, ``partial``, ...),
+  with the image, the file and the message.
+* ``methods``: description of each method label (kind, paper, params, GMACs
+  and the input size they were counted at).
 * ``claims``: numbers reported in papers (paper, table, method, dataset,
   protocol, metric, value), seeded from :mod:`salbench.claims`.
 
@@ -30,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60_000
 
 _SCHEMA = """
@@ -60,7 +69,15 @@ CREATE TABLE IF NOT EXISTS runs (
     crf_seconds REAL,
     fps REAL,                      -- images/s excluding CRF
     fps_crf REAL,                  -- images/s including CRF (NULL without CRF)
-    host TEXT
+    host TEXT,
+    pid INTEGER,
+    identity TEXT,                 -- JSON: everything compared on resume
+    dataset_path TEXT,
+    dataset_fingerprint TEXT,
+    n_expected INTEGER,            -- the dataset's registered count (NULL: a folder)
+    batch_size INTEGER,
+    dtype TEXT,
+    source_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_md ON runs (method, dataset);
 CREATE TABLE IF NOT EXISTS image_scores (
@@ -70,13 +87,18 @@ CREATE TABLE IF NOT EXISTS image_scores (
 );
 CREATE TABLE IF NOT EXISTS summaries (
     method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL,
-    count INTEGER, scores TEXT NOT NULL, curves TEXT, run_id TEXT, updated REAL,
+    count INTEGER, scores TEXT NOT NULL, curves TEXT, run_id TEXT, updated REAL, details TEXT,
     PRIMARY KEY (method, dataset, protocol)
 );
 CREATE TABLE IF NOT EXISTS methods (
     method TEXT PRIMARY KEY, method_name TEXT, kind TEXT, paper TEXT,
-    params INTEGER, gmacs REAL, updated REAL
+    params INTEGER, gmacs REAL, updated REAL, gmacs_size TEXT
 );
+CREATE TABLE IF NOT EXISTS problems (
+    run_id TEXT, method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT,
+    kind TEXT NOT NULL, image TEXT, path TEXT, message TEXT
+);
+CREATE INDEX IF NOT EXISTS problems_md ON problems (method, dataset);
 CREATE TABLE IF NOT EXISTS claims (
     paper TEXT NOT NULL, tab TEXT NOT NULL, method TEXT NOT NULL, display TEXT,
     dataset TEXT NOT NULL, protocol TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,
@@ -84,8 +106,23 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 """
 
-#: summary keys that are curves (lists), stored apart from the scalar scores
-CURVE_KEYS_HINT = ("precision", "recall", "fm_curve", "f_curve", "em_curve", "e_curve")
+#: the curves of an evaluation (256 points each), stored in ``summaries.curves``
+CURVE_KEYS = ("precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_curve")
+#: evaluation output that describes how it was computed (``summaries.details``)
+DETAIL_KEYS = ("protocol_details", "curve_order", "workers", "seconds", "kernels")
+#: evaluation output that lists problems (``problems`` table, not scores)
+PROBLEM_KEYS = ("resized", "unreadable", "skipped", "unpaired")
+#: columns added to ``runs`` / ``methods`` / ``summaries`` by schema version 2
+_V2_COLUMNS = {
+    "runs": (("pid", "INTEGER"), ("identity", "TEXT"), ("dataset_path", "TEXT"),
+             ("dataset_fingerprint", "TEXT"), ("n_expected", "INTEGER"), ("batch_size", "INTEGER"),
+             ("dtype", "TEXT"), ("source_sha256", "TEXT")),
+    "methods": (("gmacs_size", "TEXT"),),
+    "summaries": (("details", "TEXT"),),
+}
+
+
+_RUN_JSON = ("protocols", "options", "versions", "problems", "identity")
 
 
 def default_path(results_root: str | Path = "results") -> Path:
@@ -114,19 +151,42 @@ def _dumps(v: Any) -> str:
     return json.dumps(_jsonable(v), separators=(",", ":"))
 
 
-def split_summary(summary: dict) -> tuple[dict, dict]:
-    """(scalars, curves) of an ``evaluate_pairs`` result."""
-    scalars, curves = {}, {}
+def split_summary(summary: dict) -> tuple[dict, dict, dict, dict]:
+    """(scalars, curves, details, problems) of an ``evaluate_pairs`` result,
+    by name: curves are :data:`CURVE_KEYS`, details :data:`DETAIL_KEYS`,
+    problems :data:`PROBLEM_KEYS`; every other key is a scalar score (a number,
+    None, or the protocol's name)."""
+    scalars, curves, details, problems = {}, {}, {}, {}
     for k, v in summary.items():
-        if hasattr(v, "tolist") and not isinstance(v, (int, float)) and getattr(v, "ndim", 0) > 0:
+        if hasattr(v, "tolist") and not isinstance(v, (int, float)):
             v = v.tolist()
-        if isinstance(v, (list, tuple)):
+        if k in CURVE_KEYS:
             curves[k] = v
-        elif isinstance(v, dict):
-            (curves if any(isinstance(x, (list, tuple)) for x in v.values()) else scalars)[k] = v
-        else:
+        elif k in DETAIL_KEYS:
+            details[k] = v
+        elif k in PROBLEM_KEYS:
+            problems[k] = v
+        elif v is None or isinstance(v, (int, float, str)):
             scalars[k] = v
-    return scalars, curves
+        else:
+            raise ValueError(f"evaluation result key {k!r} ({type(v).__name__}) is neither a "
+                             f"scalar, a curve, a detail nor a problem list")
+    return scalars, curves, details, problems
+
+
+def problem_rows(problems: dict) -> list[tuple[str, str | None, str | None, str]]:
+    """``(kind, image, path, message)`` rows from the problem keys of an evaluation."""
+    rows: list[tuple[str, str | None, str | None, str]] = []
+    res = problems.get("resized")
+    if isinstance(res, dict):
+        how = res.get("method") or "resized to the GT size"
+        rows += [("resized", n, None, how) for n in res.get("names") or []]
+    elif isinstance(res, list):
+        rows += [("resized", str(n), None, "resized to the GT size") for n in res]
+    for u in problems.get("unreadable") or []:
+        if isinstance(u, dict):
+            rows.append(("unreadable", u.get("name"), u.get("path"), str(u.get("problem"))))
+    return rows
 
 
 class ResultsStore:
@@ -144,8 +204,48 @@ class ResultsStore:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
-            c.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            have = int(row[0]) if row else None
+            if have is not None and have > SCHEMA_VERSION:
+                from salbench.errors import SalbenchError
+                raise SalbenchError(f"{self.path}: results store of schema version {have}, newer "
+                                    f"than this salbench ({SCHEMA_VERSION}); upgrade salbench")
+            if have is not None and have < SCHEMA_VERSION:
+                self._migrate(c, have)
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         self._seed_claims()
+
+    def _migrate(self, c: sqlite3.Connection, have: int) -> None:
+        """Version 1 -> 2: new columns; the problem lists and evaluation
+        details that version 1 kept among the curves / scores move to the
+        ``problems`` table and ``summaries.details``."""
+        for table, cols in _V2_COLUMNS.items():
+            present = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
+            for name, typ in cols:
+                if name not in present:
+                    c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {typ}")
+        rows = c.execute("SELECT method, dataset, protocol, scores, curves, run_id "
+                         "FROM summaries").fetchall()
+        for method, dataset, protocol, scores_txt, curves_txt, run_id in rows:
+            merged = {**json.loads(scores_txt or "{}"), **json.loads(curves_txt or "{}")}
+            scalars, curves, details, problems = {}, {}, {}, {}
+            for k, v in merged.items():
+                if k in CURVE_KEYS:
+                    curves[k] = v
+                elif k in DETAIL_KEYS:
+                    details[k] = v
+                elif k in PROBLEM_KEYS:
+                    problems[k] = v
+                elif v is None or isinstance(v, (int, float, str)):
+                    scalars[k] = v
+                else:
+                    details[k] = v
+            c.execute("UPDATE summaries SET scores=?, curves=?, details=? WHERE method=? AND "
+                      "dataset=? AND protocol=?", (_dumps(scalars), _dumps(curves), _dumps(details),
+                                                   method, dataset, protocol))
+            c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
+                          [(run_id, method, dataset, protocol, *r) for r in problem_rows(problems)])
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)", (str(have),))
 
     # -- plumbing ------------------------------------------------------------
     class _Tx:
@@ -207,7 +307,7 @@ class ResultsStore:
                       [*fields.values(), run_id])
 
     def runs(self, method: str | None = None, dataset: str | None = None) -> list[dict]:
-        return [self._row(r, ("protocols", "options", "versions", "problems"))
+        return [self._row(r, _RUN_JSON)
                 for r in self._select("runs", {"method": method, "dataset": dataset}, "started")]
 
     def latest_run(self, method: str, dataset: str | None = None, done: bool = True) -> dict | None:
@@ -219,24 +319,66 @@ class ResultsStore:
         if done:
             q += " AND status IN ('done', 'done-with-problems')"
         rows = self._query(q + " ORDER BY started DESC LIMIT 1", args)
-        return self._row(rows[0], ("protocols", "options", "versions", "problems")) if rows else None
+        return self._row(rows[0], _RUN_JSON) if rows else None
 
     # -- scores --------------------------------------------------------------
     def put_results(self, method: str, dataset: str, protocol: str, summary: dict,
                     per_image: dict[str, dict] | None, run_id: str | None = None) -> None:
         """Replace the per-image scores and the summary of (method, dataset,
         protocol) in one transaction."""
-        scalars, curves = split_summary(summary)
+        scalars, curves, details, problems = split_summary(summary)
         with self.transaction() as c:
+            c.execute("DELETE FROM problems WHERE method=? AND dataset=? AND protocol=?",
+                      (method, dataset, protocol))
+            c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
+                          [(run_id, method, dataset, protocol, *r) for r in problem_rows(problems)])
             if per_image is not None:
                 c.execute("DELETE FROM image_scores WHERE method=? AND dataset=? AND protocol=?",
                           (method, dataset, protocol))
                 c.executemany("INSERT OR REPLACE INTO image_scores VALUES (?,?,?,?,?,?)",
                               [(method, dataset, protocol, name, _dumps(s), run_id)
                                for name, s in sorted(per_image.items())])
-            c.execute("INSERT OR REPLACE INTO summaries VALUES (?,?,?,?,?,?,?,?)",
+            c.execute("INSERT OR REPLACE INTO summaries (method, dataset, protocol, count, scores, "
+                      "curves, run_id, updated, details) VALUES (?,?,?,?,?,?,?,?,?)",
                       (method, dataset, protocol, int(scalars.get("count", 0) or 0),
-                       _dumps(scalars), _dumps(curves), run_id, time.time()))
+                       _dumps(scalars), _dumps(curves), run_id, time.time(), _dumps(details)))
+
+    def put_problems(self, run_id: str, method: str, dataset: str,
+                     rows: Iterable[tuple[str, str | None, str | None, str]],
+                     protocol: str | None = None) -> None:
+        """Record ``(kind, image, path, message)`` problems of a run (replacing
+        that run's earlier rows of the same protocol)."""
+        rows = list(rows)
+        with self.transaction() as c:
+            c.execute("DELETE FROM problems WHERE run_id=? AND protocol IS ?", (run_id, protocol))
+            c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
+                          [(run_id, method, dataset, protocol, *r) for r in rows])
+
+    def problems(self, method: str | None = None, dataset: str | None = None) -> list[dict]:
+        """Problem rows (run_id, method, dataset, protocol, kind, image, path, message)."""
+        return [dict(r) for r in self._select("problems", {"method": method, "dataset": dataset})]
+
+    def mark_dead_runs(self) -> int:
+        """Runs left ``running`` by a process of this host that no longer
+        exists (killed) become ``interrupted``; returns how many."""
+        import os
+        import socket
+        host = socket.gethostname()
+        dead = []
+        for r in self._query("SELECT run_id, pid, host FROM runs WHERE status = 'running'", []):
+            if r["host"] != host or not r["pid"]:
+                continue
+            try:
+                os.kill(int(r["pid"]), 0)
+            except ProcessLookupError:
+                dead.append(r["run_id"])
+            except (PermissionError, OSError):
+                pass
+        if dead:
+            with self.transaction() as c:
+                c.executemany("UPDATE runs SET status = 'interrupted' WHERE run_id = ?",
+                              [(d,) for d in dead])
+        return len(dead)
 
     def summaries(self, methods: Iterable[str] | None = None, datasets: Iterable[str] | None = None,
                   protocol: str | None = None, curves: bool = False) -> list[dict]:
@@ -254,6 +396,7 @@ class ResultsStore:
             d = dict(r)
             d["scores"] = json.loads(d["scores"])
             d["curves"] = json.loads(d["curves"]) if curves and d["curves"] else None
+            d["details"] = json.loads(d["details"]) if d.get("details") else {}
             out.append(d)
         return out
 
@@ -263,15 +406,19 @@ class ResultsStore:
         return {r["image"]: json.loads(r["scores"]) for r in rows}
 
     def count(self, table: str) -> int:
-        assert table in ("runs", "image_scores", "summaries", "methods", "claims")
+        assert table in ("runs", "image_scores", "summaries", "methods", "claims", "problems")
         return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
     # -- methods & claims ------------------------------------------------------
     def put_method(self, method: str, method_name: str, kind: str, paper: str,
-                   params: int | None, gmacs: float | None) -> None:
+                   params: int | None, gmacs: float | None,
+                   gmacs_size: tuple[int, int] | None = None) -> None:
+        """Describe a method label (``gmacs_size``: the (H, W) GMACs were counted at)."""
+        size = f"{gmacs_size[0]}x{gmacs_size[1]}" if gmacs_size else None
         with self.transaction() as c:
-            c.execute("INSERT OR REPLACE INTO methods VALUES (?,?,?,?,?,?,?)",
-                      (method, method_name, kind, paper, params, gmacs, time.time()))
+            c.execute("INSERT OR REPLACE INTO methods (method, method_name, kind, paper, params, "
+                      "gmacs, updated, gmacs_size) VALUES (?,?,?,?,?,?,?,?)",
+                      (method, method_name, kind, paper, params, gmacs, time.time(), size))
 
     def methods(self) -> dict[str, dict]:
         return {r["method"]: dict(r) for r in self._query("SELECT * FROM methods", [])}

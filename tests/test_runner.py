@@ -181,7 +181,8 @@ def test_killed_run_resumes_with_same_scores(tmp_path, plugin):
             assert a.image_scores("slow-test", "set16", proto) == b.image_scores("slow-test", "set16", proto)
         assert a.count("image_scores") == 2 * 16 and a.count("summaries") == 2
         runs = a.runs("slow-test", "set16")
-        assert [r["status"] for r in runs] == ["running", "done"]  # the killed one stays visible
+        # the killed one stays visible, marked interrupted by the next run
+        assert [r["status"] for r in runs] == ["interrupted", "done"]
         assert runs[1]["n_resumed"] == len(done) and runs[1]["n_predicted"] == 16 - len(done)
 
 
