@@ -48,6 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from salbench.nn.learned import LearnedMethod, SODNet
+from salbench.options import Option
 from salbench.nn.modules import ASPP, ConvBNPReLU
 from salbench.registry import register_method
 
@@ -134,7 +135,9 @@ class AmuletPlus(LearnedMethod):
 
     name = "amulet+"
     paper = "Zhang et al., ICCV 2017 (retrained as Amulet+ in Deng et al., IJCAI 2018)"
-    default_options = {**LearnedMethod.default_options, "aspp": True, "bpr": True}
+    OPTIONS = (*LearnedMethod.OPTIONS,
+               Option("aspp", bool, True, "256-channel ASPP context on the deepest features (R3Net's baselines had it)"),
+               Option("bpr", bool, True, "boundary preserved refinement: edge-aware F1 features in every prediction"))
     #: trained exactly like R3Net (the trainer's defaults: SGD lr 1e-3 poly 0.9, batch 14,
     #: 6000 iterations, 300x300 crops): the paper retrains the "+" baselines with R3Net's
     #: backbone and training set, and no method here needs a different schedule.

@@ -39,7 +39,8 @@ from torch import Tensor, nn
 from salbench.nn.learned import LearnedMethod, SODNet
 from salbench.nn.modules import ASPP, conv_bn_prelu
 from salbench.nn.weights import torch7_block_key
-from salbench.registry import register_method
+from salbench.options import Option
+from salbench.registry import MethodNotReady, register_method
 
 __all__ = ["R3NetModel", "R3Net", "make_rrb"]
 
@@ -118,11 +119,15 @@ class R3Net(LearnedMethod):
     name: ClassVar[str] = "r3net"
     paper: ClassVar[str] = "Deng et al., IJCAI 2018"
     family: ClassVar[str] = "r3net"
-    default_options: ClassVar[dict[str, Any]] = {
-        **LearnedMethod.default_options,
-        "backbone": "resnext101_32x4d", "steps": 6, "residual": True, "shared": False,
-        "features": "LH", "aspp": True,
-    }
+    OPTIONS: ClassVar[tuple[Option, ...]] = (
+        *LearnedMethod.OPTIONS,
+        Option("steps", int, 6, "number of recurrent residual refinement steps (R3Net-0 ... R3Net-7)"),
+        Option("residual", bool, True, "RRBs add to the previous map (False = R3Net w/o R)"),
+        Option("shared", bool, False, "one RRB's weights for every step (R3Net-WS)"),
+        Option("features", str, "LH", "integrated features the RRBs read: alternating LH, LL or HH",
+               choices=_FEATURES),
+        Option("aspp", bool, True, "ASPP on the high-level features (the authors' code has it)"),
+    )
     #: the trainer's defaults are R3Net's own (lr 1e-3, batch 14, 6000 iterations).
     train_defaults: ClassVar[dict[str, Any]] = {}
 
@@ -137,6 +142,7 @@ class R3Net(LearnedMethod):
         pass through unchanged."""
         if "layer0.0.weight" not in sd:
             return sd
+        self._check_authors_blocks(sd)
         out: dict[str, Tensor] = {}
         for k, v in sd.items():
             nk = k
@@ -156,6 +162,23 @@ class R3Net(LearnedMethod):
                         nk = f"refine.{0 if self.options.get('shared') else idx}.{m.group(2)}"
             out[nk] = v
         return out
+
+    def _check_authors_blocks(self, sd: dict[str, Tensor]) -> None:
+        """Refuse (one line) an authors' file whose refinement blocks
+        ``predict1..predictN`` do not match this variant's: six distinct blocks
+        never go into R3Net-WS's one shared block, nor into R3Net-3's three."""
+        idx = sorted({int(m.group(1)) for k in sd if (m := _AUTHORS_PREDICT.match(k))})
+        if not idx:
+            return
+        shared, steps = bool(self.options.get("shared")), int(self.options.get("steps", 6))
+        want = min(steps, 1) if shared else steps
+        have = f"predict{idx[0]}..predict{idx[-1]}" if len(idx) > 1 else f"predict{idx[0]}"
+        what = f"file has {have} ({len(idx)} refinement block{'s' if len(idx) != 1 else ''})"
+        if shared and len(idx) > 1:
+            raise MethodNotReady(f"{what}; {self.name} has one shared block (shared=True)")
+        if len(idx) != want or idx != list(range(1, want + 1)):
+            raise MethodNotReady(f"{what}; {self.name} has {want} (steps={steps}"
+                                 f"{', shared=True' if shared else ''})")
 
 
 register_method(R3Net)

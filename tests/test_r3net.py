@@ -1,6 +1,7 @@
 """R3Net: outputs of every Table 1 variant, the residual, the L/H order, the
-checkpoint handling of LearnedMethod.prepare, padded-batch prediction, the
-loss and a real training step, and the size figures (params, GMACs)."""
+checkpoint handling of LearnedMethod.prepare (which files fit which variant),
+size-grouped prediction with the authors' truncation, the loss and a real
+training step, and the size figures (params, GMACs)."""
 
 from __future__ import annotations
 
@@ -229,6 +230,59 @@ def test_plain_state_dict_and_mismatch(tmp_path):
         create("r3net", weights=junk).prepare()
 
 
+def test_checkpoint_refused_where_options_were_set_explicitly(tmp_path, ckroot):
+    ck = tmp_path / "ck.pt"
+    _checkpoint(ck, backbone=LIGHT, steps=3)  # shared=False, features=LH
+    # a variant's preset is explicit: r3net-ws never silently becomes unshared
+    with pytest.raises(MethodNotReady) as ei:
+        create("r3net-ws", weights=ck).prepare()
+    msg = str(ei.value)
+    assert "ck.pt" in msg and "shared=False (here True)" in msg and "\n" not in msg
+    with pytest.raises(MethodNotReady, match="backbone='resnet18' \\(here 'densenet161'\\)"):
+        create("r3net-d", weights=ck).prepare()
+    # so is an option passed by the caller
+    with pytest.raises(MethodNotReady, match="steps=3 \\(here 6\\)"):
+        create("r3net", steps=6, backbone=LIGHT, weights=ck).prepare()
+    # options left at the base default follow the checkpoint; amp / bn_init never clash
+    m = create("r3net", backbone=LIGHT, amp=True, bn_init="ones", weights=ck)
+    m.prepare()
+    assert m.options["steps"] == 3 and m.options["amp"] is True
+    assert m.model_options() == {"backbone": LIGHT, "steps": 3, "residual": True, "shared": False,
+                                 "features": "LH", "aspp": True}
+    # the automatic checkpoint is held to the same rule, and its sha256 is in identity()
+    _checkpoint(ckroot / "r3net-ws" / "run" / "final.pt", "r3net-ws", backbone=LIGHT, steps=2)
+    ws = create("r3net-ws")
+    ws.prepare()
+    assert ws.options["shared"] is True and len(ws.model.refine) == 1
+    import hashlib
+    assert ws.identity()["weights_sha256"] == hashlib.sha256(
+        (ckroot / "r3net-ws" / "run" / "final.pt").read_bytes()).hexdigest()
+
+
+def _fake_authors_file(path, blocks):
+    """Just enough of the authors' key layout for the refinement-block check."""
+    sd = {"layer0.0.weight": torch.zeros(1), "predict0.weight": torch.zeros(1)}
+    for i in blocks:
+        sd[f"predict{i}.0.weight"] = torch.zeros(1)
+        sd[f"predict{i}.6.bias"] = torch.zeros(1)
+    torch.save(sd, path)
+    return path
+
+
+@pytest.mark.parametrize("name,expect", [
+    ("r3net-ws", "file has predict1..predict6 (6 refinement blocks); r3net-ws has one shared block"),
+    ("r3net-3", "file has predict1..predict6 (6 refinement blocks); r3net-3 has 3 (steps=3)"),
+    ("r3net-7", "file has predict1..predict6 (6 refinement blocks); r3net-7 has 7 (steps=7)"),
+    ("r3net-0", "file has predict1..predict6 (6 refinement blocks); r3net-0 has 0 (steps=0)"),
+])
+def test_authors_file_with_other_refinement_blocks_is_refused(tmp_path, name, expect):
+    p = _fake_authors_file(tmp_path / "6000.pth", range(1, 7))
+    with pytest.raises(MethodNotReady) as ei:
+        create(name, weights=p).prepare()
+    msg = str(ei.value)
+    assert expect in msg and str(p) in msg and "\n" not in msg
+
+
 #: the authors' R3Net module: stages as Torch7 sequentials (resnext_101_32x4d_.py)
 _T7 = {"conv1": "0.0.0", "bn1": "0.0.1", "conv2": "0.0.3", "bn2": "0.0.4", "conv3": "0.1",
        "bn3": "0.2", "downsample.0": "1.0", "downsample.1": "1.1"}
@@ -276,44 +330,54 @@ def test_authors_released_state_dict_loads(tmp_path):
     assert torch.equal(own["refine.5.6.bias"], theirs["predict6.6.bias"])
     assert torch.equal(own["backbone.layer4.2.conv3.weight"], theirs["layer4.2.0.0.1.weight"])
     assert torch.equal(own["backbone.conv1.weight"], theirs["layer0.0.weight"])
+    del m, own
+    # the same keys fit R3Net w/o R (the residual has no weights): strict loading accepts it
+    wo = create("r3net-wo-r", weights=p)
+    wo.prepare()
+    assert torch.equal(wo.model.state_dict()["refine.5.6.bias"], theirs["predict6.6.bias"])
+    del wo
+    # R3Net-HH has no L branch: strict loading refuses, naming the file and the keys compactly
+    with pytest.raises(MethodNotReady) as ei:
+        create("r3net-hh", weights=p).prepare()
+    msg = str(ei.value)
+    assert "6000.pth" in msg and "unexpected keys" in msg and "reduce_low.0.* (" in msg
+    assert len(msg.splitlines()) <= 4 and len(msg) < 1000
+    with pytest.raises(MethodNotReady, match="r3net-ws has one shared block"):
+        create("r3net-ws", weights=p).prepare()
 
 
 # -- predict ----------------------------------------------------------------------
 
-def test_predict_padded_batch_full_resolution(tmp_path):
+def test_predict_groups_sizes_and_truncates_like_the_authors(tmp_path):
     net = _checkpoint(tmp_path / "ck.pt", backbone=LIGHT, steps=2).eval()
     m = create("r3net", weights=tmp_path / "ck.pt")
     m.prepare()
     rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((40, 56), (64, 48), (33, 70))]
-    maps = m.predict(images, ["a", "b", "c"])
-    assert [mp.shape for mp in maps] == [(40, 56), (64, 48), (33, 70)]
+    shapes = ((40, 56), (64, 48), (40, 56), (33, 70), (64, 48))
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in shapes]
+    maps = m.predict(images, list("abcde"))
+    assert [mp.shape for mp in maps] == list(shapes)
     assert all(mp.dtype == np.uint8 for mp in maps)
-    # one image alone equals the network's own sigmoid × 255, rounded
-    single = m.predict(images[1:2], ["b"])[0]
     from salbench.nn.learned import normalise_images
-    x, _ = normalise_images(images[1:2])
-    with torch.no_grad():
-        ref = (torch.sigmoid(net(x)[-1])[0, 0] * 255).round().to(torch.uint8).numpy()
-    np.testing.assert_array_equal(single, ref)
-    # in the padded batch each image is the network's output on that image padded
-    # with the mean colour (zeros after normalisation) to 64×70, cropped back
     for img, got in zip(images, maps):
+        # each map is the network on that image alone: sigmoid(last) × 255, truncated
+        assert np.array_equal(m.predict([img], ["x"])[0], got)
         x, _ = normalise_images([img])
-        x = torch.nn.functional.pad(x, (0, 70 - x.shape[-1], 0, 64 - x.shape[-2]))
         with torch.no_grad():
-            full = (torch.sigmoid(net(x)[-1])[0, 0] * 255).round().to(torch.uint8).numpy()
-        ref = full[:img.shape[0], :img.shape[1]]
-        assert np.abs(ref.astype(int) - got.astype(int)).max() <= 1
-    # same-size images batch without padding: identical to one at a time
-    same = [rng.integers(0, 256, (36, 44, 3), dtype=np.uint8) for _ in range(2)]
-    both = m.predict(same, ["d", "e"])
-    for img, got in zip(same, both):
-        assert np.abs(m.predict([img], ["x"])[0].astype(int) - got.astype(int)).max() <= 1
-    assert m.predict([], []) == []
+            ref = torch.sigmoid(net(x)[-1])[0, 0].mul(255).byte().numpy()
+        np.testing.assert_array_equal(got, ref)
+    # mixed sizes never share a tensor
     from salbench.errors import SalbenchError
+    with pytest.raises(SalbenchError, match="different sizes"):
+        normalise_images(images[:2])
+    assert m.predict([], []) == []
     with pytest.raises(SalbenchError, match="bad.jpg"):
         m.predict([np.zeros((8, 8), np.uint8)], ["bad.jpg"])
+    ident = m.identity()
+    import hashlib
+    assert ident["weights_sha256"] == hashlib.sha256((tmp_path / "ck.pt").read_bytes()).hexdigest()
+    assert ident["postprocess"] == "truncate" and ident["input_size"] is None
+    assert ident["checkpoint"]["iteration"] == 10 and ident["weights"] == str(tmp_path / "ck.pt")
 
 
 # -- size figures -------------------------------------------------------------------

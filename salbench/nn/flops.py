@@ -1,22 +1,32 @@
-"""Counting multiply-accumulates (MACs) of a network with forward hooks.
+"""Counting multiply-accumulates (MACs) of any network with PyTorch's
+``torch.utils.flop_counter.FlopCounterMode``.
 
-What is counted, per image (batch size divides out):
+The network runs once on zeros (eval mode, no grad) under the flop counter,
+which sees every ATen operator it has a formula for, whatever module issues
+it: convolutions and transposed convolutions (``aten.convolution``), matrix
+products (``mm``, ``addmm``, ``bmm``, ``baddbmm``; ``nn.Linear``, ``@``,
+``einsum`` and the math path of attention decompose into these) and fused
+attention kernels (``scaled_dot_product_attention``; the CPU flash kernel,
+which PyTorch's table lacks, is added here with the same formula).
+FlopCounterMode counts 2 FLOPs per multiply-add; MACs = FLOPs / 2.
 
-* ``Conv2d``: ``H_out · W_out · C_out · (C_in / groups) · k_h · k_w`` — the
-  bias add is not counted;
-* ``ConvTranspose2d``: ``H_in · W_in · C_in · (C_out / groups) · k_h · k_w``
-  (every input pixel scatters a k_h×k_w kernel into each output channel);
-* ``Linear``: ``in_features · out_features`` per output row.
+Conventions (those of most papers' "GMACs" tables, ptflops / fvcore):
 
-Not counted (reported separately, as element counts, under ``"other"``):
-BatchNorm, PReLU/ReLU, pooling, bilinear resizing, additions and
-concatenations. This is the convention of most papers' "FLOPs"/"GMACs" tables
-(e.g. ptflops/thop count the convolutions; thop also adds BN, which is under
-1 % for these networks).
+* ``Conv2d``: ``H_out · W_out · C_out · (C_in / groups) · k_h · k_w``;
+  ``ConvTranspose2d``: ``H_in · W_in · C_in · (C_out / groups) · k_h · k_w``;
+  ``Linear``: ``in · out`` per row; attention: ``Q·Kᵀ`` plus ``A·V``.
+* Not counted: bias additions, BatchNorm, activations, pooling, resizing,
+  element-wise additions and concatenations (no formula; under 1 % for the
+  convolutional networks here).
+
+Shapes are all the counter needs, so it also runs on the ``meta`` device
+(``salbench list`` builds networks there); counts are per image (the batch
+divides out).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import torch
@@ -24,62 +34,76 @@ from torch import nn
 
 __all__ = ["count_macs"]
 
+#: op-name prefixes of each reported category (the rest goes to "other").
+_CATEGORIES = {
+    "conv": ("aten.convolution", "aten._convolution", "aten.cudnn_convolution",
+             "aten._slow_conv2d", "aten.convolution_overrideable", "aten.mkldnn_convolution"),
+    "matmul": ("aten.mm", "aten.addmm", "aten.bmm", "aten.baddbmm", "aten._scaled_mm"),
+    "attention": ("aten._scaled_dot_product", "aten._flash_attention", "aten._efficient_attention",
+                  "flex_attention"),
+}
+
+
+def _custom_formulas() -> dict[Any, Any]:
+    """Formulas PyTorch's table lacks (added by op, when the op exists)."""
+    from torch.utils import flop_counter as fc
+    out: dict[Any, Any] = {}
+
+    def sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+        return fc.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    for name in ("_scaled_dot_product_flash_attention_for_cpu",
+                 "_scaled_dot_product_fused_attention_overrideable"):
+        op = getattr(torch.ops.aten, name, None)
+        if op is not None:
+            out[op] = sdpa
+    return out
+
+
+def _category(op: str) -> str:
+    for cat, prefixes in _CATEGORIES.items():
+        if op.startswith(prefixes):
+            return cat
+    return "other"
+
 
 def count_macs(model: nn.Module, input_shape=(1, 3, 300, 300)) -> dict[str, Any]:
-    """Run ``model`` once on zeros of ``input_shape`` (eval mode, no grad) and
-    return ``{"total", "conv", "linear", "other", "by_module"}`` — MACs per image."""
-    counts = {"conv": 0, "linear": 0, "other": 0}
-    by_module: dict[str, int] = {}
-    hooks = []
+    """Run ``model`` once on zeros of ``input_shape`` (on the device of its
+    parameters, ``meta`` included) and return MACs per image::
 
-    def conv_hook(name):
-        def hook(mod: nn.Conv2d, inp, out):
-            b = out.shape[0]
-            k = mod.kernel_size[0] * mod.kernel_size[1]
-            macs = out.numel() // b * (mod.in_channels // mod.groups) * k
-            counts["conv"] += macs
-            by_module[name] = by_module.get(name, 0) + macs
-        return hook
+        {"total": int, "conv": int, "matmul": int, "attention": int, "other": int,
+         "by_op": {"aten.convolution": int, ...},
+         "by_module": {"backbone.layer1": int, ...}}   # inclusive, "" = whole model
 
-    def deconv_hook(name):
-        def hook(mod: nn.ConvTranspose2d, inp, out):
-            x = inp[0]
-            k = mod.kernel_size[0] * mod.kernel_size[1]
-            macs = x.numel() // x.shape[0] * (mod.out_channels // mod.groups) * k
-            counts["conv"] += macs
-            by_module[name] = by_module.get(name, 0) + macs
-        return hook
+    ``other`` holds ops with a formula outside the three categories."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def linear_hook(name):
-        def hook(mod: nn.Linear, inp, out):
-            rows = out.numel() // out.shape[-1] // out.shape[0] if out.dim() > 1 else 1
-            macs = rows * mod.in_features * mod.out_features
-            counts["linear"] += macs
-            by_module[name] = by_module.get(name, 0) + macs
-        return hook
-
-    def other_hook(mod, inp, out):
-        if isinstance(out, torch.Tensor):
-            counts["other"] += out.numel() // max(out.shape[0], 1)
-
-    for name, mod in model.named_modules():
-        if isinstance(mod, nn.Conv2d):
-            hooks.append(mod.register_forward_hook(conv_hook(name)))
-        elif isinstance(mod, nn.ConvTranspose2d):
-            hooks.append(mod.register_forward_hook(deconv_hook(name)))
-        elif isinstance(mod, nn.Linear):
-            hooks.append(mod.register_forward_hook(linear_hook(name)))
-        elif isinstance(mod, (nn.BatchNorm2d, nn.PReLU, nn.ReLU, nn.MaxPool2d, nn.AvgPool2d)):
-            hooks.append(mod.register_forward_hook(other_hook))
+    b = int(input_shape[0]) if len(input_shape) else 1
     was_training = model.training
     model.eval()
+    p = next(model.parameters(), None)
+    x = torch.zeros(*input_shape, device=p.device if p is not None else "cpu",
+                    dtype=p.dtype if p is not None and p.is_floating_point() else torch.float32)
+    counter = FlopCounterMode(display=False, custom_mapping=_custom_formulas())
     try:
-        p = next(model.parameters(), None)
-        x = torch.zeros(*input_shape, device=p.device if p is not None else "cpu")
-        with torch.inference_mode():
+        with torch.inference_mode(), counter:
             model(x)
     finally:
-        for h in hooks:
-            h.remove()
         model.train(was_training)
-    return {"total": counts["conv"] + counts["linear"], **counts, "by_module": by_module}
+    flops = counter.get_flop_counts()
+    root = type(model).__name__
+    by_op: dict[str, int] = defaultdict(int)
+    for op, n in flops.get("Global", {}).items():
+        by_op[str(op).replace(".default", "")] += int(n)
+    by_module: dict[str, int] = {}
+    for name, ops in flops.items():
+        if name == "Global":
+            continue
+        rel = "" if name == root else name[len(root) + 1:] if name.startswith(root + ".") else name
+        by_module[rel] = sum(int(n) for n in ops.values()) // 2 // b
+    by_op_macs = {op: n // 2 // b for op, n in by_op.items()}
+    cats = {c: 0 for c in ("conv", "matmul", "attention", "other")}
+    for op, n in by_op_macs.items():
+        cats[_category(op)] += n
+    total = counter.get_total_flops() // 2 // b
+    return {"total": total, **cats, "by_op": by_op_macs, "by_module": by_module}
