@@ -2,7 +2,7 @@
 
 Importing the package is cheap (no numpy, numba or torch): the CLI imports only
 what the chosen sub-command needs. The Python API (``salbench.run``,
-``salbench.evaluate``, ``salbench.results``, ``salbench.report``,
+``salbench.evaluate_folder``, ``salbench.results``, ``salbench.build_report``,
 ``salbench.RunSpec`` / ``salbench.Runner``) is imported on first use; see
 :mod:`salbench.api`.
 """
@@ -10,8 +10,8 @@ what the chosen sub-command needs. The Python API (``salbench.run``,
 __version__ = "0.1.0"
 
 #: the Python API (imported on first use, so ``import salbench`` stays cheap)
-_API = {"run": "salbench.api", "evaluate": "salbench.api", "results": "salbench.api",
-        "report": "salbench.api", "RunSpec": "salbench.runner", "Runner": "salbench.runner"}
+_API = {"run": "salbench.api", "evaluate_folder": "salbench.api", "results": "salbench.api",
+        "build_report": "salbench.api", "RunSpec": "salbench.runner", "Runner": "salbench.runner"}
 
 
 def __getattr__(name: str):

@@ -7,8 +7,9 @@ without any command line. The ``salbench`` commands are thin layers over these.
    method dataset      protocol  count    mae  max_f ...
 
 Every function returns data: :func:`run` a :class:`~salbench.runner.RunResult`,
-:func:`evaluate` the scores dict (with its protocol), :func:`results` a pandas
-DataFrame, :func:`report` the table text.
+:func:`evaluate_folder` the scores dict (with its protocol), :func:`results` a
+pandas DataFrame, :func:`build_report` the table text. (The names avoid the
+modules ``salbench.evaluate`` and ``salbench.report``.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from salbench.runner import RunResult
 
-__all__ = ["run", "evaluate", "results", "report", "store_path"]
+__all__ = ["run", "evaluate_folder", "results", "build_report", "store_path"]
 
 
 def store_path(results: str | Path = "results") -> Path:
@@ -46,7 +47,7 @@ def run(methods: str | Sequence[str], datasets: str | Sequence[str] = "all", *,
     return Runner(rs, log=log).run()
 
 
-def evaluate(pred: str | Path, gt: str | Path, protocol: str = "pysodmetrics", *,
+def evaluate_folder(pred: str | Path, gt: str | Path, protocol: str = "pysodmetrics", *,
              workers: int | None = None, strict_size: bool = False,
              structural: bool = True, per_image: bool = False) -> dict:
     """Evaluate a folder of maps against a folder of GT (paired by stem);
@@ -129,12 +130,13 @@ def _canonical(name: str) -> str:
     return d.name if d is not None else name
 
 
-def report(results: str | Path = "results", *, protocol: str | None = None, table: int = 2,
+def build_report(results: str | Path = "results", *, protocol: str | None = None, table: int = 2,
            format: str = "markdown", datasets: Iterable[str] | str | None = None,
            methods: Iterable[str] | str | None = None, metrics: str | None = None,
            columns: str | None = None, claims: bool = True) -> str:
     """The Table 2 (or 1) layout of the stored results as Markdown or LaTeX text."""
-    from salbench import report as rep
+    import importlib
+    rep = importlib.import_module("salbench.report")
     from salbench.errors import SalbenchError
     from salbench.protocols import DEFAULT_PROTOCOL, get_protocol
     from salbench.store import ResultsStore

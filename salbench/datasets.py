@@ -20,9 +20,9 @@ checkout, else ``./datasets``):
   or flat side by side (``name.jpg`` + ``name.png``, the layout the R3Net code
   reads), possibly inside one more wrapping folder of the same name.
 
-Images and GT pair by file stem. Unpaired files and a count other than the
-expected one are reported as *problems* (the dataset still resolves); a folder
-holding fewer pairs than the registered count is *partial* (:attr:`Dataset.partial`,
+Images and GT pair by file stem. Unpaired files and more pairs than the
+registered count are reported as *problems* (the dataset still resolves); a
+folder holding fewer pairs than the registered count is *partial*, not a problem (:attr:`Dataset.partial`,
 shown ``n/N`` by ``salbench datasets`` and ``salbench report``). Two image files
 (or two GT files) of one stem are an error naming both files.
 
@@ -343,8 +343,8 @@ def load_folder(folder: Path, name: str | None = None, info_: DatasetInfo | None
             f"Imgs/ + GT/, or name.jpg + name.png side by side)")
     img_dir, gt_dir, note = found
     pairs, problems = _pair_up(img_dir, gt_dir)
-    if info_ is not None and len(pairs) != info_.count:
-        problems.append(f"found {len(pairs)} pairs, expected {info_.count}")
+    if info_ is not None and len(pairs) > info_.count:
+        problems.append(f"found {len(pairs)} pairs, more than the {info_.count} registered")
     if not pairs:
         raise SalbenchError(f"{folder}: no image has a ground-truth mask of the same name "
                             + "; ".join(problems))

@@ -273,11 +273,11 @@ def test_bad_invocations_fail_cleanly(tmp_path, plugin):
     r = salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", tmp_path / "set2",
                  "--results", res, "--option", "sigma=0.5", "-q", check_rc=2)
     assert "other settings" in r.stderr and "--name" in r.stderr
-    # --datasets all: missing test sets are one line each; a wrong count is a problem
+    # --datasets all: missing test sets are one line each; a partial one is a warning
     shutil.copytree(tmp_path / "set2", tmp_path / "root" / "SOD")
     r = salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", "all", "--data-root",
-                 tmp_path / "root", "--results", res, "-q", check_rc=1)
-    assert r.stderr.count("skipping ") == 4 and "found 2 pairs, expected 300" in r.stderr
+                 tmp_path / "root", "--results", res, "-q", check_rc=0)
+    assert r.stderr.count("skipping ") == 4 and "2 of its 300 registered pairs" in r.stderr
     r = salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", "all", "--data-root",
                  tmp_path / "empty", "--results", res, "-q", check_rc=2)
     assert "none of the test sets" in r.stderr

@@ -1,0 +1,324 @@
+"""Runs you can trust: every way the landed runner stored numbers that were not
+the method's, each reproduced through the real CLI and now refused, recomputed
+or named (options, resume identity, datasets, precomputed maps, the folder
+lock, registry collisions), plus the Python API and the store schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import cli, make_set, one_line_error
+from salbench.store import CURVE_KEYS, ResultsStore
+
+PLUGIN = textwrap.dedent('''
+    import numpy as np
+    from salbench.options import Option
+    from salbench.registry import Method, register_method
+
+
+    @register_method
+    class Contrast(Method):
+        """Colour distance to the mean border colour (a test plugin)."""
+        name = "contrast-test"
+        paper = "a test plugin"
+        parallel = "none"
+        batch_size = 2
+        OPTIONS = (Option("gain", float, 1.0, "multiplies the map"),
+                   Option("invert", bool, False, "255 - map"))
+
+        def predict(self, images, names):
+            out = []
+            for im in images:
+                f = im.astype(float)
+                border = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]]).mean(0)
+                s = np.sqrt(((f - border) ** 2).sum(-1)) * self.options["gain"]
+                m = np.clip(255 * s / (s.max() + 1e-9), 0, 255).astype(np.uint8)
+                out.append(255 - m if self.options["invert"] else m)
+            return out
+''')
+
+
+@pytest.fixture()
+def plugin(tmp_path):
+    p = tmp_path / "contrast_plugin.py"
+    p.write_text(PLUGIN)
+    return p
+
+
+def _maps(folder: Path) -> dict[str, np.ndarray]:
+    return {p.stem: np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))}
+
+
+def _summary(res: Path, method: str, dataset: str, protocol: str = "pysodmetrics") -> dict:
+    with ResultsStore(res / "salbench.sqlite") as s:
+        [row] = s.summaries(methods=[method], datasets=[dataset], protocol=protocol)
+        return row
+
+
+# -- options ---------------------------------------------------------------------
+
+def test_options_are_typed_and_bad_ones_are_one_line_errors(tmp_path, plugin):
+    make_set(tmp_path / "set", 3)
+    res = tmp_path / "res"
+    base = ("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", tmp_path / "set",
+            "--results", res, "-q")
+    one_line_error(cli(*base, "--option", "gian=2"), "no option 'gian'", "valid options: gain (float")
+    one_line_error(cli(*base, "--option", "gain=abc"), "gain=abc is not a valid float")
+    one_line_error(cli(*base, "--option", "invert=maybe"), "invert=maybe is not a valid bool")
+    one_line_error(cli("run", "--method", "bsca", "--option", "foo=1", "--datasets", tmp_path / "set",
+                       "--results", res), "method 'bsca' has no option 'foo'")
+    # booleans: false / no / 0 are False (the JSON parser of old took 'no' for a string)
+    cli(*base, "--option", "invert=no", "--name", "c-no", check_rc=0)
+    cli(*base, "--option", "invert=yes", "--name", "c-yes", check_rc=0)
+    no, yes = _maps(res / "c-no" / "set"), _maps(res / "c-yes" / "set")
+    assert all(np.array_equal(255 - no[k], yes[k]) for k in no)
+    with ResultsStore(res / "salbench.sqlite") as s:
+        [run] = s.runs("c-no", "set")
+        assert run["options"] == {"gain": 1.0, "invert": False}
+    # the option schema is listed with types
+    r = cli("list", "methods", "--json", "--no-cost", "--plugin", plugin, check_rc=0)
+    row = next(x for x in json.loads(r.stdout) if x["name"] == "contrast-test")
+    assert [(o["name"], o["type"], o["default"]) for o in row["options"]] == [
+        ("gain", "float", 1.0), ("invert", "bool", False)]
+
+
+# -- resume identity ------------------------------------------------------------------
+
+def test_resume_refuses_changed_code_or_batch_size_and_recompute_replaces(tmp_path, plugin):
+    make_set(tmp_path / "set", 4)
+    res = tmp_path / "res"
+    base = ("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", tmp_path / "set",
+            "--results", res, "-q")
+    cli(*base, check_rc=0)
+    out = res / "contrast-test" / "set"
+    before = _maps(out)
+    # the same command resumes (nothing to predict)
+    r = cli(*base, check_rc=0)
+    assert "0 predicted now" in r.stderr
+    # another batch size: refused, naming it
+    one_line_error(cli(*base, "--batch-size", "3"), "batch_size: 2 -> 3", "--recompute")
+    # the plugin's code changed (it now inverts): refused, naming the source hash
+    plugin.write_text(PLUGIN.replace('Option("invert", bool, False,', 'Option("invert", bool, True,'))
+    one_line_error(cli(*base), "source_sha256", "options.invert: false -> true")
+    assert _maps(out).keys() == before.keys()  # nothing was touched
+    # --recompute replaces the maps and the scores
+    r = cli(*base, "--recompute", check_rc=0)
+    assert "4 predicted now" in r.stderr and "--recompute: replacing" in r.stderr
+    after = _maps(out)
+    assert all(np.array_equal(255 - before[k], after[k]) for k in before)
+    with ResultsStore(res / "salbench.sqlite") as s:
+        runs = s.runs("contrast-test", "set")
+        assert runs[-1]["identity"]["options"]["invert"] is True
+        assert runs[-1]["source_sha256"] != runs[0]["source_sha256"]
+
+
+def test_changed_images_are_repredicted_not_mixed(tmp_path, plugin):
+    names = make_set(tmp_path / "set", 4)
+    res = tmp_path / "res"
+    base = ("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", tmp_path / "set",
+            "--results", res, "-q")
+    cli(*base, check_rc=0)
+    out = res / "contrast-test" / "set"
+    old = _maps(out)
+    # one image replaced by another picture under the same name, one image added
+    img = tmp_path / "set" / "images" / f"{names[0]}.jpg"
+    Image.open(tmp_path / "set" / "images" / f"{names[1]}.jpg").transpose(
+        Image.FLIP_LEFT_RIGHT).save(img, quality=92)
+    make_set(tmp_path / "set", 1, start=4)
+    r = cli(*base, check_rc=0)
+    assert "1 map(s) of changed or removed images deleted" in r.stderr
+    assert "2 predicted now" in r.stderr
+    new = _maps(out)
+    assert not np.array_equal(new[names[0]], old[names[0]])
+    assert all(np.array_equal(new[n], old[n]) for n in names[1:])
+    assert _summary(res, "contrast-test", "set")["count"] == 5
+
+
+def test_two_dataset_folders_with_one_basename_never_share_maps(tmp_path, plugin):
+    make_set(tmp_path / "a" / "set", 3)
+    make_set(tmp_path / "b" / "set", 3, start=10)
+    res = tmp_path / "res"
+    base = ("run", "--plugin", plugin, "--method", "contrast-test", "--results", res, "-q")
+    cli(*base, "--datasets", tmp_path / "a" / "set", check_rc=0)
+    one_line_error(cli(*base, "--datasets", tmp_path / "b" / "set"), "dataset.path")
+    r = cli(*base, "--datasets", tmp_path / "b" / "set", "--recompute", check_rc=0)
+    assert "3 predicted now" in r.stderr
+
+
+def test_a_run_folder_is_locked_while_written(tmp_path, plugin):
+    from salbench.identity import FolderLock
+    make_set(tmp_path / "set", 2)
+    res = tmp_path / "res"
+    with FolderLock(res / "contrast-test" / "set", what="a test holding the lock"):
+        r = cli("run", "--plugin", plugin, "--method", "contrast-test", "--datasets",
+                tmp_path / "set", "--results", res, "-q")
+        one_line_error(r, "is being written by", f"pid {os.getpid()}", "a test holding the lock")
+    cli("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", tmp_path / "set",
+        "--results", res, "-q", check_rc=0)
+
+
+# -- precomputed maps --------------------------------------------------------------------
+
+def _write_maps(folder: Path, names: list[str], value: int, size=(64, 48)) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(value)
+    for n in names:
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0]), dtype=np.uint8)).save(folder / f"{n}.png")
+
+
+def test_precomputed_maps_identity(tmp_path):
+    names = make_set(tmp_path / "set", 3, size=(64, 48))
+    make_set(tmp_path / "other", 3, size=(64, 48))
+    res = tmp_path / "res"
+    maps = tmp_path / "maps"
+    _write_maps(maps, names, 1)
+    base = ("run", "--method", "maps", "--maps", maps, "--name", "M", "--results", res, "-q")
+    cli(*base, "--datasets", tmp_path / "set", check_rc=0)
+    mae1 = _summary(res, "M", "set")["scores"]["mae"]
+    # the maps changed on disk: re-scored, not the old numbers
+    _write_maps(maps, names, 2)
+    r = cli(*base, "--datasets", tmp_path / "set", check_rc=0)
+    assert "precomputed maps changed" in r.stderr and "3 predicted now" in r.stderr
+    assert _summary(res, "M", "set")["scores"]["mae"] != mae1
+    # one stem with two files: an error naming both
+    Image.fromarray(np.zeros((48, 64), np.uint8)).save(maps / f"{names[0]}.jpg")
+    one_line_error(cli(*base, "--datasets", tmp_path / "set"), f"{names[0]}.jpg", f"{names[0]}.png")
+    (maps / f"{names[0]}.jpg").unlink()
+    # a flat maps folder with several datasets is refused before any work
+    line = one_line_error(cli(*base, "--datasets", f"{tmp_path / 'set'},{tmp_path / 'other'}"),
+                          "DIR/<dataset>/")
+    assert "no folder for" in line
+
+
+# -- datasets ------------------------------------------------------------------------------
+
+def test_partial_dataset_is_scored_and_marked_strict_refuses(tmp_path, plugin):
+    root = tmp_path / "data"
+    make_set(root / "SOD", 3)
+    res = tmp_path / "res"
+    base = ("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", "sod",
+            "--data-root", root, "--results", res, "-q")
+    r = cli(*base, check_rc=0)
+    assert "3 of its 300 registered pairs" in r.stderr and "partial (3/300)" in r.stderr
+    with ResultsStore(res / "salbench.sqlite") as s:
+        [run] = s.runs("contrast-test", "SOD")
+        assert run["n_images"] == 3 and run["n_expected"] == 300
+        assert [p["kind"] for p in s.problems("contrast-test", "SOD")] == ["partial"]
+    one_line_error(cli(*base, "--strict", "--name", "x"), "--strict refuses a partial dataset")
+    # report (through the one resolver) finds it under any spelling
+    r = cli("report", "--results", res, "--datasets", "Sod", check_rc=0)
+    assert "contrast-test" in r.stdout and "3/300" in r.stdout
+
+
+# -- registry ---------------------------------------------------------------------------------
+
+def test_a_plugin_cannot_silently_replace_a_builtin(tmp_path):
+    make_set(tmp_path / "set", 2)
+    src = PLUGIN.replace('name = "contrast-test"', 'name = "bsca"')
+    p = tmp_path / "fake_bsca.py"
+    p.write_text(src)
+    r = cli("run", "--plugin", p, "--method", "bsca", "--datasets", tmp_path / "set",
+            "--results", tmp_path / "res")
+    one_line_error(r, "'bsca' is registered twice", "salbench_methods.bsca", "fake_bsca.py",
+                   "replace=True")
+    p.write_text(src.replace("@register_method\n", "@register_method(replace=True)\n"))
+    r = cli("run", "--plugin", p, "--method", "bsca", "--datasets", tmp_path / "set",
+            "--results", tmp_path / "res", "-q", check_rc=0)
+    with ResultsStore(tmp_path / "res" / "salbench.sqlite") as s:
+        [run] = s.runs("bsca", "set")
+        assert "contrast" not in json.dumps(run["options"])  # the plugin's class ran
+        assert run["identity"]["options"] == {"gain": 1.0, "invert": False}
+
+
+# -- Python API --------------------------------------------------------------------------------
+
+def test_python_api_runs_and_returns_dataframes(tmp_path, plugin):
+    import salbench
+    make_set(tmp_path / "set", 3)
+    lines: list[str] = []
+    res = salbench.run("contrast-test", datasets=[str(tmp_path / "set")], plugins=[str(plugin)],
+                       options={"gain": 2}, results=str(tmp_path / "res"), log=lines.append)
+    assert res.exit_code == 0 and [r.status for r in res.runs] == ["done"]
+    assert res.runs[0].n_evaluated == 3 and not res.runs[0].partial
+    df = res.frame()
+    assert sorted(df["protocol"]) == ["pysodmetrics", "r3net"]
+    assert {"method", "dataset", "count", "mae", "max_f", "s_measure", "weighted_f"} <= set(df.columns)
+    assert (df["count"] == 3).all() and df["mae"].between(0, 1).all()
+    per = salbench.results(tmp_path / "res", per_image=True, protocol="r3net")
+    assert len(per) == 3 and set(per["image"]) == {"s000", "s001", "s002"}
+    # the stored per-image MAE averages to the stored dataset MAE
+    row = df[df["protocol"] == "r3net"].iloc[0]
+    assert per["mae"].mean() == pytest.approx(row["mae"], abs=1e-12)
+    ev = salbench.evaluate_folder(tmp_path / "res" / "contrast-test" / "set", tmp_path / "set" / "gt",
+                                  protocol="r3net", per_image=True)
+    assert ev["protocol"] == "r3net" and ev["mae"] == row["mae"] and len(ev["per_image"]) == 3
+    md = salbench.build_report(tmp_path / "res", datasets="set")
+    assert "contrast-test" in md and "pysodmetrics" in md
+    from salbench.options import OptionError
+    with pytest.raises(OptionError, match="no option 'gian'"):
+        salbench.run("contrast-test", datasets=[str(tmp_path / "set")], options={"gian": 2},
+                     results=str(tmp_path / "res"))
+
+
+# -- store ------------------------------------------------------------------------------------
+
+_V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, method TEXT NOT NULL, method_name TEXT NOT NULL,
+    dataset TEXT NOT NULL, protocols TEXT, options TEXT, weights TEXT, weights_sha256 TEXT,
+    crf INTEGER, device TEXT, versions TEXT, git_revision TEXT, started REAL, finished REAL,
+    status TEXT, n_images INTEGER, n_predicted INTEGER, n_resumed INTEGER, n_problems INTEGER,
+    problems TEXT, predict_seconds REAL, crf_seconds REAL, fps REAL, fps_crf REAL, host TEXT);
+CREATE TABLE image_scores (method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL,
+    image TEXT NOT NULL, scores TEXT NOT NULL, run_id TEXT, PRIMARY KEY (method, dataset, protocol, image));
+CREATE TABLE summaries (method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL,
+    count INTEGER, scores TEXT NOT NULL, curves TEXT, run_id TEXT, updated REAL,
+    PRIMARY KEY (method, dataset, protocol));
+CREATE TABLE methods (method TEXT PRIMARY KEY, method_name TEXT, kind TEXT, paper TEXT,
+    params INTEGER, gmacs REAL, updated REAL);
+"""
+
+
+def test_store_schema_2_keeps_problems_out_of_curves_and_migrates_version_1(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript(_V1_SCHEMA)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    scores = {"protocol": "pysodmetrics", "count": 2, "mae": 0.25, "max_f": 0.5,
+              "protocol_details": {"beta2": 0.3}}
+    curves = {"precision": [0.5] * 256, "recall": [0.25] * 256,
+              "resized": {"count": 1, "names": ["a"], "method": "bilinear"},
+              "unreadable": [{"name": "b", "path": "/x/b.png", "problem": "truncated"}]}
+    con.execute("INSERT INTO summaries VALUES ('M','SOD','pysodmetrics',2,?,?, 'r1', 0)",
+                (json.dumps(scores), json.dumps(curves)))
+    con.commit()
+    con.close()
+    with ResultsStore(path) as s:
+        [row] = s.summaries(curves=True)
+        assert set(row["curves"]) == {"precision", "recall"}
+        assert row["scores"]["mae"] == 0.25 and "protocol_details" not in row["scores"]
+        assert row["details"]["protocol_details"] == {"beta2": 0.3}
+        probs = {(p["kind"], p["image"]) for p in s.problems("M", "SOD")}
+        assert probs == {("resized", "a"), ("unreadable", "b")}
+        assert s.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+        # new results: problem keys never land among the curves
+        s.put_results("N", "SOD", "r3net", {**scores, **curves, "f_curve": [0.1] * 256,
+                                            "kernels": "aot", "seconds": 0.1}, {"a": {"mae": 0.2}})
+        [row] = s.summaries(methods=["N"], curves=True)
+        assert set(row["curves"]) <= set(CURVE_KEYS) and row["details"]["kernels"] == "aot"
+    # a store from a newer salbench is refused with a message, not mangled
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    con.commit()
+    con.close()
+    from salbench.errors import SalbenchError
+    with pytest.raises(SalbenchError, match="schema version 99"):
+        ResultsStore(path)
