@@ -64,6 +64,9 @@ METRICS: dict[str, tuple[str, str, str, bool]] = {
 TABLE1_ROWS = ("r3net-0", "r3net-1", "r3net-2", "r3net-3", "r3net-4", "r3net-5", "r3net-6",
                "r3net-7", "r3net-wo-r", "r3net-ws", "r3net-ll", "r3net-hh", "r3net-d", "r3net-v")
 EXTRA_COLUMNS = ("params", "gmacs", "fps")
+#: the input size GMACs are counted at unless a method declares its own
+#: (``Method.cost_size``); other sizes are written beside the value
+DEFAULT_COST_SIZE = "300x300"
 MISSING = "–"
 
 
@@ -229,8 +232,13 @@ def _extra(store, info: dict | None, label: str, columns: list[str]) -> dict[str
         out["params"] = f"{p / 1e6:.2f}M" if p else MISSING
     if "gmacs" in columns:
         g = info.get("gmacs") if info else None
-        out["gmacs"] = f"{g:.2f}" if g else MISSING
+        size = (info.get("gmacs_size") if info else None) or DEFAULT_COST_SIZE
+        out["gmacs"] = (f"{g:.2f}" + ("" if size == DEFAULT_COST_SIZE else f" @{size}")
+                        if g else MISSING)
     if "fps" in columns:
+        if info and info.get("kind") == "precomputed":  # reading files is not the method's speed
+            out["fps"] = MISSING
+            return out
         runs = [r for r in store.runs(method=label) if r.get("fps")]
         if runs:
             fps = sum(r["fps"] for r in runs) / len(runs)
@@ -272,7 +280,8 @@ def render_markdown(t: Table) -> str:
     for ds in t.datasets:
         for m in t.metrics:
             head.append(f"{ds}" + (f" ({t.partial[ds]})" if ds in t.partial else "") + f" {METRICS[m][1]}")
-    head += [{"params": "Params", "gmacs": "GMACs (300×300)", "fps": "FPS"}[c] for c in t.columns]
+    head += [{"params": "Params", "gmacs": "GMACs (300×300 unless marked @)", "fps": "FPS"}[c]
+             for c in t.columns]
     lines = [f"**Table {t.number}.** {_title(t)}", "",
              "| " + " | ".join(head) + " |",
              "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
@@ -320,6 +329,8 @@ def render_latex_table(t: Table) -> str:
            r"\textcolor{red}{red}, \textcolor{green}{green} and \textcolor{blue}{blue}"
            + (r"; rows marked $^\dagger$ are numbers reported in the paper, not measured here"
               if any(r.claim for r in t.rows) else "") + "."
+           + (r" $^{*}$GMACs for one 300$\times$300 image unless marked @H$\times$W."
+              if "gmacs" in t.columns else "")
            + (" " + _tex_escape(PARTIAL_NOTE.format(
                claims=", such as the paper's †" if any(r.claim for r in t.rows) else ""))
               if t.partial or t.partial_cells else "") + "}",
@@ -328,7 +339,7 @@ def render_latex_table(t: Table) -> str:
     h1 = ["Method"] + [r"\multicolumn{%d}{c%s}{%s}" % (ncol, "|" if (j < len(t.datasets) - 1 or t.columns) else "",
                                                        _tex_escape(ds + (f" ({t.partial[ds]})" if ds in t.partial else "")))
                   for j, ds in enumerate(t.datasets)]
-    h1 += [{"params": "Params", "gmacs": "GMACs", "fps": "FPS"}[c] for c in t.columns]
+    h1 += [{"params": "Params", "gmacs": r"GMACs\textsuperscript{*}", "fps": "FPS"}[c] for c in t.columns]
     h2 = [""] + [METRICS[m][2] for _ in t.datasets for m in t.metrics] + [""] * len(t.columns)
     out += [" & ".join(h1) + r" \\", " & ".join(h2) + r" \\", r"\hline"]
     first_claim = True
