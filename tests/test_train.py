@@ -492,6 +492,17 @@ def test_train_option_is_typed_dss_without_aspp(tmp_path, capsys):
     assert off["amp"] == "none" and off["faithful_fp32"] is True and off["config"]["faithful_fp32"] is True
     out = capsys.readouterr().out
     assert "precision fp32 (faithful" in out
+    # --option bn_init=ones (declared by LearnedMethod): PyTorch >= 1.0's init
+    from salbench.registry import get_spec
+    if "bn_init" not in {o.name for o in get_spec("dss+").cls.options_schema()}:
+        pytest.skip("LearnedMethod does not declare bn_init yet")
+    assert off["options"]["bn_init"] == "uniform"
+    assert main(base + ["--out", str(tmp_path / "c"), "--option", "bn_init=ones", "--option", "aspp=no"]) == 0
+    ones = T.load_checkpoint(tmp_path / "c" / "dss+" / "ds" / "last.pt")
+    assert ones["options"]["bn_init"] == "ones" and ones["config"]["bn_init"] == "ones"
+    dec1 = [v for k, v in ones["model"].items()
+            if k.startswith("sides.") and k.endswith(".1.weight") and v.ndim == 1]
+    assert dec1 and all(torch.all(v == 1) for v in dec1)
 
 
 def test_train_bad_option_is_one_line_exit_2(tmp_path):
