@@ -322,3 +322,44 @@ def test_store_schema_2_keeps_problems_out_of_curves_and_migrates_version_1(tmp_
     from salbench.errors import SalbenchError
     with pytest.raises(SalbenchError, match="schema version 99"):
         ResultsStore(path)
+
+
+# -- learned methods: the checkpoint found by itself is part of the identity ------------------
+
+def _r3net_checkpoint(path: Path, seed: int) -> None:
+    import torch
+
+    from salbench import registry
+    from salbench.nn.learned import CHECKPOINT_FORMAT
+    torch.manual_seed(seed)
+    model = registry.create("r3net", backbone="resnet18").build_model()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": CHECKPOINT_FORMAT, "method": "r3net",
+                "options": {"backbone": "resnet18", "steps": 6, "residual": True, "shared": False,
+                            "features": "LH", "aspp": True},
+                "model": model.state_dict(), "iteration": seed}, path)
+
+
+def test_an_implicit_checkpoint_is_hashed_and_a_newer_one_never_mixes_in(tmp_path):
+    make_set(tmp_path / "set", 3, size=(64, 48))
+    ck = tmp_path / "ck"
+    _r3net_checkpoint(ck / "r3net" / "A" / "final.pt", 1)
+    env = {**os.environ, "SALBENCH_CHECKPOINTS": str(ck)}
+    res = tmp_path / "res"
+    base = ("run", "--method", "r3net", "--no-crf", "--datasets", tmp_path / "set", "--results", res,
+            "-q")
+    cli(*base, check_rc=0, env=env)
+    with ResultsStore(res / "salbench.sqlite") as s:
+        [run] = s.runs("r3net-nocrf", "set")
+    from salbench.identity import sha256_file
+    assert run["weights_sha256"] == sha256_file(ck / "r3net" / "A" / "final.pt")
+    assert run["weights"].endswith("A/final.pt") and run["batch_size"] == 8 and run["dtype"] == "fp32"
+    # a newer final.pt elsewhere would be picked up: refused, not mixed into the same folder
+    _r3net_checkpoint(ck / "r3net" / "B" / "final.pt", 2)
+    os.utime(ck / "r3net" / "B" / "final.pt", (2e9, 2e9))
+    one_line_error(cli(*base, env=env), "method_identity.weights_sha256", "--recompute")
+    r = cli(*base, "--recompute", check_rc=0, env=env)
+    assert "3 predicted now" in r.stderr
+    with ResultsStore(res / "salbench.sqlite") as s:
+        runs = s.runs("r3net-nocrf", "set")
+    assert runs[-1]["weights_sha256"] == sha256_file(ck / "r3net" / "B" / "final.pt")
