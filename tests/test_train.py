@@ -497,7 +497,7 @@ def test_train_option_is_typed_dss_without_aspp(tmp_path, capsys):
     if "bn_init" not in {o.name for o in get_spec("dss+").cls.options_schema()}:
         pytest.skip("LearnedMethod does not declare bn_init yet")
     assert off["options"]["bn_init"] == "uniform"
-    assert main(base + ["--out", str(tmp_path / "c"), "--option", "bn_init=ones", "--option", "aspp=no"]) == 0
+    assert main(base + ["--out", str(tmp_path / "c"), "--option", "bn_init=ones", "aspp=no"]) == 0
     ones = T.load_checkpoint(tmp_path / "c" / "dss+" / "ds" / "last.pt")
     assert ones["options"]["bn_init"] == "ones" and ones["config"]["bn_init"] == "ones"
     dec1 = [v for k, v in ones["model"].items()

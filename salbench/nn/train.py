@@ -719,8 +719,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--backbone", help="backbone of the method (e.g. resnext101, resnet18)")
     m.add_argument("--backbone-weights", metavar="FILE", help="ImageNet weights for the backbone")
-    m.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="method option, typed and checked as in 'salbench run' (repeatable), "
+    m.add_argument("--option", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="method option(s), typed and checked as in 'salbench run': --option a=1 b=x "
+                        "(repeatable), "
                         "e.g. aspp=false, bn_init=ones (PyTorch >= 1.0 BatchNorm init instead of "
                         "the authors' U(0,1) decoder scales)")
     e = p.add_argument_group("execution")
