@@ -77,6 +77,12 @@ def _expected(ds) -> int | None:
     return int(info.count) if info is not None and getattr(info, "count", None) else None
 
 
+def _torch_threads() -> int | None:
+    """torch's intra-op thread count (learned methods on the CPU)."""
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else None
+
+
 def _image_records(ds) -> dict[str, list[int]]:
     """``{name: [size, mtime_ns]}`` of a dataset's images."""
     out = {}
@@ -485,6 +491,8 @@ class Runner:
             "batch_size": batch,
             "device": str(self.spec.device),
             "dtype": ("bf16" if amp else "fp32") if learned else None,
+            # CPU convolutions sum in a thread-count-dependent order (±1 grey level, rarely)
+            "cpu_threads": _torch_threads() if learned and str(self.spec.device) == "cpu" else None,
             "crf": _crf_identity() if crf else False,
             "input_size": _plain(getattr(method, "input_size", None)),
             "salbench": salbench.__version__,
