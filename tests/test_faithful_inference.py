@@ -13,10 +13,13 @@ init, fixed seed) saved under the **authors'** key names as a plain state dict,
 i.e. as their released ``6000.pth`` is laid out. The images are real SOD and
 PASCAL-S images of four different sizes, so the default batch of 8 mixes sizes.
 
-Everything runs with ``THREADS`` intra-op threads (the CLI through
-``OMP_NUM_THREADS``): on the CPU a convolution's float sums may round
-differently with another thread count, which can move a truncated map by one
-grey level at a rare pixel (seen: 1 pixel of 187,500 between 1 and 2 threads).
+The reference and the CLI run each run in a fresh process with ``THREADS``
+intra-op threads (``OMP_NUM_THREADS``): on the CPU a convolution's float sums
+may round differently with another thread count or process state, which can
+move a truncated map by one grey level at a rare pixel (seen: 1 pixel of
+187,500 between 1 and 2 threads, and 1 pixel when the reference ran inside the
+test process after other tests). salbench records the thread count in the run
+identity for that reason.
 """
 
 from __future__ import annotations
@@ -84,11 +87,14 @@ def _authors_crf_refine(img: np.ndarray, annos: np.ndarray) -> np.ndarray:
     return res.astype("uint8")
 
 
-@pytest.fixture(scope="module")
-def setup(shared_data, tmp_path_factory):
-    """Authors'-layout weights, a small dataset folder, and the reference maps."""
+def _reference_process(tmp: Path) -> None:
+    """Run in a fresh process (see :func:`setup`), with ``THREADS`` threads as the
+    CLI run: write the authors'-layout weights, the reference maps (their
+    ``infer.py`` with and without ``crf_refine``) and, from the same process,
+    salbench's API maps (all images in one ``predict`` call, and the first one
+    alone), as PNG files under ``tmp``."""
     from salbench.registry import create
-    tmp = tmp_path_factory.mktemp("faithful")
+    torch.set_num_threads(THREADS)
     torch.manual_seed(2018)
     net = create("r3net").build_model().eval()
     theirs = {}
@@ -97,8 +103,43 @@ def setup(shared_data, tmp_path_factory):
         if ak is not None:
             theirs[ak] = v.clone()
     assert "predict6.6.bias" in theirs and "layer0.0.weight" in theirs
-    weights = tmp / "6000.pth"
-    torch.save(theirs, weights)
+    torch.save(theirs, tmp / "6000.pth")
+    paths = sorted((tmp / "data" / "mini" / "images").glob("*.jpg"))
+    for sub in ("ref", "ref_crf", "api", "api_single"):
+        (tmp / sub).mkdir(exist_ok=True)
+    with torch.no_grad():
+        for p in paths:
+            img = Image.open(p).convert("RGB")
+            x = _authors_transform(img).unsqueeze(0)
+            prediction = torch.sigmoid(net(x)[-1])        # their eval forward
+            pred = prediction.data.squeeze(0).cpu()       # (1, H, W)
+            arr = pred.mul(255).byte().numpy()[0]         # ToPILImage → np.array
+            Image.fromarray(arr).save(tmp / "ref" / f"{p.stem}.png")
+            Image.fromarray(_authors_crf_refine(np.array(img), arr)).save(tmp / "ref_crf" / f"{p.stem}.png")
+    del net
+    from salbench.imageio import read_rgb
+    m = create("r3net", weights=tmp / "6000.pth")
+    m.prepare()
+    assert m.checkpoint_info == {"method": None, "iteration": None, "options": None}
+    images = [read_rgb(p) for p in paths]
+    for p, got in zip(paths, m.predict(images, [p.stem for p in paths])):
+        Image.fromarray(got).save(tmp / "api" / f"{p.stem}.png")
+    Image.fromarray(m.predict(images[:1], ["x"])[0]).save(tmp / "api_single" / f"{paths[0].stem}.png")
+
+
+def _env() -> dict:
+    tests = str(Path(__file__).resolve().parent)
+    return {**os.environ, "OMP_NUM_THREADS": str(THREADS),
+            "PYTHONPATH": os.pathsep.join([str(REPO), tests, os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.fixture(scope="module")
+def setup(shared_data, tmp_path_factory):
+    """Authors'-layout weights, a small dataset folder, and the reference maps,
+    made in a fresh process: the CPU convolutions' rounding can depend on the
+    process's state (thread pools, allocations), so the reference is made in
+    the same conditions as the CLI run it is compared with."""
+    tmp = tmp_path_factory.mktemp("faithful")
     ds = tmp / "data" / "mini"
     (ds / "images").mkdir(parents=True)
     (ds / "gt").mkdir()
@@ -106,25 +147,15 @@ def setup(shared_data, tmp_path_factory):
         name = f"{src.lower().replace('-', '')}_{stem}"
         shutil.copy(shared_data / src / "images" / f"{stem}.jpg", ds / "images" / f"{name}.jpg")
         shutil.copy(shared_data / src / "gt" / f"{stem}.png", ds / "gt" / f"{name}.png")
-    ref, ref_crf, sizes = {}, {}, set()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        with torch.no_grad():
-            for p in sorted((ds / "images").glob("*.jpg")):
-                img = Image.open(p).convert("RGB")
-                x = _authors_transform(img).unsqueeze(0)
-                prediction = torch.sigmoid(net(x)[-1])        # their eval forward
-                pred = prediction.data.squeeze(0).cpu()       # (1, H, W)
-                arr = pred.mul(255).byte().numpy()[0]         # ToPILImage → np.array
-                ref[p.stem] = arr
-                ref_crf[p.stem] = _authors_crf_refine(np.array(img), arr)
-                sizes.add(arr.shape)
-    finally:
-        torch.set_num_threads(threads)
-    assert len(sizes) >= 3
-    del net
-    return {"tmp": tmp, "weights": weights, "data": tmp / "data", "ref": ref, "ref_crf": ref_crf}
+    code = f"import test_faithful_inference as t; from pathlib import Path; t._reference_process(Path({str(tmp)!r}))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(),
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-4000:]
+    load = lambda sub: {p.stem: _read(p) for p in sorted((tmp / sub).glob("*.png"))}  # noqa: E731
+    ref = load("ref")
+    assert len({a.shape for a in ref.values()}) >= 3
+    return {"tmp": tmp, "weights": tmp / "6000.pth", "data": tmp / "data", "ref": ref,
+            "ref_crf": load("ref_crf"), "api": load("api"), "api_single": load("api_single")}
 
 
 def _read(p: Path) -> np.ndarray:
@@ -136,8 +167,7 @@ def _read(p: Path) -> np.ndarray:
 def test_cli_run_at_default_settings_is_bit_identical(setup):
     """``salbench run --method r3net`` at its defaults (batch 8, CRF on)."""
     results = setup["tmp"] / "results"
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "OMP_NUM_THREADS": str(THREADS)}
+    env = _env()
     cmd = [sys.executable, "-m", "salbench.cli", "run", "--method", "r3net",
            "--weights", str(setup["weights"]), "--datasets", "mini",
            "--data-root", str(setup["data"]), "--results", str(results), "-q"]
@@ -155,23 +185,14 @@ def test_cli_run_at_default_settings_is_bit_identical(setup):
 
 
 def test_api_predict_and_crf_are_bit_identical(setup):
-    """The same through the Python API: mixed sizes in one call, and one at a time."""
+    """The same through the Python API: mixed sizes in one call, and one at a
+    time (computed in the reference's process); the CRF in this process."""
     from salbench.crf import dense_crf
     from salbench.imageio import read_rgb
-    from salbench.registry import create
-    m = create("r3net", weights=setup["weights"])
-    m.prepare()
-    assert m.checkpoint_info == {"method": None, "iteration": None, "options": None}
-    paths = sorted((setup["data"] / "mini" / "images").glob("*.jpg"))
-    images = [read_rgb(p) for p in paths]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        maps = m.predict(images, [p.stem for p in paths])
-        single = m.predict(images[:1], ["x"])[0]
-    finally:
-        torch.set_num_threads(threads)
-    for p, img, got in zip(paths, images, maps):
-        np.testing.assert_array_equal(got, setup["ref"][p.stem])
-        np.testing.assert_array_equal(dense_crf(img, got), setup["ref_crf"][p.stem])
-    np.testing.assert_array_equal(single, setup["ref"][paths[0].stem])
+    assert setup["api"].keys() == setup["ref"].keys()
+    for stem, got in setup["api"].items():
+        np.testing.assert_array_equal(got, setup["ref"][stem])
+        img = read_rgb(setup["data"] / "mini" / "images" / f"{stem}.jpg")
+        np.testing.assert_array_equal(dense_crf(img, got), setup["ref_crf"][stem])
+    [(stem, single)] = setup["api_single"].items()
+    np.testing.assert_array_equal(single, setup["ref"][stem])
