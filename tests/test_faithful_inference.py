@@ -129,7 +129,10 @@ def _reference_process(tmp: Path) -> None:
 
 def _env() -> dict:
     tests = str(Path(__file__).resolve().parent)
-    return {**os.environ, "OMP_NUM_THREADS": str(THREADS),
+    # every thread knob, whatever the test process's environment holds
+    # (MKL_NUM_THREADS=1 alone makes torch run on one thread)
+    return {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS),
+            "OPENBLAS_NUM_THREADS": str(THREADS),
             "PYTHONPATH": os.pathsep.join([str(REPO), tests, os.environ.get("PYTHONPATH", "")])}
 
 
