@@ -111,18 +111,20 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
+    from tabulate import tabulate
     if args.what == "methods":
-        print(f"{'method':<14} {'kind':<12} {'params':>9} {'GMACs':>8} {'at':>8}  paper")
-        for r in rows:
-            params = f"{r['params'] / 1e6:.2f}M" if r["params"] else "-"
-            gm = f"{r['gmacs']:.2f}" if r["gmacs"] else "-"
-            at = "{}x{}".format(*r["gmacs_size"]) if r["gmacs"] else ""
-            extra = " [CRF]" if r["default_crf"] else ""
-            print(f"{r['name']:<14} {r['kind']:<12} {params:>9} {gm:>8} {at:>8}  {r['paper']}{extra}")
+        table = [[r["name"], r["kind"], f"{r['params'] / 1e6:.2f}M" if r["params"] else "-",
+                  f"{r['gmacs']:.2f}" if r["gmacs"] else "-",
+                  "{}x{}".format(*r["gmacs_size"]) if r["gmacs"] else "",
+                  r["paper"] + (" [CRF]" if r["default_crf"] else ""),
+                  ", ".join(o["name"] for o in r["options"]) or "-"] for r in rows]
+        print(tabulate(table, headers=["method", "kind", "params", "GMACs", "at", "paper",
+                                       "options (list methods --json for types)"],
+                       tablefmt="plain", disable_numparse=True))
     elif args.what == "protocols":
-        for r in rows:
-            print(f"{r['name']:<14}{' (default)' if r['default'] else '':<11} {r['description']}")
+        print(tabulate([[r["name"] + (" (default)" if r["default"] else ""), r["description"]]
+                        for r in rows], tablefmt="plain"))
     else:
-        for r in rows:
-            print(f"{r['name']:<10} {r['count']:>6}  {r['role']:<6} {r['source']}")
+        print(tabulate([[r["name"], r["count"], r["role"], r["source"]] for r in rows],
+                       tablefmt="plain", colalign=("left", "right", "left", "left")))
     return 0

@@ -151,11 +151,12 @@ def _dumps(v: Any) -> str:
     return json.dumps(_jsonable(v), separators=(",", ":"))
 
 
-def split_summary(summary: dict) -> tuple[dict, dict, dict, dict]:
+def split_summary(summary: dict, strict: bool = True) -> tuple[dict, dict, dict, dict]:
     """(scalars, curves, details, problems) of an ``evaluate_pairs`` result,
     by name: curves are :data:`CURVE_KEYS`, details :data:`DETAIL_KEYS`,
     problems :data:`PROBLEM_KEYS`; every other key is a scalar score (a number,
-    None, or the protocol's name)."""
+    None, or the protocol's name). Any other value raises, or, with
+    ``strict=False`` (migrating old stores), goes to the details."""
     scalars, curves, details, problems = {}, {}, {}, {}
     for k, v in summary.items():
         if hasattr(v, "tolist") and not isinstance(v, (int, float)):
@@ -168,6 +169,8 @@ def split_summary(summary: dict) -> tuple[dict, dict, dict, dict]:
             problems[k] = v
         elif v is None or isinstance(v, (int, float, str)):
             scalars[k] = v
+        elif not strict:
+            details[k] = v
         else:
             raise ValueError(f"evaluation result key {k!r} ({type(v).__name__}) is neither a "
                              f"scalar, a curve, a detail nor a problem list")
@@ -228,18 +231,7 @@ class ResultsStore:
                          "FROM summaries").fetchall()
         for method, dataset, protocol, scores_txt, curves_txt, run_id in rows:
             merged = {**json.loads(scores_txt or "{}"), **json.loads(curves_txt or "{}")}
-            scalars, curves, details, problems = {}, {}, {}, {}
-            for k, v in merged.items():
-                if k in CURVE_KEYS:
-                    curves[k] = v
-                elif k in DETAIL_KEYS:
-                    details[k] = v
-                elif k in PROBLEM_KEYS:
-                    problems[k] = v
-                elif v is None or isinstance(v, (int, float, str)):
-                    scalars[k] = v
-                else:
-                    details[k] = v
+            scalars, curves, details, problems = split_summary(merged, strict=False)
             c.execute("UPDATE summaries SET scores=?, curves=?, details=? WHERE method=? AND "
                       "dataset=? AND protocol=?", (_dumps(scalars), _dumps(curves), _dumps(details),
                                                    method, dataset, protocol))

@@ -3,6 +3,8 @@ real JPEG / PNG files (demo samples)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +51,26 @@ def one_line_error(r: subprocess.CompletedProcess, *fragments: str) -> str:
     for f in fragments:
         assert f in lines[0], (f, lines[0])
     return lines[0]
+
+
+def small_real_dataset(root: Path, n: int = 2, name: str = "small") -> str:
+    """``root/<name>/{images,gt}`` with ``n`` real image files: SOD images from
+    the shared data, else the demo dataset's test split. Returns the name."""
+    shared = os.environ.get("SALBENCH_SHARED_DATA") or str(
+        Path(__file__).resolve().parents[2] / "shared" / "data")
+    sod = Path(shared) / "SOD"
+    dst = root / name
+    (dst / "images").mkdir(parents=True)
+    (dst / "gt").mkdir()
+    if (sod / "images").is_dir() and (sod / "gt").is_dir():
+        for p in sorted((sod / "images").glob("*.jpg"))[:n]:
+            shutil.copy(p, dst / "images" / p.name)
+            shutil.copy(sod / "gt" / f"{p.stem}.png", dst / "gt" / f"{p.stem}.png")
+    else:
+        cli("demo", "--data-root", root / "d", check_rc=0)
+        test = root / "d" / "demo" / "test"
+        for p in sorted((test / "images").iterdir())[:n]:
+            g = next((test / "gt").glob(f"{p.stem}.*"))
+            shutil.copy(p, dst / "images" / p.name)
+            shutil.copy(g, dst / "gt" / g.name)
+    return name

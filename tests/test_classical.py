@@ -505,32 +505,8 @@ def test_options_survive_process_workers():
 
 
 def _small_real_dataset(root: Path, n: int = 2) -> str:
-    """``root/<name>/{images,gt}`` with a few real image files: SOD images from
-    the shared data, else the demo dataset's test split. Returns the name."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-
-    shared = os.environ.get("SALBENCH_SHARED_DATA") or str(REPO.parent / "shared" / "data")
-    sod = Path(shared) / "SOD"
-    dst = root / "small"
-    (dst / "images").mkdir(parents=True)
-    (dst / "gt").mkdir()
-    if (sod / "images").is_dir() and (sod / "gt").is_dir():
-        for p in sorted((sod / "images").glob("*.jpg"))[:n]:
-            shutil.copy(p, dst / "images" / p.name)
-            shutil.copy(sod / "gt" / f"{p.stem}.png", dst / "gt" / f"{p.stem}.png")
-    else:
-        r = subprocess.run([sys.executable, "-m", "salbench.cli", "demo", "--data-root", str(root / "d")],
-                           capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr
-        test = root / "d" / "demo" / "test"
-        for p in sorted((test / "images").iterdir())[:n]:
-            g = next((test / "gt").glob(f"{p.stem}.*"))
-            shutil.copy(p, dst / "images" / p.name)
-            shutil.copy(g, dst / "gt" / g.name)
-    return "small"
+    from helpers import small_real_dataset
+    return small_real_dataset(root, n)
 
 
 def _cli(args, cwd):

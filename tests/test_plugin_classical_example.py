@@ -28,26 +28,9 @@ def _cli(args, cwd):
 
 
 def _small_dataset(root: Path, n: int = 3) -> str:
-    """``root/small/{images,gt}``: a few real SOD images from the shared data,
-    else the demo dataset's test split (``salbench demo``)."""
-    shared = os.environ.get("SALBENCH_SHARED_DATA") or str(REPO.parent / "shared" / "data")
-    sod = Path(shared) / "SOD"
-    dst = root / "small"
-    (dst / "images").mkdir(parents=True)
-    (dst / "gt").mkdir()
-    if (sod / "images").is_dir() and (sod / "gt").is_dir():
-        for p in sorted((sod / "images").glob("*.jpg"))[:n]:
-            shutil.copy(p, dst / "images" / p.name)
-            shutil.copy(sod / "gt" / f"{p.stem}.png", dst / "gt" / f"{p.stem}.png")
-    else:
-        r = _cli(["demo", "--data-root", str(root / "d")], root)
-        assert r.returncode == 0, r.stderr
-        test = root / "d" / "demo" / "test"
-        for p in sorted((test / "images").iterdir())[:n]:
-            g = next((test / "gt").glob(f"{p.stem}.*"))
-            shutil.copy(p, dst / "images" / p.name)
-            shutil.copy(g, dst / "gt" / g.name)
-    return "small"
+    """``root/small/{images,gt}``: a few real SOD images, else demo images."""
+    from helpers import small_real_dataset
+    return small_real_dataset(root, n)
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,12 @@ def plugin(tmp_path):
     return p
 
 
+def _run_args(plugin: Path, dataset: Path, res: Path) -> tuple:
+    """``salbench run`` of the test plugin on one dataset folder, quietly."""
+    return ("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", dataset,
+            "--results", res, "-q")
+
+
 def _maps(folder: Path) -> dict[str, np.ndarray]:
     return {p.stem: np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))}
 
@@ -68,8 +74,7 @@ def _summary(res: Path, method: str, dataset: str, protocol: str = "pysodmetrics
 def test_options_are_typed_and_bad_ones_are_one_line_errors(tmp_path, plugin):
     make_set(tmp_path / "set", 3)
     res = tmp_path / "res"
-    base = ("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", tmp_path / "set",
-            "--results", res, "-q")
+    base = _run_args(plugin, tmp_path / "set", res)
     one_line_error(cli(*base, "--option", "gian=2"), "no option 'gian'", "valid options: gain (float")
     one_line_error(cli(*base, "--option", "gain=abc"), "gain=abc is not a valid float")
     one_line_error(cli(*base, "--option", "invert=maybe"), "invert=maybe is not a valid bool")
@@ -95,8 +100,7 @@ def test_options_are_typed_and_bad_ones_are_one_line_errors(tmp_path, plugin):
 def test_resume_refuses_changed_code_or_batch_size_and_recompute_replaces(tmp_path, plugin):
     make_set(tmp_path / "set", 4)
     res = tmp_path / "res"
-    base = ("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", tmp_path / "set",
-            "--results", res, "-q")
+    base = _run_args(plugin, tmp_path / "set", res)
     cli(*base, check_rc=0)
     out = res / "contrast-test" / "set"
     before = _maps(out)
@@ -123,8 +127,7 @@ def test_resume_refuses_changed_code_or_batch_size_and_recompute_replaces(tmp_pa
 def test_changed_images_are_repredicted_not_mixed(tmp_path, plugin):
     names = make_set(tmp_path / "set", 4)
     res = tmp_path / "res"
-    base = ("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", tmp_path / "set",
-            "--results", res, "-q")
+    base = _run_args(plugin, tmp_path / "set", res)
     cli(*base, check_rc=0)
     out = res / "contrast-test" / "set"
     old = _maps(out)
