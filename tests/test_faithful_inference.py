@@ -199,3 +199,18 @@ def test_api_predict_and_crf_are_bit_identical(setup):
         np.testing.assert_array_equal(dense_crf(img, got), setup["ref_crf"][stem])
     [(stem, single)] = setup["api_single"].items()
     np.testing.assert_array_equal(single, setup["ref"][stem])
+
+
+def test_a_variant_refuses_the_authors_checkpoint_it_does_not_fit(setup):
+    """``r3net-ws`` (one shared refinement block) given the authors' full R3Net
+    file (six blocks) is refused in one line naming the file's keys, through
+    the CLI, before any image is read (it used to drop five blocks silently)."""
+    r = subprocess.run([sys.executable, "-m", "salbench.cli", "run", "--method", "r3net-ws",
+                        "--weights", str(setup["weights"]), "--datasets", "mini", "--data-root",
+                        str(setup["data"]), "--results", str(setup["tmp"] / "results-ws"), "-q"],
+                       capture_output=True, text=True, env=_env(), timeout=600)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    [line] = [ln for ln in r.stderr.splitlines() if "error:" in ln]
+    assert "6000.pth" in line and "predict1..predict6" in line and "r3net-ws" in line
+    assert not (setup["tmp"] / "results-ws" / "r3net-ws").exists() or not any(
+        (setup["tmp"] / "results-ws").rglob("*.png"))

@@ -191,6 +191,10 @@ def test_precomputed_maps_identity(tmp_path):
     r = cli(*base, "--datasets", tmp_path / "set", check_rc=0)
     assert "precomputed maps changed" in r.stderr and "3 predicted now" in r.stderr
     assert _summary(res, "M", "set")["scores"]["mae"] != mae1
+    # other maps under the same label: refused, not mixed (41 DSS + 259 Amulet maps, once)
+    _write_maps(tmp_path / "maps2", names, 3)
+    one_line_error(cli("run", "--method", "maps", "--maps", tmp_path / "maps2", "--name", "M",
+                       "--results", res, "-q", "--datasets", tmp_path / "set"), "options.maps")
     # one stem with two files: an error naming both
     Image.fromarray(np.zeros((48, 64), np.uint8)).save(maps / f"{names[0]}.jpg")
     one_line_error(cli(*base, "--datasets", tmp_path / "set"), f"{names[0]}.jpg", f"{names[0]}.png")
