@@ -19,6 +19,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("salbench.runner", "predict maps with a method on datasets, evaluate them and store the scores"),
     "train": ("salbench.nn.train", "train a learned method (R3Net, the '+' baselines)"),
     "report": ("salbench.report", "tables (Markdown / LaTeX) and PR / F-measure curves from the results store"),
+    "compare": ("salbench.compare", "paired comparison of two methods: differences with intervals, "
+                                    "significance, the images where they differ most"),
+    "worst": ("salbench.worst", "the images where a method does worst, as a contact sheet and CSV"),
     "list": ("salbench.listing", "list registered methods (or protocols)"),
     "datasets": ("salbench.datasets", "list benchmark datasets as found under the data root"),
     "demo": ("salbench.demo", "generate the embedded demo dataset"),
