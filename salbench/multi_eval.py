@@ -1,0 +1,184 @@
+"""Evaluate several map sets on one dataset under several protocols in one pass.
+
+The paper-table workload is N map sets × one dataset × both protocols. Here
+each GT file is decoded once for all map sets and protocols, and each map
+once for all protocols where the protocols' readers agree. Such a file is
+an 8-bit grey or 1-bit PNG, for which OpenCV's ``IMREAD_GRAYSCALE`` and PIL's
+``convert('L')`` give the same array (checked on every GT and published map
+of the shared SOD / PASCAL-S data by ``tests/test_multi_eval.py``). Any other file is decoded once per
+reader. Images are spread over threads (the kernels release the GIL); the
+main thread adds each image's statistics to one
+:class:`~salbench.metrics.Evaluator` per (map set, protocol), in dataset
+order.
+
+:func:`evaluate_sets` returns, per map set and protocol, the same dictionary
+as :func:`salbench.evaluate.evaluate_pairs`, so results are bit-identical to
+evaluating each set and protocol on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from salbench.errors import InputError, SalbenchError
+
+__all__ = ["evaluate_sets", "decode_for_readers"]
+
+
+def decode_for_readers(path: str | Path, readers: Sequence[str]) -> dict[str, np.ndarray]:
+    """``{reader: 2-D uint8 array}`` of one map or GT file for each reader.
+    Decodes once when every reader gives the same array (8-bit grey or 1-bit
+    PNG), else once per reader. Raises :class:`InputError` naming the file."""
+    from salbench.imageio import read_map
+    readers = list(dict.fromkeys(readers))
+    if len(readers) > 1 and _is_grey8_png(path):
+        arr = read_map(path, "cv2")
+        return {r: arr for r in readers}
+    return {r: read_map(path, r) for r in readers}
+
+
+def _is_grey8_png(path: str | Path) -> bool:
+    """True for an 8-bit grey or 1-bit PNG (PIL mode ``L`` / ``1``), from the header."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return im.format == "PNG" and im.mode in ("L", "1")
+    except Exception:  # unreadable: the readers will say why
+        return False
+
+
+def _resize_to(pred: np.ndarray, shape) -> np.ndarray:
+    import cv2
+    return cv2.resize(pred, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: list,
+                readers: list[str], strict_size: bool, structural: bool):
+    """One image: decode its GT and every set's map, compute each protocol's
+    statistics. Returns ``(gt_problem, [(label, problem_or_None, {proto: stats}, resized)])``."""
+    from salbench.metrics import image_stats
+    try:
+        gts = decode_for_readers(gt_path, readers)
+    except InputError as exc:
+        return {"name": name, "path": str(exc.path), "problem": exc.problem}, []
+    out = []
+    for label, map_path in maps:
+        try:
+            preds = decode_for_readers(map_path, readers)
+        except InputError as exc:
+            out.append((label, {"name": name, "path": str(exc.path), "problem": exc.problem}, {}, False))
+            continue
+        resized = False
+        stats = {}
+        for proto in protos:
+            pred, gt = preds[proto.reader], gts[proto.reader]
+            if pred.shape != gt.shape:
+                if strict_size:
+                    raise InputError(map_path, f"map size {pred.shape[1]}x{pred.shape[0]} differs from "
+                                               f"GT size {gt.shape[1]}x{gt.shape[0]} ({gt_path}); "
+                                               f"--strict-size is set")
+                pred = _resize_to(pred, gt.shape)
+                resized = True
+            stats[proto.name] = image_stats(pred, gt, proto, structural)
+        out.append((label, None, stats, resized))
+    return None, out
+
+
+def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mapping[str, str | Path]],
+                  protocols: Sequence[str], *, workers: int | None = None,
+                  on_image: Callable[[str, str, str, dict], None] | None = None,
+                  strict_size: bool = False, structural: bool = True) -> dict[str, dict[str, dict]]:
+    """Evaluate map sets against one dataset's GT.
+
+    ``gt``: ``(name, gt_path)`` of the dataset's images, in order. ``sets``:
+    ``{label: {name: map_path}}``; an image a set has no map for is skipped for
+    that set. Returns ``{label: {protocol: result}}``, each result as
+    :func:`salbench.evaluate.evaluate_pairs` returns it (scores, curves,
+    ``resized``, ``unreadable``, ``skipped``, ``workers``, ``seconds``, ``kernels``).
+    A set with no image evaluated has no entry. ``on_image(label, protocol,
+    name, scores)`` is called on the calling thread, in dataset order."""
+    from salbench import _fastpath
+    from salbench.evaluate import default_workers
+    from salbench.metrics import Evaluator, prepare_kernels
+    from salbench.protocols import get_protocol
+
+    protos = [get_protocol(p) for p in protocols]
+    readers = list(dict.fromkeys(p.reader for p in protos))
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise SalbenchError(f"workers must be at least 1, got {workers}")
+    if structural:
+        prepare_kernels()
+    labels = list(sets)
+    evs = {(lab, p.name): Evaluator(p, structural=structural) for lab in labels for p in protos}
+    resized: dict[str, list[str]] = {lab: [] for lab in labels}
+    unreadable: dict[str, list[dict]] = {lab: [] for lab in labels}
+    t0 = time.perf_counter()
+
+    def tasks():
+        for name, gp in gt:
+            maps = [(lab, Path(sets[lab][name])) for lab in labels if name in sets[lab]]
+            if maps:
+                yield name, Path(gp), maps
+
+    def consume(name, result):
+        gt_problem, per_set = result
+        if gt_problem is not None:
+            for lab in labels:
+                if name in sets[lab]:
+                    unreadable[lab].append(gt_problem)
+            return
+        for lab, problem, stats, was_resized in per_set:
+            if problem is not None:
+                unreadable[lab].append(problem)
+                continue
+            if was_resized:
+                resized[lab].append(name)
+            for pname, st in stats.items():
+                evs[(lab, pname)].add_stats(st)
+                if on_image is not None:
+                    on_image(lab, pname, name, st.scores())
+
+    if workers == 1:
+        for name, gp, maps in tasks():
+            consume(name, _image_task(name, gp, maps, protos, readers, strict_size, structural))
+    else:
+        window: deque = deque()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="salbench-eval") as pool:
+            try:
+                for name, gp, maps in tasks():
+                    window.append((name, pool.submit(_image_task, name, gp, maps, protos, readers,
+                                                     strict_size, structural)))
+                    if len(window) >= 4 * workers:
+                        n, fut = window.popleft()
+                        consume(n, fut.result())
+                while window:
+                    n, fut = window.popleft()
+                    consume(n, fut.result())
+            except BaseException:
+                for _, fut in window:
+                    fut.cancel()
+                raise
+    seconds = round(time.perf_counter() - t0, 3)
+    out: dict[str, dict[str, dict]] = {}
+    for lab in labels:
+        for p in protos:
+            ev = evs[(lab, p.name)]
+            if ev.count == 0:
+                continue
+            res = ev.compute()
+            res["resized"] = {"count": len(resized[lab]), "names": list(resized[lab]),
+                              "method": "map resized to GT size, bilinear (cv2.INTER_LINEAR)"}
+            res["unreadable"] = list(unreadable[lab])
+            res["skipped"] = len(unreadable[lab])
+            res["workers"] = workers
+            res["seconds"] = seconds
+            res["kernels"] = _fastpath.active().backend
+            out.setdefault(lab, {})[p.name] = res
+    return out
