@@ -124,3 +124,89 @@ def lookup(method: str, dataset: str, metric: str, table: str = "table2") -> flo
                 and c.metric == metric):
             return c.value
     return None
+
+
+# -- claims as data -------------------------------------------------------------------
+
+#: columns of a claims file (CSV header / JSON record keys); ``table``,
+#: ``display`` and ``protocol`` are optional (an empty protocol: not stated)
+FIELDS = ("paper", "table", "method", "display", "dataset", "protocol", "metric", "value")
+
+
+def records(claims: list[Claim] | None = None) -> list[dict]:
+    """Claims as plain records (the claims-file format)."""
+    return [{"paper": c.paper, "table": c.table, "method": c.method, "display": c.display,
+             "dataset": c.dataset, "protocol": c.protocol, "metric": c.metric, "value": c.value}
+            for c in (CLAIMS if claims is None else claims)]
+
+
+def write_claims(path, claims: list[Claim] | None = None) -> None:
+    """Write claims as CSV (``.csv``) or JSON (any other suffix)."""
+    import csv
+    import json
+    from pathlib import Path
+    path = Path(path)
+    recs = records(claims)
+    if path.suffix.lower() == ".csv":
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=FIELDS, lineterminator="\n")
+            w.writeheader()
+            w.writerows(recs)
+    else:
+        path.write_text(json.dumps(recs, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _metric_key(name: str) -> str:
+    from salbench.report import METRICS
+    k = str(name).strip()
+    if k in {v[0] for v in METRICS.values()}:
+        return k
+    norm = k.lower().replace("_", "").replace("-", "").replace(" ", "")
+    norm = {"fbeta": "maxf", "f": "maxf", "fmeasure": "maxf", "maxfbeta": "maxf", "salpha": "s",
+            "emeasure": "meane", "wfbeta": "wf"}.get(norm, norm)
+    if norm not in METRICS:
+        from salbench.errors import SalbenchError
+        raise SalbenchError(f"claims: unknown metric {name!r} (use max_f, mae, mean_f, s_measure, "
+                            f"weighted_f, mean_e, max_e, adp_f, adp_e or the report's spellings)")
+    return METRICS[norm][0]
+
+
+def load_claims(path) -> list[dict]:
+    """Claims from a CSV (header: at least method, dataset, metric, value;
+    optional paper, table, display, protocol) or JSON file (a list of such
+    records, or ``{"paper": ..., "protocol": ..., "claims": [...]}`` whose
+    top-level paper / protocol apply to every record). Metric names are
+    normalised to summary keys (``maxF`` -> ``max_f``)."""
+    import csv
+    import json
+    from pathlib import Path
+
+    from salbench.errors import SalbenchError
+    path = Path(path)
+    if not path.is_file():
+        raise SalbenchError(f"claims file {path} not found")
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            raw = list(csv.DictReader(f))
+        defaults: dict = {}
+    else:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        defaults = {k: data.get(k) for k in ("paper", "protocol", "table")} if isinstance(data, dict) else {}
+        raw = data.get("claims", []) if isinstance(data, dict) else data
+    out = []
+    for i, r in enumerate(raw):
+        r = {k: (v.strip() if isinstance(v, str) else v) for k, v in r.items() if k}
+        missing = [k for k in ("method", "dataset", "metric", "value") if r.get(k) in (None, "")]
+        if missing:
+            raise SalbenchError(f"{path}: record {i + 1} lacks {', '.join(missing)}")
+        try:
+            value = float(r["value"])
+        except ValueError:
+            raise SalbenchError(f"{path}: record {i + 1}: value {r['value']!r} is not a number") from None
+        out.append({"paper": r.get("paper") or defaults.get("paper") or path.stem,
+                    "table": r.get("table") or defaults.get("table") or "",
+                    "method": str(r["method"]), "display": r.get("display") or str(r["method"]),
+                    "dataset": str(r["dataset"]),
+                    "protocol": r.get("protocol") or defaults.get("protocol") or "",
+                    "metric": _metric_key(r["metric"]), "value": value})
+    return out
