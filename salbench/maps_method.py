@@ -50,7 +50,11 @@ class PrecomputedMaps(Method):
     batch_size = 16
     input_note = "ignores pixels; looks up <maps>/<dataset>/<name>.png by image name"
     OPTIONS = (Option("maps", str, None, "folder of precomputed maps: DIR/<dataset>/<name>.png, "
-                      "or a flat DIR of one dataset's maps (--maps DIR)"),)
+                      "or a flat DIR of one dataset's maps (--maps DIR)"),
+               Option("set", str, None, "one map set of a folder laid out as DIR/<set>/<dataset>/ "
+                      "or DIR/<dataset>/<set>/ (set by the runner for each set it finds)"))
+    #: the runner evaluates :meth:`map_file` where it is instead of copying it
+    references_maps = True
 
     def prepare(self) -> None:
         root = self.options.get("maps")
@@ -73,7 +77,14 @@ class PrecomputedMaps(Method):
         if not hasattr(self, "root"):
             self.prepare()
         name = getattr(dataset, "name", str(dataset))
-        sub = self._dataset_folder(self.root, name)
+        set_name = self.options.get("set")
+        if set_name:
+            sub = self._set_folder(self.root, set_name, name)
+            if sub is None:
+                raise MethodNotReady(f"--maps {self.root}: map set {set_name!r} has no folder for "
+                                     f"{name} ({set_name}/{name}/ or {name}/{set_name}/)")
+        else:
+            sub = self._dataset_folder(self.root, name)
         if sub is None:
             if len(set(run_datasets)) > 1:
                 raise MethodNotReady(
@@ -98,6 +109,57 @@ class PrecomputedMaps(Method):
             return {"maps_folder": None, "maps_fingerprint": None}
         return {"maps_folder": str(self.folder),
                 "maps_fingerprint": fingerprint_files(self._index.values(), self.folder)}
+
+    def map_file(self, name: str) -> Path | None:
+        """The map file of image ``name`` in the bound folder (None: no map)."""
+        return self._lookup(name)
+
+    @classmethod
+    def find_map_sets(cls, root: Path, datasets: Sequence[str]) -> tuple[str, list[str]] | None:
+        """Several map sets under ``root``: ``("<root>/<dataset>/<method>/", [methods])``
+        or ``("<root>/<method>/<dataset>/", [methods])``; None when ``root`` is one
+        set (flat, or ``<root>/<dataset>/`` holding the maps)."""
+        root = Path(root)
+        subs = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+        ds_dirs = [d for d in subs if any(cls._same_dataset(d.name, ds) for ds in datasets)]
+        if ds_dirs:
+            inner = sorted({q.name for d in ds_dirs for q in d.iterdir()
+                            if q.is_dir() and not q.name.startswith(".")})
+            has_maps = any(q.is_file() and q.suffix.lower() in MAP_EXTS
+                           for d in ds_dirs for q in d.iterdir())
+            if inner and not has_maps:
+                return f"{root}/<dataset>/<method>/", inner
+            return None
+        sets = [d.name for d in subs
+                if any(q.is_dir() and any(cls._same_dataset(q.name, ds) for ds in datasets)
+                       for q in d.iterdir())]
+        if sets:
+            return f"{root}/<method>/<dataset>/", sets
+        return None
+
+    @staticmethod
+    def _same_dataset(folder: str, dataset: str) -> bool:
+        from salbench.datasets import _norm, info
+        wanted = {_norm(dataset)}
+        d = info(dataset)
+        if d:
+            wanted |= {_norm(d.name)} | {_norm(a) for a in d.aliases}
+        return _norm(folder) in wanted
+
+    @classmethod
+    def _set_folder(cls, root: Path, set_name: str, dataset: str) -> Path | None:
+        for a, b in ((set_name, None), (None, set_name)):
+            if a is not None:  # root/<set>/<dataset>/
+                base = root / a
+                if base.is_dir():
+                    for q in sorted(base.iterdir()):
+                        if q.is_dir() and cls._same_dataset(q.name, dataset):
+                            return q.resolve()
+            else:  # root/<dataset>/<set>/
+                for d in sorted(root.iterdir()):
+                    if d.is_dir() and cls._same_dataset(d.name, dataset) and (d / b).is_dir():
+                        return (d / b).resolve()
+        return None
 
     @staticmethod
     def _dataset_folder(root: Path, dataset: str | None) -> Path | None:

@@ -77,6 +77,29 @@ def _expected(ds) -> int | None:
     return int(info.count) if info is not None and getattr(info, "count", None) else None
 
 
+def _check_label(label: str) -> str:
+    """A label becomes a folder name: letters, digits and ``. _ + * -`` only."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+*-]*", label):
+        raise SalbenchError(f"label {label!r}: use letters, digits and . _ + * - only "
+                            f"(it becomes the folder results/<label>/; choose one with --name)")
+    return label
+
+
+def _header_size(path: str | Path) -> tuple[int, int] | None:
+    """(W, H) from an image file's header, without decoding it; None if unreadable."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:
+        return None
+
+
+def _header_sizes(ds) -> dict[str, tuple[int, int] | None]:
+    """(W, H) of every image of a dataset, from the headers."""
+    return {p.name: _header_size(p.image) for p in ds.pairs}
+
+
 def _torch_threads() -> int | None:
     """torch's intra-op thread count (learned methods on the CPU)."""
     torch = sys.modules.get("torch")
@@ -261,9 +284,12 @@ class RunSpec:
     ``["key=value", ...]`` strings parsed against each method's declared
     schema (:mod:`salbench.options`); with several methods every option must
     be one each of them declares. ``maps`` is the ``maps`` method's folder
-    (the same as ``options={"maps": DIR}``). ``recompute`` replaces maps made
-    with another identity instead of refusing; ``strict`` makes a partial
-    dataset (fewer pairs than registered) an error.
+    (the same as ``options={"maps": DIR}``); a ``DIR`` laid out as
+    ``DIR/<method>/<dataset>/`` or ``DIR/<dataset>/<method>/`` gives one label
+    per map set. Precomputed maps are evaluated where they are unless
+    ``copy_maps``. ``recompute`` replaces maps made with another identity
+    instead of refusing; ``strict`` makes a partial dataset (fewer pairs than
+    registered) an error.
     """
 
     methods: Sequence[str]
@@ -283,6 +309,7 @@ class RunSpec:
     name: str | None = None
     recompute: bool = False
     strict: bool = False
+    copy_maps: bool = False
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -345,10 +372,47 @@ def _crf_identity() -> dict[str, Any]:
 
 # -- the run ----------------------------------------------------------------------
 
+@dataclass
+class _Entry:
+    """One method label of a run: the registered method, its checked options,
+    the label results go under, and (after :meth:`Runner._prepare`) the
+    prepared instance and its settings."""
+
+    spec: Any
+    options: dict[str, Any]
+    label: str
+    map_set: str | None = None      # one map set of a multi-set --maps ROOT
+    method: Any = None
+    crf: bool = False
+    batch: int = 1
+    weights: str | None = None
+    skip: dict[str, str] = field(default_factory=dict)   # dataset -> why this label skips it
+
+
+@dataclass
+class _Job:
+    """One (label, dataset) of a run while it runs: its store row, the maps
+    to evaluate and what went wrong."""
+
+    entry: _Entry
+    ds: Any
+    out_dir: Path
+    run_id: str
+    outcome: DatasetRun
+    maps: dict[str, Path] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    prob_rows: list = field(default_factory=list)
+    missing: int = 0
+    finished: bool = False
+
+
 class Runner:
-    """Runs a :class:`RunSpec`: for each method and dataset, predict the maps
-    that are missing, evaluate every map under each protocol, and store the
-    scores with the run identity. ``log`` receives progress lines."""
+    """Runs a :class:`RunSpec`. Every method label is prepared first (options,
+    weights, dataset bindings: errors come before any work); then, dataset by
+    dataset, each label's missing maps are predicted under a lock on its
+    results folder, and all labels' maps are evaluated under every protocol
+    in one pass (each GT decoded once, see :mod:`salbench.multi_eval`) and
+    stored with the run identity. ``log`` receives progress lines."""
 
     def __init__(self, spec: RunSpec, log: Callable[[str], None] | None = None) -> None:
         self.spec = spec
@@ -358,6 +422,7 @@ class Runner:
         self.problems: list[str] = []
         self.outcomes: list[DatasetRun] = []
         self._log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self._cache: dict[Any, Any] = {}
 
     def log(self, msg: str) -> None:
         self._log(msg)
@@ -386,14 +451,25 @@ class Runner:
         ds_spec = sp.datasets if isinstance(sp.datasets, str) else ",".join(sp.datasets)
         dsets = datasets.expand(ds_spec, sp.data_root, warn=self.log)
         self._check_partial(dsets)
+        self._ds_names = [ds.name for ds in dsets]
+        entries: list[_Entry] = []
+        for spec, o in zip(specs, opts):
+            entries += self._entries(spec, o, dsets)
+        labels = [e.label for e in entries]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise SalbenchError(f"two methods of this run would be stored under one label: "
+                                f"{', '.join(dup)}; run them separately with --name")
         store_path = Path(sp.store) if sp.store else default_path(self.results)
         store = ResultsStore(store_path)
         n_dead = store.mark_dead_runs()
         if n_dead:
             self.log(f"note: {n_dead} earlier run(s) whose process died are marked interrupted")
         try:
-            for spec, o in zip(specs, opts):
-                self.run_method(spec, o, dsets, protocols, store)
+            for e in entries:
+                self._prepare(e, dsets, store)
+            for ds in dsets:
+                self.run_dataset(entries, ds, protocols, store)
         finally:
             store.close()
         if self.problems:
@@ -427,38 +503,62 @@ class Runner:
                     raise SalbenchError(msg.split(";")[0] + "; --strict refuses a partial dataset")
                 self.log(f"warning: {msg}")
 
-    def run_method(self, spec, options: dict[str, Any], dsets, protocols, store) -> None:
-        """Run one registered method on every dataset."""
+    def _entries(self, spec, options: dict[str, Any], dsets) -> list[_Entry]:
+        """The labels one method contributes: one, or one per map set when
+        ``--maps ROOT`` holds several (``ROOT/<method>/<dataset>/`` or
+        ``ROOT/<dataset>/<method>/``)."""
         sp = self.spec
+        finder = getattr(spec.cls, "find_map_sets", None)
+        if finder is not None and options.get("maps") and not options.get("set"):
+            found = finder(Path(options["maps"]), [ds.name for ds in dsets])
+            if found is not None:
+                layout, sets = found
+                if sp.name:
+                    raise SalbenchError(f"--name labels one map set, but {options['maps']} holds "
+                                        f"{len(sets)} ({', '.join(sets)}); drop --name")
+                self.log(f"maps: {options['maps']} is laid out as {layout}: {len(sets)} map sets "
+                         f"({', '.join(sets)}) on {', '.join(ds.name for ds in dsets)}")
+                return [_Entry(spec, {**options, "set": s}, _check_label(s), map_set=s) for s in sets]
         cls = spec.cls
         crf = cls.default_crf if sp.crf is None else bool(sp.crf)
+        label = _check_label(sp.name or spec.name)
+        if not sp.name and cls.supports_crf and crf != cls.default_crf:
+            label += "-crf" if crf else "-nocrf"
+        return [_Entry(spec, options, label)]
+
+    def _prepare(self, e: _Entry, dsets, store) -> None:
+        """Create and prepare the method, bind every dataset (errors before any
+        work), describe it in the store."""
+        from salbench.registry import MethodNotReady
+        sp = self.spec
+        cls = e.spec.cls
+        crf = cls.default_crf if sp.crf is None else bool(sp.crf)
         if crf and not cls.supports_crf:
-            self.log(f"note: {spec.name} does not use the dense CRF; --crf ignored")
+            if sp.crf:
+                self.log(f"note: {e.spec.name} does not use the dense CRF; --crf ignored")
             crf = False
         if crf:
             try:
                 import salbench.crf  # noqa: F401
             except ImportError as exc:
                 raise SalbenchError(f"--crf: salbench.crf is not available ({exc}); use --no-crf") from None
-        label = sp.name or spec.name
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+*-]*", label):
-            raise SalbenchError(f"--name {label!r}: use letters, digits and . _ + * - only "
-                                f"(it becomes the folder results/<name>/)")
-        if not sp.name and cls.supports_crf and crf != cls.default_crf:
-            label += "-crf" if crf else "-nocrf"
-        batch = int(sp.batch_size or max(1, int(getattr(cls, "batch_size", 1) or 1)))
-        weights = str(Path(sp.weights).expanduser()) if sp.weights else None
-        if weights and not Path(weights).is_file():
-            raise SalbenchError(f"--weights {weights}: no such file")
-        method = spec.create(weights=weights, device=sp.device, **options)
-        method.prepare()  # before any image is read
+        e.crf = crf
+        e.batch = int(sp.batch_size or max(1, int(getattr(cls, "batch_size", 1) or 1)))
+        e.weights = str(Path(sp.weights).expanduser()) if sp.weights else None
+        if e.weights and not Path(e.weights).is_file():
+            raise SalbenchError(f"--weights {e.weights}: no such file")
+        e.method = e.spec.create(weights=e.weights, device=sp.device, **e.options)
+        e.method.prepare()  # before any image is read
         names = [ds.name for ds in dsets]
-        for ds in dsets:  # every dataset's binding checked before any work
-            method.bind(ds, label, run_datasets=names)
-        self._describe(store, label, spec, method)
         for ds in dsets:
-            method.bind(ds, label, run_datasets=names)
-            self.run_dataset(spec, method, label, ds, protocols, store, crf, batch, weights)
+            try:
+                e.method.bind(ds, e.label, run_datasets=names)
+            except MethodNotReady as exc:
+                if e.map_set is None:
+                    raise
+                e.skip[ds.name] = str(exc)
+                self.log(f"note: map set {e.label} has no maps for {ds.name}; skipped")
+        self._describe(store, e.label, e.spec, e.method)
 
     def _describe(self, store, label, spec, method) -> None:
         params = gmacs = None
@@ -474,40 +574,54 @@ class Runner:
                          size if gmacs is not None else None)
 
     # -- identity ------------------------------------------------------------
-    def identity(self, spec, method, ds, crf: bool, batch: int) -> dict[str, Any]:
-        """Everything that can change this run's maps (compared on resume).
-        The dataset enters by resolved path and a fingerprint of its images
-        (the maps depend on them; the GT is re-read by every evaluation)."""
+    def _cached(self, key: Any, fn: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def identity(self, e: _Entry, ds) -> dict[str, Any]:
+        """Everything that can change this label's maps of ``ds`` (compared on
+        resume). The dataset enters by resolved path and a fingerprint of its
+        images (the maps depend on them; the GT is re-read by every evaluation)."""
         import salbench
         from salbench.identity import fingerprint_files, source_sha256
+        spec, method = e.spec, e.method
         learned = spec.cls.kind == "learned"
         amp = bool(method.options.get("amp")) and str(self.spec.device).startswith("cuda")
+        images = self._cached(("images", ds.root, ds.name),
+                              lambda: fingerprint_files([p.image for p in ds.pairs], ds.root))
         return {
             "format": IDENTITY_FORMAT,
             "method": spec.name,
             "options": _plain(method.options),
             "method_identity": _plain(method.identity()),
-            "source_sha256": source_sha256(spec.cls),
-            "batch_size": batch,
+            "source_sha256": self._cached(("source", spec.cls), lambda: source_sha256(spec.cls)),
+            "batch_size": e.batch,
             "device": str(self.spec.device),
             "dtype": ("bf16" if amp else "fp32") if learned else None,
             # CPU convolutions sum in a thread-count-dependent order (±1 grey level, rarely)
             "cpu_threads": _torch_threads() if learned and str(self.spec.device) == "cpu" else None,
-            "crf": _crf_identity() if crf else False,
+            "crf": _crf_identity() if e.crf else False,
             "input_size": _plain(getattr(method, "input_size", None)),
             "salbench": salbench.__version__,
-            "dataset": {"name": ds.name, "path": str(Path(ds.root).resolve()),
-                        "images": fingerprint_files([p.image for p in ds.pairs], ds.root)},
+            "dataset": {"name": ds.name, "path": str(Path(ds.root).resolve()), "images": images},
         }
 
-    def _check_identity(self, out_dir: Path, ident: dict, label: str, ds) -> str:
-        """Compare with the identity of the maps already in ``out_dir``.
-        Returns ``"new"``, ``"same"``, ``"images"`` (maps of changed images
-        deleted) or ``"recompute"`` (all old maps deleted); refuses
+    def _check_identity(self, out_dir: Path, ident: dict, label: str, ds,
+                        referenced: bool = False) -> str:
+        """Compare with the identity of the maps already in ``out_dir`` (of
+        the last run, for ``referenced`` precomputed maps, which are not
+        copied). Returns ``"new"``, ``"same"``, ``"images"`` (maps of changed
+        images deleted) or ``"recompute"`` (all old maps deleted); refuses
         (SalbenchError naming the differences) otherwise."""
         from salbench.identity import describe_diff, diff
         f = out_dir / SIGNATURE_FILE
-        has_maps = any(out_dir.glob("*.png")) or any((out_dir / RAW_DIR).glob("*.png"))
+        if referenced and any(out_dir.glob("*.png")):
+            self.log(f"note: {label}/{ds.name}: maps are referenced where they are; the copies an "
+                     f"earlier run made are deleted")
+            _clear_maps(out_dir)
+        has_maps = (any(out_dir.glob("*.png")) or any((out_dir / RAW_DIR).glob("*.png"))
+                    or (referenced and f.is_file()))
         old: dict | None = None
         if f.is_file():
             try:
@@ -565,95 +679,185 @@ class Runner:
         return n
 
     # -- one dataset ---------------------------------------------------------
-    def run_dataset(self, spec, method, label, ds, protocols, store, crf, batch, weights) -> None:
-        """Predict what is missing, CRF, evaluate and store one dataset, with
-        ``<results>/<label>/<dataset>/`` locked for the whole time."""
-        from salbench.identity import FolderLock
-        out_dir = self.results / label / ds.name
-        with FolderLock(out_dir, what=f"salbench run --method {spec.name} ({label}) on {ds.name}"):
-            _remove_stale_tmp(out_dir)
-            ident = self.identity(spec, method, ds, crf, batch)
-            self._check_identity(out_dir, ident, label, ds)
-            self._run_locked(spec, method, label, ds, protocols, store, crf, batch, weights,
-                             out_dir, ident)
+    def run_dataset(self, entries: list[_Entry], ds, protocols, store) -> None:
+        """Every label on one dataset: lock each results folder, check its
+        identity, predict what is missing (or reference precomputed maps),
+        then evaluate all labels in one pass and store."""
+        from contextlib import ExitStack
 
-    def _run_locked(self, spec, method, label, ds, protocols, store, crf, batch, weights,
-                    out_dir: Path, ident: dict) -> None:
-        raw_dir = out_dir / RAW_DIR if crf else out_dir
-        final = {p.name: out_dir / f"{p.name}.png" for p in ds.pairs}
-        todo_pred = [p for p in ds.pairs if not final[p.name].exists()
-                     and not (crf and (raw_dir / f"{p.name}.png").exists())]
-        n_done_before = sum(1 for p in ds.pairs if final[p.name].exists())
+        from salbench.identity import FolderLock
+        jobs: list[_Job] = []
+        with ExitStack() as locks:
+            try:
+                todo = []
+                for e in entries:  # locks and identities first: refusals come before any work
+                    if ds.name in e.skip:
+                        continue
+                    e.method.bind(ds, e.label, run_datasets=self._ds_names)
+                    out_dir = self.results / e.label / ds.name
+                    locks.enter_context(FolderLock(out_dir, what=f"salbench run --method "
+                                                   f"{e.spec.name} ({e.label}) on {ds.name}"))
+                    _remove_stale_tmp(out_dir)
+                    ident = self.identity(e, ds)
+                    self._check_identity(out_dir, ident, e.label, ds, referenced=self._references(e))
+                    todo.append((e, out_dir, ident))
+                for e, out_dir, ident in todo:
+                    e.method.bind(ds, e.label, run_datasets=self._ds_names)
+                    job = self._start(e, ds, out_dir, ident, protocols, store)
+                    jobs.append(job)
+                    self._produce(job)
+                self._evaluate(jobs, ds, protocols, store)
+            finally:
+                for job in jobs:
+                    self._finish(job, store)
+
+    def _references(self, e: _Entry) -> bool:
+        """Precomputed maps are evaluated where they are (not copied) unless
+        ``--copy-maps``."""
+        return bool(getattr(e.method, "references_maps", False)) and not self.spec.copy_maps
+
+    def _start(self, e: _Entry, ds, out_dir: Path, ident: dict, protocols, store) -> _Job:
+        final = [p for p in ds.pairs if (out_dir / f"{p.name}.png").exists()]
+        n_done_before = 0 if self._references(e) else len(final)
         expected = _expected(ds)
         run_id = uuid.uuid4().hex
         mid = ident.get("method_identity") or {}
-        store.start_run(run_id, method=label, method_name=spec.name, dataset=ds.name,
-                        protocols=protocols, options=ident["options"], weights=weights or mid.get("weights"),
-                        weights_sha256=mid.get("weights_sha256"), crf=int(crf), device=self.spec.device,
-                        versions=versions(), git_revision=git_revision(), n_images=len(ds.pairs),
-                        n_resumed=n_done_before, host=socket.gethostname(), pid=os.getpid(),
-                        identity=ident, dataset_path=ident["dataset"]["path"],
-                        dataset_fingerprint=_dataset_fingerprint(ds), n_expected=expected,
-                        batch_size=batch, dtype=ident["dtype"], source_sha256=ident["source_sha256"])
-        outcome = DatasetRun(run_id, label, spec.name, ds.name, "running", len(ds.pairs), expected,
+        info = self._cached("versions", lambda: (versions(), git_revision()))
+        store.start_run(run_id, method=e.label, method_name=e.spec.name, dataset=ds.name,
+                        protocols=protocols, options=ident["options"],
+                        weights=e.weights or mid.get("weights"),
+                        weights_sha256=mid.get("weights_sha256"), crf=int(e.crf),
+                        device=self.spec.device, versions=info[0], git_revision=info[1],
+                        n_images=len(ds.pairs), n_resumed=n_done_before, host=socket.gethostname(),
+                        pid=os.getpid(), identity=ident, dataset_path=ident["dataset"]["path"],
+                        dataset_fingerprint=self._cached(("dsfp", ds.root, ds.name),
+                                                         lambda: _dataset_fingerprint(ds)),
+                        n_expected=expected, batch_size=e.batch, dtype=ident["dtype"],
+                        source_sha256=ident["source_sha256"])
+        outcome = DatasetRun(run_id, e.label, e.spec.name, ds.name, "running", len(ds.pairs), expected,
                              n_resumed=n_done_before, out_dir=str(out_dir))
         self.outcomes.append(outcome)
-        prob_rows: list[tuple[str, str | None, str | None, str]] = []
+        job = _Job(e, ds, out_dir, run_id, outcome)
         for prob in ds.problems:
             self._problem(f"{ds.name}: {prob}")
-            prob_rows.append(("dataset", None, None, str(prob)))
+            job.prob_rows.append(("dataset", None, None, str(prob)))
         if expected is not None and len(ds.pairs) < expected:
-            prob_rows.append(("partial", None, str(ds.root), f"{len(ds.pairs)}/{expected} pairs"))
-        problems: dict[str, str] = {}
-        status = "interrupted"
-        try:
-            if n_done_before:
-                self.log(f"{label}/{ds.name}: resuming, {n_done_before} of {len(ds.pairs)} maps "
-                         f"already in {out_dir}")
-            t0 = time.perf_counter()
-            n_pred = self._predict(spec, method, label, ds, todo_pred, raw_dir, batch, weights,
-                                   problems)
-            t_pred = time.perf_counter() - t0
-            t_crf = 0.0
-            n_crf = 0
-            if crf:
-                todo_crf = [p for p in ds.pairs if not final[p.name].exists()
-                            and (raw_dir / f"{p.name}.png").exists()]
-                t1 = time.perf_counter()
-                n_crf = self._crf(label, ds.name, todo_crf, raw_dir, out_dir, problems)
-                t_crf = time.perf_counter() - t1
-            fps = n_pred / t_pred if n_pred and t_pred > 0 else None
-            fps_crf = None
-            if crf and n_pred and n_crf:
-                fps_crf = 1.0 / (t_pred / n_pred + t_crf / n_crf)
-            store.update_run(run_id, n_predicted=n_pred, predict_seconds=t_pred,
-                             crf_seconds=t_crf if crf else None, fps=fps, fps_crf=fps_crf)
-            outcome.n_predicted = n_pred
-            pairs = [(p.name, str(final[p.name]), str(p.gt)) for p in ds.pairs if final[p.name].exists()]
-            missing = len(ds.pairs) - len(pairs)
-            n_eval = 0
-            if pairs:
-                n_eval = self._evaluate(label, ds.name, pairs, protocols, store, run_id, problems)
-            else:
-                self._problem(f"{label}/{ds.name}: no maps to evaluate")
-            for name, msg in sorted(problems.items()):
-                self._problem(f"{label}/{ds.name}: {msg}")
-                prob_rows.append(("predict" if not name.startswith("<") else "evaluate",
-                                  None if name.startswith("<") else name, None, msg))
-            outcome.n_evaluated = n_eval
-            status = "done" if not problems and not missing else "done-with-problems"
+            job.prob_rows.append(("partial", None, str(ds.root), f"{len(ds.pairs)}/{expected} pairs"))
+        return job
+
+    def _produce(self, job: _Job) -> None:
+        """Predict (and CRF) the missing maps, or look up referenced ones;
+        fills ``job.maps`` with every map there is to evaluate."""
+        e, ds, out_dir = job.entry, job.ds, job.out_dir
+        if self._references(e):
+            sizes = self._cached(("sizes", ds.root, ds.name), lambda: _header_sizes(ds))
+            for p in ds.pairs:
+                path = e.method.map_file(p.name)
+                if path is None:
+                    job.problems[p.name] = (f"{Path(e.method.folder) / (p.name + '.png')}: no "
+                                            f"precomputed map for image {p.name!r} in {e.method.folder}")
+                    continue
+                msize = _header_size(path)
+                if msize is not None and sizes.get(p.name) not in (None, msize):
+                    w, h = msize
+                    iw, ih = sizes[p.name]
+                    job.problems[p.name] = (f"{path}: map is {w}x{h} but image {p.name!r} is "
+                                            f"{iw}x{ih}")
+                    continue
+                job.maps[p.name] = Path(path)
+            return
+        raw_dir = out_dir / RAW_DIR if e.crf else out_dir
+        final = {p.name: out_dir / f"{p.name}.png" for p in ds.pairs}
+        todo_pred = [p for p in ds.pairs if not final[p.name].exists()
+                     and not (e.crf and (raw_dir / f"{p.name}.png").exists())]
+        if job.outcome.n_resumed:
+            self.log(f"{e.label}/{ds.name}: resuming, {job.outcome.n_resumed} of {len(ds.pairs)} maps "
+                     f"already in {out_dir}")
+        t0 = time.perf_counter()
+        n_pred = self._predict(e.spec, e.method, e.label, ds, todo_pred, raw_dir, e.batch, e.weights,
+                               job.problems)
+        t_pred = time.perf_counter() - t0
+        t_crf, n_crf = 0.0, 0
+        if e.crf:
+            todo_crf = [p for p in ds.pairs if not final[p.name].exists()
+                        and (raw_dir / f"{p.name}.png").exists()]
+            t1 = time.perf_counter()
+            n_crf = self._crf(e.label, ds.name, todo_crf, raw_dir, out_dir, job.problems)
+            t_crf = time.perf_counter() - t1
+        fps = n_pred / t_pred if n_pred and t_pred > 0 else None
+        fps_crf = 1.0 / (t_pred / n_pred + t_crf / n_crf) if e.crf and n_pred and n_crf else None
+        job.outcome.n_predicted = n_pred
+        job.fps = (fps, fps_crf)  # type: ignore[attr-defined]
+        job.timing = dict(n_predicted=n_pred, predict_seconds=t_pred,  # type: ignore[attr-defined]
+                          crf_seconds=t_crf if e.crf else None, fps=fps, fps_crf=fps_crf)
+        job.maps = {n: f for n, f in final.items() if f.exists()}
+
+    def _evaluate(self, jobs: list[_Job], ds, protocols, store) -> None:
+        """All labels of this dataset under every protocol, in one pass."""
+        from salbench.multi_eval import evaluate_sets
+        for job in jobs:
+            timing = getattr(job, "timing", None)
+            if timing:
+                store.update_run(job.run_id, **timing)
+        sets = {job.entry.label: job.maps for job in jobs if job.maps}
+        per_image: dict[tuple[str, str], dict[str, dict]] = {}
+
+        def on_image(label, proto, name, scores):
+            per_image.setdefault((label, proto), {})[name] = dict(scores)
+
+        results = evaluate_sets([(p.name, p.gt) for p in ds.pairs], sets, protocols,
+                                workers=self.workers, on_image=on_image) if sets else {}
+        for job in jobs:
+            label = job.entry.label
+            res = results.get(label, {})
+            counts = []
+            for proto in protocols:
+                summary = res.get(proto)
+                if summary is None:
+                    continue
+                for u in summary.get("unreadable") or []:
+                    job.problems[str(u.get("name"))] = f"{u.get('path')}: {u.get('problem')}"
+                n_res = summary["resized"]["count"]
+                if n_res:
+                    self.log(f"note: {label}/{ds.name} ({proto}): {n_res} map(s) resized to their "
+                             f"GT's size for evaluation (GT size differs from the image), e.g. "
+                             f"{summary['resized']['names'][:3]}")
+                store.put_results(label, ds.name, proto, summary, per_image.get((label, proto), {}),
+                                  job.run_id)
+                counts.append(int(summary["count"]))
+            if not counts:
+                job.problems.setdefault("<evaluation>", f"{label}/{ds.name}: no maps to evaluate")
+            job.outcome.n_evaluated = min(counts) if len(counts) == len(protocols) else 0
+            job.missing = len(ds.pairs) - len(job.maps)
+            job.finished = True
+            fps, fps_crf = getattr(job, "fps", (None, None))
             fps_txt = f"{fps:.2f} img/s" if fps else "n/a (nothing new to predict)"
             if fps_crf:
                 fps_txt += f", {fps_crf:.2f} img/s with CRF"
-            part = f" (partial: {len(ds.pairs)}/{expected})" if outcome.partial else ""
-            self.log(f"{label}/{ds.name}: {n_eval}/{len(ds.pairs)} maps evaluated{part} "
-                     f"({n_pred} predicted now; {fps_txt})")
-        finally:
-            outcome.status = status
-            outcome.problems = sorted(problems.values())
-            store.update_run(run_id, status=status, finished=time.time(),
-                             n_problems=len(problems), problems=sorted(problems.values()))
-            store.put_problems(run_id, label, ds.name, prob_rows)
+            if self._references(job.entry):
+                fps_txt = f"maps referenced in {job.entry.method.folder}"
+            part = (f" (partial: {len(ds.pairs)}/{job.outcome.n_expected})" if job.outcome.partial
+                    else "")
+            self.log(f"{label}/{ds.name}: {job.outcome.n_evaluated}/{len(ds.pairs)} maps evaluated"
+                     f"{part} ({job.outcome.n_predicted} predicted now; {fps_txt})")
+
+    def _finish(self, job: _Job, store) -> None:
+        """Status, problems and their rows of one (label, dataset); a job that
+        did not get through evaluation is ``interrupted``."""
+        label, ds = job.entry.label, job.ds
+        for name, msg in sorted(job.problems.items()):
+            self._problem(msg if name.startswith("<") else f"{label}/{ds.name}: {msg}")
+            job.prob_rows.append(("predict" if not name.startswith("<") else "evaluate",
+                                  None if name.startswith("<") else name, None, msg))
+        if not job.finished:
+            status = "interrupted"
+        else:
+            status = "done" if not job.problems and not job.missing else "done-with-problems"
+        job.outcome.status = status
+        job.outcome.problems = sorted(job.problems.values())
+        store.update_run(job.run_id, status=status, finished=time.time(),
+                         n_problems=len(job.problems), problems=sorted(job.problems.values()))
+        store.put_problems(job.run_id, label, ds.name, job.prob_rows)
 
     def _problem(self, msg: str) -> None:
         self.problems.append(msg)
@@ -760,49 +964,6 @@ class Runner:
             bar.close()
         return n
 
-    # -- evaluation ----------------------------------------------------------
-    def _evaluate(self, label, dsname, pairs, protocols, store, run_id, problems) -> int:
-        """Evaluate under each protocol and store; returns the fewest images any
-        protocol could evaluate."""
-        from salbench.evaluate import evaluate_pairs
-        counts = []
-        for proto in protocols:
-            todo = list(pairs)
-            for _attempt in range(len(pairs)):
-                per_image: dict[str, dict] = {}
-
-                def cb(name, scores, _d=per_image):
-                    _d[name] = dict(scores)
-
-                try:
-                    summary = evaluate_pairs(todo, protocol=proto, workers=self.workers, on_image=cb)
-                except InputError as exc:
-                    bad = [t for t in todo if Path(t[1]) == exc.path or Path(t[2]) == exc.path]
-                    if not bad:
-                        raise
-                    for t in bad:
-                        problems[t[0]] = str(exc)
-                    todo = [t for t in todo if t not in bad]
-                    if not todo:
-                        break
-                    continue
-                except SalbenchError as exc:  # e.g. no pair readable: keep the other datasets going
-                    problems[f"<evaluation {proto}>"] = f"evaluation under {proto} failed: {exc}"
-                    break
-                for u in summary.get("unreadable") or []:
-                    if isinstance(u, dict):
-                        problems[str(u.get("name"))] = f"{u.get('path')}: {u.get('problem')}"
-                res = summary.get("resized")
-                n_res = res.get("count", 0) if isinstance(res, dict) else len(res or [])
-                if n_res:
-                    names = res.get("names", []) if isinstance(res, dict) else res
-                    self.log(f"note: {label}/{dsname} ({proto}): {n_res} map(s) resized to their GT's "
-                             f"size for evaluation (GT size differs from the image), e.g. {names[:3]}")
-                store.put_results(label, dsname, proto, summary, per_image, run_id)
-                counts.append(int(summary.get("count", len(per_image))))
-                break
-        return min(counts) if len(counts) == len(protocols) else 0
-
 
 def _prefetch(pool, fn, items, ahead: int):
     """``pool.map(fn, items)`` in order, but at most ``ahead`` results in flight
@@ -843,10 +1004,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    f"(default {_default_workers()})")
     p.add_argument("--option", action="extend", nargs="+", metavar="KEY=VALUE",
                    help="method option(s): --option a=1 b=x (repeatable)")
-    p.add_argument("--maps", help="maps method: folder of precomputed maps (DIR/<dataset>/ or flat)")
+    p.add_argument("--maps", help="maps method: folder of precomputed maps: DIR/<dataset>/ or flat for one "
+                                  "set; DIR/<method>/<dataset>/ or DIR/<dataset>/<method>/ for several "
+                                  "(one label each)")
     p.add_argument("--name", help="label to store the results under (default: the method name)")
     p.add_argument("--recompute", action="store_true",
                    help="replace maps made with other settings (default: refuse, naming the differences)")
+    p.add_argument("--copy-maps", action="store_true",
+                   help="maps method: copy the maps into the results folder (default: evaluate them "
+                        "where they are; the store records their folder and fingerprint)")
     p.add_argument("--strict", action="store_true",
                    help="a dataset with fewer pairs than registered is an error (default: a warning; "
                         "it is scored and marked partial n/N)")
@@ -860,7 +1026,8 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
                    protocols=[args.protocol] if args.protocol else None, data_root=args.data_root,
                    results=args.results, store=args.store, plugins=list(args.plugin or []),
                    batch_size=args.batch_size, workers=args.workers, maps=args.maps, name=args.name,
-                   recompute=args.recompute, strict=args.strict, progress=not args.quiet)
+                   recompute=args.recompute, strict=args.strict, copy_maps=args.copy_maps,
+                   progress=not args.quiet)
 
 
 def main(args: argparse.Namespace) -> int:

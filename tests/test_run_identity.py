@@ -189,7 +189,7 @@ def test_precomputed_maps_identity(tmp_path):
     # the maps changed on disk: re-scored, not the old numbers
     _write_maps(maps, names, 2)
     r = cli(*base, "--datasets", tmp_path / "set", check_rc=0)
-    assert "precomputed maps changed" in r.stderr and "3 predicted now" in r.stderr
+    assert "precomputed maps changed" in r.stderr and "maps referenced in" in r.stderr
     assert _summary(res, "M", "set")["scores"]["mae"] != mae1
     # other maps under the same label: refused, not mixed (41 DSS + 259 Amulet maps, once)
     _write_maps(tmp_path / "maps2", names, 3)

@@ -298,10 +298,19 @@ def test_maps_method_missing_map_and_dataset_subfolders(tmp_path, shared_data):
         shutil.copy(shared_data / "maps" / "SOD" / "DSS" / f"{n}.png", maps)
     (maps / f"{names[4]}.png").unlink()
     res = tmp_path / "results"
+    # default: the maps are evaluated where they are, nothing is copied
     r = salbench("run", "--method", "maps", "--maps", tmp_path / "published", "--name", "DSS",
                  "--datasets", ds, "--results", res, "-q", check_rc=1)
     assert f"{names[4]}.png" in r.stderr and "no precomputed map" in r.stderr
     out = res / "DSS" / "sod10"
+    assert not list(out.glob("*.png"))
+    with ResultsStore(res / "salbench.sqlite") as s:
+        assert {row["count"] for row in s.summaries(methods=["DSS"])} == {9}
+        [run] = s.runs("DSS", "sod10")
+        assert run["identity"]["method_identity"]["maps_folder"] == str(maps.resolve())
+    # --copy-maps: a self-contained results folder
+    r = salbench("run", "--method", "maps", "--maps", tmp_path / "published", "--name", "DSS",
+                 "--datasets", ds, "--results", res, "-q", "--copy-maps", check_rc=1)
     assert sorted(p.stem for p in out.glob("*.png")) == [n for n in names if n != names[4]]
     for n in names[:3]:
         assert np.array_equal(np.asarray(Image.open(out / f"{n}.png")),
@@ -319,7 +328,7 @@ def test_published_dss_maps_reproduce_the_paper_on_sod(tmp_path, shared_data):
     salbench("run", "--method", "maps", "--maps", shared_data / "maps" / "SOD" / "DSS", "--name", "DSS",
              "--datasets", "SOD", "--data-root", shared_data, "--results", res, "--protocol", "r3net",
              "-q", check_rc=0)
-    assert len(list((res / "DSS" / "SOD").glob("*.png"))) == 300
+    assert not list((res / "DSS" / "SOD").glob("*.png"))  # referenced, not copied
     with ResultsStore(res / "salbench.sqlite") as s:
         [row] = s.summaries(methods=["DSS"], protocol="r3net")
         assert row["count"] == 300
