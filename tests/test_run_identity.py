@@ -370,3 +370,47 @@ def test_an_implicit_checkpoint_is_hashed_and_a_newer_one_never_mixes_in(tmp_pat
     with ResultsStore(res / "salbench.sqlite") as s:
         runs = s.runs("r3net-nocrf", "set")
     assert runs[-1]["weights_sha256"] == sha256_file(ck / "r3net" / "B" / "final.pt")
+
+
+# -- the paper-table workload: many published map sets in one command ---------------------------
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("layout", ["dataset/method", "method/dataset"])
+def test_many_map_sets_in_one_command(tmp_path, shared_data, layout):
+    names = sorted(p.stem for p in (shared_data / "SOD" / "gt").glob("*.png"))[:12]
+    data = tmp_path / "data" / "SOD"
+    for sub in ("images", "gt"):
+        (data / sub).mkdir(parents=True)
+    root = tmp_path / "published"
+    sets = ("DSS", "Amulet", "RBD")
+    for n in names:
+        os.symlink(shared_data / "SOD" / "images" / f"{n}.jpg", data / "images" / f"{n}.jpg")
+        os.symlink(shared_data / "SOD" / "gt" / f"{n}.png", data / "gt" / f"{n}.png")
+        for m in sets:
+            d = root / ("SOD" if layout == "dataset/method" else m) / (m if layout == "dataset/method" else "SOD")
+            d.mkdir(parents=True, exist_ok=True)
+            os.symlink(shared_data / "maps" / "SOD" / m / f"{n}.png", d / f"{n}.png")
+    res = tmp_path / "res"
+    r = cli("run", "--method", "maps", "--maps", root, "--datasets", "SOD", "--data-root",
+            tmp_path / "data", "--results", res, "-q", check_rc=0)
+    want = "<dataset>/<method>/" if layout == "dataset/method" else "<method>/<dataset>/"
+    assert want in r.stderr and "3 map sets (Amulet, DSS, RBD)" in r.stderr
+    # each set equals its own single-set run, bit for bit, under both protocols
+    single = tmp_path / "single"
+    for m in sets:
+        folder = root / "SOD" / m if layout == "dataset/method" else root / m / "SOD"
+        cli("run", "--method", "maps", "--maps", folder, "--name", m, "--datasets", "SOD",
+            "--data-root", tmp_path / "data", "--results", single, "-q", check_rc=0)
+    with ResultsStore(res / "salbench.sqlite") as a, ResultsStore(single / "salbench.sqlite") as b:
+        for m in sets:
+            for proto in ("pysodmetrics", "r3net"):
+                [x] = a.summaries(methods=[m], protocol=proto, curves=True)
+                [y] = b.summaries(methods=[m], protocol=proto, curves=True)
+                assert x["scores"] == y["scores"] and x["curves"] == y["curves"]
+                assert a.image_scores(m, "SOD", proto) == b.image_scores(m, "SOD", proto)
+            [run] = a.runs(m, "SOD")
+            assert run["identity"]["options"]["set"] == m and run["status"] == "done"
+    # the results folder holds no map copies
+    assert not list(res.rglob("*.png"))
+    one_line_error(cli("run", "--method", "maps", "--maps", root, "--name", "X", "--datasets", "SOD",
+                       "--data-root", tmp_path / "data", "--results", res), "drop --name")
