@@ -7,9 +7,39 @@ Start-up is kept cheap: only the module of the chosen sub-command is imported
 
 from __future__ import annotations
 
-import argparse
-import importlib
+import os as _os
 import sys
+
+
+def _strip_cwd_from_path() -> None:
+    """``python -m salbench.cli`` / ``python -m salbench`` put the working
+    directory first on ``sys.path``: a ``tqdm.py`` or ``salbench_methods/``
+    there would be imported instead of the installed one. Drop ``''`` and the
+    working directory (salbench itself is found through its installation)
+    before anything else is imported. The ``salbench`` console script has its
+    own ``bin/`` folder there instead, which is left alone."""
+    try:
+        cwd = _os.path.realpath(_os.getcwd())
+    except OSError:  # the working directory was deleted
+        cwd = None
+    keep = []
+    for entry in sys.path:
+        if entry in ("", "."):
+            continue
+        try:
+            if cwd is not None and _os.path.realpath(entry) == cwd:
+                continue
+        except (OSError, ValueError):
+            pass
+        keep.append(entry)
+    sys.path[:] = keep
+
+
+if __name__ == "__main__":  # python -m salbench.cli (not when imported)
+    _strip_cwd_from_path()
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
 
 from salbench.errors import SalbenchError
 
@@ -33,7 +63,8 @@ INTERRUPTED = {
     "run": "interrupted; the maps and scores finished so far are kept and the run is marked "
            "interrupted (run the same command again to resume)",
     "train": "interrupted; run the same command again to resume from the last checkpoint",
-    "eval": "interrupted; eval keeps no partial state (nothing to resume): run it again",
+    "eval": "interrupted; eval has no resume: run it again (the --per-image rows computed before "
+            "the stop are kept in that file, which is then partial; no --json is written)",
 }
 
 
@@ -69,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         _top_parser().print_help()
         return 0 if argv else 2
+    for stream in (sys.stdout, sys.stderr):  # file names with non-UTF-8 bytes never crash a print
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):  # pragma: no cover - replaced streams
+            pass
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
         _top_parser().error(f"unknown command {cmd!r}; choose from {', '.join(sorted(COMMANDS))}")

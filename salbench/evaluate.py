@@ -37,7 +37,8 @@ from typing import Callable, Iterable
 
 from salbench import _fastpath
 from salbench.errors import InputError, SalbenchError
-from salbench.imageio import IMAGE_EXTS, read_gt, read_map
+from salbench.imageio import EVAL_EXTS, IMAGE_EXTS, read_gt, read_map  # noqa: F401 (IMAGE_EXTS: API)
+from salbench.paths import check_output_file, display
 from salbench.metrics import SCORE_KEYS, Evaluator, image_stats, kernels_cached, prepare_kernels
 from salbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
@@ -45,7 +46,14 @@ from salbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protoc
 EXIT_SKIPPED = 3
 
 #: order in which files of one stem are named in the error (lossless first)
-_EXT_PREFERENCE = {".png": 0, ".bmp": 1, ".jpg": 2, ".jpeg": 3}
+_EXT_PREFERENCE = {".png": 0, ".bmp": 1, ".tif": 2, ".tiff": 3, ".jpg": 4, ".jpeg": 5, ".gif": 6}
+
+#: an image-level E-measure outside [-E_TOLERANCE, 1 + E_TOLERANCE] is flagged as
+#: degenerate. E's (N - 1) normalisation lets it reach N / (N - 1) on an image of N
+#: pixels (1.0004 at 50x50: not flagged), 2.0 at 1x2, and the 1x1 case blows up to
+#: 4.5e15: beyond 5 % above 1 (fewer than ~21 pixels) the value is flagged.
+E_TOLERANCE = 0.05
+_E_KEYS = ("max_e", "mean_e", "adp_e")
 
 
 def default_workers() -> int:
@@ -60,19 +68,19 @@ def _images_by_stem(folder: Path, role: str) -> tuple[dict[str, Path], list[str]
     Two image files of one stem are an error naming both (which one is meant
     cannot be guessed: keep one)."""
     if not folder.is_dir():
-        raise SalbenchError(f"{role} folder {folder} does not exist or is not a folder")
+        raise SalbenchError(f"{role} folder {display(folder)} does not exist or is not a folder")
     found: dict[str, list[Path]] = {}
     ignored = []
     for entry in sorted(folder.iterdir()):
-        if entry.suffix.lower() in IMAGE_EXTS and entry.is_file():
-            found.setdefault(entry.stem, []).append(entry)
+        if entry.suffix.lower() in EVAL_EXTS and entry.is_file():
+            found.setdefault(display(entry.stem), []).append(entry)
         elif not entry.name.startswith("."):
-            ignored.append(entry.name)
+            ignored.append(display(entry.name))
     dup = {stem: paths for stem, paths in found.items() if len(paths) > 1}
     if dup:
         stem, paths = next(iter(dup.items()))
         paths.sort(key=lambda p: (_EXT_PREFERENCE.get(p.suffix.lower(), 9), p.name))
-        files = ", ".join(str(p) for p in paths[:-1]) + f" and {paths[-1]}"
+        files = ", ".join(display(p) for p in paths[:-1]) + f" and {display(paths[-1])}"
         how_many = "two" if len(paths) == 2 else str(len(paths))
         more = (f" (also {len(dup) - 1} more stem(s) with several files: {_names(list(dup)[1:], 5)})"
                 if len(dup) > 1 else "")
@@ -116,7 +124,7 @@ def _work(name: str, pred_path: Path, gt_path: Path, proto: Protocol, strict_siz
         pred = read_map(pred_path, proto.reader)
         gt = read_gt(gt_path, proto.reader)
     except InputError as exc:
-        return ("unreadable", {"name": name, "path": str(exc.path), "problem": exc.problem})
+        return ("unreadable", {"name": name, "path": display(exc.path), "problem": exc.problem})
     resized = False
     if pred.shape != gt.shape:
         if strict_size:
@@ -137,6 +145,9 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
 
     Returns :meth:`Evaluator.compute`'s dict plus ``resized`` (count and
     names), ``unreadable`` (name, path, problem of each skipped pair),
+    ``degenerate`` (name, metric, value of each image whose E-measure lies
+    outside [0, 1]: kept as computed, bit-exact with PySODMetrics, but listed;
+    see :data:`salbench.store.PROBLEM_KEYS`),
     ``skipped``, ``workers`` and ``seconds``. ``on_image(name, scores)`` is
     called on the main thread, in pair order, for every evaluated image.
     Raises :class:`SalbenchError` when no pair could be evaluated, and
@@ -151,6 +162,7 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
         prepare_kernels()  # import and compile / load the kernels once, here
     resized: list[str] = []
     unreadable: list[dict] = []
+    degenerate: list[dict] = []
     n_pairs = 0
     t0 = time.perf_counter()
 
@@ -162,8 +174,14 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
         ev.add_stats(st)
         if was_resized:
             resized.append(name)
+        scores = st.scores()
+        for k in _E_KEYS:
+            v = scores.get(k)
+            if v is not None and not (-E_TOLERANCE <= v <= 1 + E_TOLERANCE):
+                degenerate.append({"name": name, "metric": k, "value": v})
+                break
         if on_image is not None:
-            on_image(name, st.scores())
+            on_image(name, scores)
 
     if workers == 1:
         for name, pp, gp in pairs:
@@ -191,11 +209,13 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
             raise SalbenchError("no (map, GT) pairs to evaluate")
         raise SalbenchError(f"none of the {n_pairs} pairs could be read; first problem: "
                             f"{unreadable[0]['path']}: {unreadable[0]['problem']}")
+    out_degenerate = degenerate
     out = ev.compute()
     out["resized"] = {"count": len(resized), "names": resized,
                       "method": "map resized to GT size, bilinear (cv2.INTER_LINEAR)"}
     out["unreadable"] = unreadable
     out["skipped"] = len(unreadable)
+    out["degenerate"] = out_degenerate
     out["workers"] = workers
     out["seconds"] = round(time.perf_counter() - t0, 3)
     # which build of the kernels computed it ("aot": compiled at install; "jit": numba)
@@ -249,10 +269,14 @@ def format_table(res: dict) -> str:
 def _write_json_atomic(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _numba_without_blas() -> None:
@@ -286,46 +310,109 @@ def _numba_without_blas() -> None:
         del sys.modules[blas]
 
 
+def _degenerate_label(x: dict) -> str:
+    return f"{x['name']} ({x['metric']} {float(x['value']):.4g})"
+
+
+def _sanity_warnings(args, pairs) -> list[str]:
+    """Warnings about inputs that evaluate but are probably not what was meant."""
+    out = []
+    try:
+        same = Path(args.pred).resolve() == Path(args.gt).resolve()
+    except OSError:  # pragma: no cover
+        same = False
+    if same:
+        out.append(f"--pred and --gt are the same folder ({display(args.pred)}): every map is scored "
+                   "against itself")
+    jpeg = [name for name, pp, _ in pairs if Path(pp).suffix.lower() in (".jpg", ".jpeg")]
+    if jpeg and not same:
+        out.append(f"{len(jpeg)} of the {len(pairs)} maps are JPEG files ({_names(jpeg, 3)}): saliency "
+                   "maps are normally lossless grey PNGs; are these photos rather than maps?")
+    return out
+
+
+def _block_signals():
+    """Block SIGINT / SIGTERM (returns the old mask, or None where unsupported)."""
+    import signal
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    except (AttributeError, ValueError, OSError):  # pragma: no cover
+        return None
+
+
+def _restore_signals(old) -> None:
+    import signal
+    if old is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def main(args) -> int:
+    # output paths first: a bad path is an error before any computation
+    for opt, value in (("--json", args.json), ("--per-image", args.per_image)):
+        if value:
+            check_output_file(value, opt)
+    if args.json and args.per_image and Path(args.json).resolve() == Path(args.per_image).resolve():
+        raise SalbenchError(f"--json and --per-image are the same file ({display(args.json)})")
     _numba_without_blas()
     proto = get_protocol(args.protocol)
     pairs, report = pair_files(args.pred, args.gt)
     for side, folder in (("pred_only", args.pred), ("gt_only", args.gt)):
         if report[side]:
             what = "maps without GT" if side == "pred_only" else "GT without map"
-            print(f"warning: {report[side + '_count']} unpaired {what} in {folder}: {_names(report[side])}",
-                  file=sys.stderr)
+            print(f"warning: {report[side + '_count']} unpaired {what} in {display(folder)}: "
+                  f"{_names(report[side])}", file=sys.stderr)
+    for side, folder in (("pred", args.pred), ("gt", args.gt)):
+        ign = report["ignored"][side]
+        if ign:
+            print(f"note: {len(ign)} file(s) in {display(folder)} ignored (not {'/'.join(EVAL_EXTS)}): "
+                  f"{_names(ign, 5)}", file=sys.stderr)
     if not pairs:
-        raise SalbenchError(f"no file stem of {args.pred} matches one of {args.gt} "
+        raise SalbenchError(f"no file stem of {display(args.pred)} matches one of {display(args.gt)} "
                             f"({report['pred_only_count']} maps, {report['gt_only_count']} GT files)")
+    for w in _sanity_warnings(args, pairs):
+        print(f"warning: {w}", file=sys.stderr)
 
     csv_fh = writer = None
     csv_path = csv_tmp = None
+    rows_written = 0
     if args.per_image:
         csv_path = Path(args.per_image)
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         csv_tmp = csv_path.with_name(f".{csv_path.name}.tmp")
-        csv_fh = open(csv_tmp, "w", newline="")
+        csv_fh = open(csv_tmp, "w", newline="", encoding="utf-8")
         writer = csv.writer(csv_fh)
         writer.writerow(("name",) + SCORE_KEYS)
 
     def on_image(name, scores):
+        nonlocal rows_written
         if writer is not None:
             writer.writerow([name] + ["" if scores[k] is None else repr(scores[k]) for k in SCORE_KEYS])
+            rows_written += 1
 
     if not kernels_cached(not args.no_structure):
         print("note: first run after install or upgrade: compiling the metric kernels once "
               "(a few seconds; cached for later runs)", file=sys.stderr)
+    finished = False
     try:
         res = evaluate_pairs(pairs, proto, workers=args.workers, on_image=on_image,
                              strict_size=args.strict_size, structural=not args.no_structure)
-    finally:  # rows already computed are kept, even when the run stops early
+        finished = True
+    finally:  # rows already computed are kept under the final name, even when the run stops early
         if csv_fh is not None:
-            csv_fh.close()
-            os.replace(csv_tmp, csv_path)
+            old = _block_signals()  # a second Ctrl-C / SIGTERM must not leave the rows in the temp file
+            try:
+                csv_fh.close()
+                os.replace(csv_tmp, csv_path)
+            finally:
+                _restore_signals(old)
+            if not finished:
+                print(f"note: {display(csv_path)} holds the {rows_written} per-image rows computed "
+                      f"before the stop (partial: {rows_written} of {len(pairs)} pairs; eval has no "
+                      "resume, run it again for all)", file=sys.stderr)
     res["unpaired"] = {k: report[k] for k in ("pred_only", "gt_only", "pred_only_count", "gt_only_count")}
-    res["pred_dir"] = str(args.pred)
-    res["gt_dir"] = str(args.gt)
+    res["ignored"] = report["ignored"]
+    res["pred_dir"] = display(args.pred)
+    res["gt_dir"] = display(args.gt)
 
     print(format_table(res))
     if res["resized"]["count"]:
@@ -333,6 +420,12 @@ def main(args) -> int:
               f"(bilinear): {_names(res['resized']['names'])}")
     if res.get("note"):
         print(f"note: {res['note']}")
+    if res["degenerate"]:
+        d = res["degenerate"]
+        print(f"warning: {len(d)} image(s) with an E-measure outside [0, 1] (degenerate: tiny image or "
+              f"all-foreground GT; kept as computed, as PySODMetrics does, and they weigh on the means): "
+              f"{_names([_degenerate_label(x) for x in d], 5)}",
+              file=sys.stderr)
     for bad in res["unreadable"]:
         print(f"warning: skipped {bad['name']}: {bad['path']}: {bad['problem']}", file=sys.stderr)
     if args.json:

@@ -15,13 +15,23 @@ evaluations read files differently and the scores depend on it:
   (``v >> 8``) instead of PIL's clipping.
 
 Every problem raises :class:`salbench.errors.InputError` naming the file.
+
+Both readers accept and refuse the same files: before decoding, the
+container is checked (:func:`check_container`): a PNG must have intact chunks
+(CRC) up to its ``IEND`` chunk, a JPEG its end-of-image marker (libpng /
+libjpeg would otherwise decode a truncated file partially under ``cv2``,
+print raw ``libpng error`` lines on stderr, while PIL refuses it), and an
+image larger than PIL's decompression-bomb limit is refused under both.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import struct
+import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +39,13 @@ import numpy as np
 from salbench.errors import InputError
 
 #: file extensions recognised as images (lower case, with the dot)
-IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
+#: (the same as ``salbench run``'s datasets accept, see :mod:`salbench.datasets`)
+IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
+#: what ``salbench eval`` pairs
+EVAL_EXTS = IMAGE_EXTS
+
+#: PIL's default ``Image.MAX_IMAGE_PIXELS``; PIL refuses twice that as a bomb
+_PIL_MAX_PIXELS = 89_478_485
 
 READERS = ("cv2", "pil")
 
@@ -38,6 +54,71 @@ def _cv2():
     import cv2  # deferred: ~0.15 s import
 
     return cv2
+
+
+def _max_pixels() -> int:
+    pil = sys.modules.get("PIL.Image")
+    limit = getattr(pil, "MAX_IMAGE_PIXELS", _PIL_MAX_PIXELS) if pil is not None else _PIL_MAX_PIXELS
+    return 2 * int(limit) if limit else 0
+
+
+def _check_size(path, w: int, h: int) -> None:
+    limit = _max_pixels()
+    if limit and w * h > limit:
+        raise InputError(path, f"image of {w}x{h} pixels exceeds the decompression-bomb limit "
+                               f"({limit} pixels, PIL's); skipped")
+
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def check_container(path, data) -> None:
+    """Refuse a PNG / JPEG that is truncated or corrupt at the container level,
+    and any PNG / JPEG / BMP above the decompression-bomb limit, before a
+    decoder sees it (same verdict for both readers)."""
+    mv = memoryview(data)
+    n = len(mv)
+    if bytes(mv[:8]) == _PNG_SIG:
+        pos = 8
+        while True:
+            if pos + 8 > n:
+                raise InputError(path, "truncated PNG (no IEND chunk: the file is cut short)")
+            length, ctype = struct.unpack(">I4s", mv[pos:pos + 8])
+            end = pos + 12 + length
+            if end > n:
+                raise InputError(path, f"truncated PNG (chunk {ctype.decode('latin-1')!r} cut short)")
+            crc = struct.unpack(">I", mv[end - 4:end])[0]
+            if zlib.crc32(mv[pos + 4:end - 4]) != crc:
+                raise InputError(path, f"corrupt PNG (CRC error in chunk {ctype.decode('latin-1')!r})")
+            if ctype == b"IHDR" and length >= 8:
+                w, h = struct.unpack(">II", mv[pos + 8:pos + 16])
+                _check_size(path, w, h)
+            if ctype == b"IEND":
+                return
+            pos = end
+    if bytes(mv[:2]) == b"\xff\xd8":
+        if bytes(data[-2:]) != b"\xff\xd9" and bytes(data).rfind(b"\xff\xd9") < 0:
+            raise InputError(path, "truncated JPEG (no end-of-image marker: the file is cut short)")
+        pos = 2
+        while pos + 4 <= n:  # marker segments up to the first frame header
+            if mv[pos] != 0xFF:
+                break
+            marker = mv[pos + 1]
+            if marker == 0xFF:
+                pos += 1
+                continue
+            seg = struct.unpack(">H", mv[pos + 2:pos + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and pos + 9 <= n:
+                h, w = struct.unpack(">HH", mv[pos + 5:pos + 9])
+                _check_size(path, w, h)
+                break
+            if marker == 0xDA:  # start of scan without a frame header: let the decoders decide
+                break
+            pos += 2 + seg
+        return
+    if bytes(mv[:2]) == b"BM" and n >= 26:
+        w, h = struct.unpack("<ii", mv[18:26])
+        _check_size(path, abs(w), abs(h))
 
 
 def _read_bytes(path: str | Path) -> np.ndarray:
@@ -52,6 +133,7 @@ def _read_bytes(path: str | Path) -> np.ndarray:
         raise InputError(path, f"cannot read file ({exc.strerror or exc})") from None
     if not data:
         raise InputError(path, "empty file (0 bytes), not an image")
+    check_container(path, data)
     return np.frombuffer(data, np.uint8)
 
 
@@ -90,7 +172,9 @@ def _read_grey_pil(path) -> np.ndarray:
                     arr = arr[..., 0]
                 return (np.clip(arr, 0, 65535).astype(np.uint32) >> 8).astype(np.uint8)
             return np.asarray(im.convert("L"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise InputError(path, f"image exceeds the decompression-bomb limit; skipped ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(path, f"cannot decode image: corrupt, truncated or not an image file ({exc})") from None
 
 

