@@ -50,6 +50,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -218,6 +219,47 @@ def _progress(total: int, desc: str, disable: bool):
 
 
 # -- process-pool workers -------------------------------------------------------
+
+@contextmanager
+def _process_pool(workers: int, initializer: Callable | None = None, initargs: tuple = ()):
+    """A process pool whose workers die with this process (also when it is
+    killed) and that stops at once when the run is interrupted: pending tasks
+    are cancelled and the workers terminated, instead of ``with
+    ProcessPoolExecutor`` waiting for every queued image."""
+    pool = ProcessPoolExecutor(workers, initializer=_pool_init, initargs=(initializer, initargs))
+    try:
+        yield pool
+    except BaseException:
+        procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            try:
+                proc.terminate()
+            except Exception:  # already gone
+                pass
+        raise
+    else:
+        pool.shutdown(wait=True)
+
+
+def _pool_init(initializer: Callable | None, initargs: tuple) -> None:
+    """In each worker: die with the parent (Linux ``PR_SET_PDEATHSIG``), leave
+    Ctrl-C and SIGTERM to their default handling (the parent stops the pool),
+    then the pool's own initializer."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+    except (OSError, AttributeError):  # not Linux: workers end when the pipe closes
+        pass
+    if initializer is not None:
+        initializer(*initargs)
+
 
 _WORKER: dict[str, Any] = {}
 
@@ -871,9 +913,9 @@ class Runner:
         n = 0
         try:
             if method.parallel == "processes" and self.workers > 1 and len(todo) > 1:
-                with ProcessPoolExecutor(self.workers, initializer=_worker_init,
-                                         initargs=(spec.name, dict(method.options), weights,
-                                                   self.spec.device, self.plugins, ds, label)) as pool:
+                with _process_pool(self.workers, _worker_init,
+                                   (spec.name, dict(method.options), weights, self.spec.device,
+                                    self.plugins, ds, label)) as pool:
                     futs = [pool.submit(_predict_task, str(p.image), p.name,
                                         str(out_dir / f"{p.name}.png")) for p in todo]
                     n = _tally((f.result() for f in as_completed(futs)), problems, bar)
@@ -955,7 +997,7 @@ class Runner:
             tasks = [(str(p.image), str(raw_dir / f"{p.name}.png"), str(out_dir / f"{p.name}.png"),
                       p.name) for p in todo]
             if self.workers > 1 and len(tasks) > 1:
-                with ProcessPoolExecutor(self.workers) as pool:
+                with _process_pool(self.workers) as pool:
                     futs = [pool.submit(_crf_task, *t) for t in tasks]
                     n = _tally((f.result() for f in as_completed(futs)), problems, bar)
             else:
