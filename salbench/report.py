@@ -207,7 +207,8 @@ def _canon_frame(df, present_ds: dict[str, str]):
     if len(df):
         df = df.copy()
         df["dataset_stored"] = df["dataset"]
-        df["dataset"] = [present_ds.get(canonical_name(d).lower(), canonical_name(d)) for d in df["dataset"]]
+        names = {d: present_ds.get(canonical_name(d).lower(), canonical_name(d)) for d in set(df["dataset"])}
+        df["dataset"] = df["dataset"].map(names)
     return df
 
 
@@ -337,7 +338,7 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
     if images is not None:
         t.subset_counts = {ds: len(set(images.get(ds, ()))) for ds in ds_names}
         if t.na:
-            t.notes.append(f"{NA}: {analysis.NEEDS_CURVES} - a dataset-level metric (max over "
+            t.notes.append(f"{NA}: needs per-image curves - a dataset-level metric (max over "
                            f"thresholds of a mean curve, or F of mean P / R) is not a mean of the "
                            f"stored per-image scores, so it cannot be computed on a subset.")
     _rank(t)
