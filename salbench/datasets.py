@@ -476,6 +476,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     root = data_root(args.data_root)
+    if (args.data_root or os.environ.get("SALBENCH_DATA")) and not root.is_dir():
+        given = "--data-root" if args.data_root else "$SALBENCH_DATA"
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise SalbenchError(f"data root {root} ({given}) {what}")
     names = [n for arg in (getattr(args, "names", None) or []) for n in arg.split(",") if n.strip()]
     known = {n.lower() for n in all_names()}
     unknown = [n for n in names if canonical_name(n).lower() not in known]

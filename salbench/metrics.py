@@ -89,6 +89,11 @@ def _as_array(x, what: str) -> np.ndarray:
     return a
 
 
+def _plain(v):
+    """Numbers as Python numbers in messages (``0.5``, not ``np.float64(0.5)``)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _check_float(a: np.ndarray, what: str) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     lo = a.min()
@@ -97,7 +102,7 @@ def _check_float(a: np.ndarray, what: str) -> np.ndarray:
         bad = "NaN" if np.isnan(a).any() else "infinite values"
         raise ValueError(f"{what} contains {bad}")
     if lo < 0.0 or hi > 1.0:
-        raise ValueError(f"{what}: float values must lie in [0, 1], got range [{lo!r}, {hi!r}]")
+        raise ValueError(f"{what}: float values must lie in [0, 1], got range [{float(lo)!r}, {float(hi)!r}]")
     return a
 
 
@@ -508,14 +513,59 @@ class Evaluator:
         }
 
     @classmethod
+    def _validate_state(cls, d) -> None:
+        """Counts, keys and types of a state dict; a clear ValueError otherwise."""
+        from collections.abc import Mapping
+
+        if not isinstance(d, Mapping):
+            raise ValueError(f"Evaluator state must be a dict, got {type(d).__name__}")
+        version = d.get("version")
+        if version not in (1, cls.STATE_VERSION) or isinstance(version, bool):
+            raise ValueError(f"unsupported Evaluator state version {version!r} "
+                             f"(this salbench reads 1 and {cls.STATE_VERSION})")
+        need = ["protocol", "count", "scalar_counts"] + (
+            ["curve_sums", "scalar_sums"] if version == 1 else ["sums"])
+        missing = [k for k in need if k not in d]
+        if missing:
+            raise ValueError(f"Evaluator state (version {version}) lacks key(s) {', '.join(missing)}")
+        if not isinstance(d["protocol"], str):
+            raise ValueError(f"Evaluator state: 'protocol' must be a protocol name, got {type(d['protocol']).__name__}")
+        if "structural" in d and not isinstance(d["structural"], bool):
+            raise ValueError(f"Evaluator state: 'structural' must be true or false, got {d['structural']!r}")
+        count = d["count"]
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise ValueError(f"Evaluator state: 'count' must be a non-negative integer, got {_plain(count)!r}")
+        sc = d["scalar_counts"]
+        if not isinstance(sc, Mapping) or set(sc) != set(SCALARS):
+            got = sorted(map(str, sc)) if isinstance(sc, Mapping) else type(sc).__name__
+            raise ValueError(f"Evaluator state: 'scalar_counts' must have exactly the keys "
+                             f"{', '.join(SCALARS)}; got {got}")
+        for k in SCALARS:
+            c = sc[k]
+            if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c <= count:
+                raise ValueError(f"Evaluator state: scalar_counts[{k!r}] must be an integer in "
+                                 f"0..{int(count)} (the image count), got {_plain(c)!r}")
+        if version == 1:
+            cs, ss = d["curve_sums"], d["scalar_sums"]
+            if not isinstance(cs, Mapping) or set(cs) != set(CURVES):
+                raise ValueError(f"Evaluator state: 'curve_sums' must have exactly the keys {', '.join(CURVES)}")
+            if not isinstance(ss, Mapping) or set(ss) != set(SCALARS):
+                raise ValueError(f"Evaluator state: 'scalar_sums' must have exactly the keys {', '.join(SCALARS)}")
+            for k in SCALARS:
+                if isinstance(ss[k], bool) or not isinstance(ss[k], (int, float, np.number)):
+                    raise ValueError(f"Evaluator state: scalar_sums[{k!r}] must be a number, got {_plain(ss[k])!r}")
+
+    @classmethod
     def from_state_dict(cls, d: dict) -> "Evaluator":
         """Rebuild from :meth:`state_dict` (the protocol is looked up by name
         in :data:`salbench.protocols.PROTOCOLS`). Version 1 states (float64
         sums) load too: their sums are taken as exact values."""
+        cls._validate_state(d)
         version = d.get("version")
-        if version not in (1, cls.STATE_VERSION):
-            raise ValueError(f"unsupported Evaluator state version {version!r}")
-        ev = cls(d["protocol"], structural=d.get("structural", True))
+        try:
+            ev = cls(d["protocol"], structural=d.get("structural", True))
+        except Exception as exc:  # SalbenchError of get_protocol
+            raise ValueError(f"Evaluator state: {exc}") from None
         ev.count = int(d["count"])
         if version == 1:
             curves = np.empty((len(CURVES), numeric.N_BINS), dtype=np.float64)
@@ -529,7 +579,11 @@ class Evaluator:
         else:
             if list(d.get("curves", CURVES)) != list(CURVES) or list(d.get("scalars", SCALARS)) != list(SCALARS):
                 raise ValueError("Evaluator state lists other curves / scalars than this version of salbench")
-            ev._sums = ExactSum.from_json((_N_SUMS,), d["sums"])
+            try:
+                ev._sums = ExactSum.from_json((_N_SUMS,), d["sums"])
+            except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+                raise ValueError(f"Evaluator state: 'sums' is not a valid exact-sum record "
+                                 f"({type(exc).__name__}: {exc})") from None
         for i, k in enumerate(SCALARS):
             ev._scalar_counts[i] = int(d["scalar_counts"][k])
         return ev

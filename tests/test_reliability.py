@@ -341,3 +341,72 @@ def test_eval_lists_ignored_files_and_accepts_run_extensions(tmp_path):
     assert "ignored" in r.stderr and "notes.txt" in r.stderr and "scores.mat" in r.stderr
     from salbench import datasets, imageio
     assert set(datasets.IMAGE_EXTS) | set(datasets.GT_EXTS) == set(imageio.EVAL_EXTS)
+
+
+# -- 8. user errors as messages ------------------------------------------------------
+
+def test_weight_file_errors_one_line_never_weights_only_false(tmp_path):
+    torch = pytest.importorskip("torch")
+    from salbench.nn.weights import WeightsError, parse_device, read_state_dict
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "text.pt").write_text("hello, not weights\n")
+    torch.save({"a": torch.zeros(3)}, tmp_path / "ok.pt")
+    data = (tmp_path / "ok.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    torch.save({"a": Path("x")}, tmp_path / "obj.pt")
+    for name, frag in (("empty", "empty file"), ("text", "text file"), ("cut", "truncated"),
+                       ("obj", "Python objects")):
+        with pytest.raises(WeightsError) as ei:
+            read_state_dict(tmp_path / f"{name}.pt")
+        msg = str(ei.value)
+        assert "\n" not in msg and frag in msg and f"{name}.pt" in msg, msg
+        assert "weights_only=False" not in msg and "weights_only` set to `False" not in msg, msg
+    with pytest.raises(SalbenchError, match="--device bogus: unknown device"):
+        parse_device("bogus")
+    assert str(parse_device("cpu")) == "cpu"
+
+
+def test_cli_user_errors(tmp_path):
+    one_line_error(cli("datasets", "--data-root", tmp_path / "nonexistent"), "data root", "does not exist")
+    from tests.helpers import make_set
+    make_set(tmp_path / "ds", 2, size=(48, 48))
+    (tmp_path / "text.pt").write_text("hello\n")
+    r = cli("run", "--method", "r3net", "--device", "bogus", "--dataset", tmp_path / "ds",
+            "--results", tmp_path / "res")
+    one_line_error(r, "--device bogus")
+    r = cli("run", "--method", "r3net", "--weights", tmp_path / "text.pt", "--dataset", tmp_path / "ds",
+            "--results", tmp_path / "res")
+    line = one_line_error(r, "text.pt", "text file")
+    assert "weights_only" not in line
+
+
+def test_evaluator_state_validation():
+    import copy
+
+    from salbench.metrics import Evaluator, evaluate_pair
+    ev = Evaluator(structural=False)
+    ev.update(np.full((6, 6), 100, np.uint8), (np.arange(36).reshape(6, 6) > 17).astype(np.uint8) * 255)
+    good = ev.state_dict()
+    assert Evaluator.from_state_dict(copy.deepcopy(good)).compute()["mae"] == ev.compute()["mae"]
+    bad = {
+        "not a dict": lambda d: [d],
+        "lacks key(s) sums": lambda d: {k: v for k, v in d.items() if k != "sums"},
+        "'count' must be a non-negative integer, got '1'": lambda d: {**d, "count": "1"},
+        "'count' must be a non-negative integer, got -1": lambda d: {**d, "count": np.int64(-1)},
+        "must have exactly the keys": lambda d: {**d, "scalar_counts": {"mae": 1}},
+        "scalar_counts['mae'] must be an integer in 0..1": lambda d: {
+            **d, "scalar_counts": {**d["scalar_counts"], "mae": 5}},
+        "unknown protocol": lambda d: {**d, "protocol": "nope"},
+        "'structural' must be true or false": lambda d: {**d, "structural": "yes"},
+        "not a valid exact-sum record": lambda d: {**d, "sums": "x"},
+        "unsupported Evaluator state version": lambda d: {**d, "version": 9},
+    }
+    for frag, mut in bad.items():
+        arg = mut(copy.deepcopy(good))
+        with pytest.raises(ValueError) as ei:
+            Evaluator.from_state_dict(arg)
+        assert frag.replace("not a dict", "must be a dict") in str(ei.value), (frag, str(ei.value))
+        assert "np." not in str(ei.value)
+    with pytest.raises(ValueError) as ei:
+        evaluate_pair(np.full((4, 4), 1.5), np.zeros((4, 4)))
+    assert "np.float64" not in str(ei.value) and "[1.5, 1.5]" in str(ei.value)

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from salbench.errors import SalbenchError
 from salbench.nn.backbones import build_backbone
 from salbench.nn.modules import upsample as _upsample
-from salbench.nn.weights import WeightsError, check_and_load, unwrap_state_dict
+from salbench.nn.weights import WeightsError, check_and_load, load_error, parse_device, unwrap_state_dict
 from salbench.numeric import IMAGENET_MEAN, IMAGENET_STD
 from salbench.options import Option
 from salbench.registry import Method, MethodNotReady
@@ -230,6 +230,7 @@ class LearnedMethod(Method):
         #: options given by the caller (variant presets arrive here too)
         self._passed: set[str] = {k for k in kwargs if k not in ("weights", "device")}
         self.checkpoint_info: dict[str, Any] = {}
+        parse_device(self.device)  # --device bogus: one line now, not a traceback at the first batch
 
     # -- to implement ---------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -349,8 +350,7 @@ class LearnedMethod(Method):
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise MethodNotReady(f"{path}: cannot read as a PyTorch checkpoint "
-                                 f"(torch.load weights_only=True): {type(exc).__name__}: {exc}") from exc
+            raise MethodNotReady(load_error(path, exc, "PyTorch checkpoint")) from None
         if isinstance(obj, Mapping) and obj.get("format") == CHECKPOINT_FORMAT:
             if "model" not in obj:
                 raise MethodNotReady(f"{path}: salbench checkpoint without a 'model' entry")

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from salbench.errors import SalbenchError
+from salbench.nn.weights import load_error, parse_device
 from salbench.options import OptionError, parse_cli, validate
 
 CHECKPOINT_FORMAT = "salbench-checkpoint-v1"
@@ -242,8 +243,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise SalbenchError(f"{path}: checkpoint does not exist") from None
-    except Exception as exc:  # truncated / foreign pickle
-        raise SalbenchError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # truncated / foreign pickle / text
+        raise SalbenchError(load_error(path, exc, "salbench checkpoint")) from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise SalbenchError(f"{path}: not a {CHECKPOINT_FORMAT} file")
     return ck
@@ -278,7 +279,7 @@ class Dist:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.device = torch.device(device)
+        self.device = parse_device(device)
         self.initialised_here = False
         if self.world > 1:
             import torch.distributed as dist

@@ -83,6 +83,57 @@ def _torch7_trunk_key(key: str) -> str | None:
     return None
 
 
+def load_error(path: str | Path, exc: BaseException, what: str = "PyTorch weight file") -> str:
+    """One line saying why ``torch.load(path, weights_only=True)`` failed
+    (empty, text, truncated, foreign objects, ...), naming the file. Never
+    suggests loading with ``weights_only=False`` (that would run code from the
+    file)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        size, head = None, b""
+    if size == 0:
+        why = "empty file (0 bytes)"
+    elif head and not head.startswith(b"PK\x03\x04") and head[:1] != b"\x80" and (
+            all(32 <= b < 127 or b in (9, 10, 13) for b in head)):
+        why = "a text file, not a PyTorch file"
+    elif isinstance(exc, EOFError) or "truncated" in str(exc) or "central directory" in str(exc):
+        why = "truncated or damaged file"
+    elif "Weights only load failed" in str(exc) or "Unsupported global" in str(exc):
+        why = ("holds Python objects other than tensors and plain containers; refused "
+               "(salbench never runs code from a weight file: save a plain state dict)")
+    else:
+        first = " ".join(str(exc).split())
+        first = first.split(" Re-running")[0].split("weights_only")[0].rstrip(" (,:;")[:160]
+        why = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return f"{path}: cannot read as a {what} ({why})"
+
+
+#: device strings salbench accepts
+DEVICE_HELP = "cpu, cuda or cuda:N"
+
+
+def parse_device(device: Any) -> torch.device:
+    """``torch.device(device)`` or a one-line :class:`SalbenchError` (``--device bogus``)."""
+    if isinstance(device, torch.device):
+        return device
+    try:
+        dev = torch.device(str(device))
+    except (RuntimeError, ValueError, TypeError):
+        raise SalbenchError(f"--device {device}: unknown device; use {DEVICE_HELP}") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise SalbenchError(f"--device {device}: unsupported device type {dev.type!r}; use {DEVICE_HELP}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SalbenchError(f"--device {device}: no CUDA device is available here; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise SalbenchError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return dev
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """``torch.load(weights_only=True)`` a file and unwrap ``{"state_dict": ...}`` /
     ``{"model": ...}`` and DataParallel ``module.`` prefixes."""
@@ -92,8 +143,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, truncated files, non-tensor payloads
-        raise WeightsError(f"{path}: cannot read as a PyTorch weight file "
-                           f"(torch.load weights_only=True): {type(exc).__name__}: {exc}") from exc
+        raise WeightsError(load_error(path, exc)) from None
     return unwrap_state_dict(obj, path)
 
 
