@@ -81,6 +81,18 @@ def _sigterm_interrupts() -> None:
         pass
 
 
+def _ignore_further_interrupts() -> None:
+    """The command has stopped and cleaned up: a second Ctrl-C / SIGTERM
+    during the exit (thread joins, interpreter shutdown) changes nothing, so it
+    is ignored and the exit status stays 130."""
+    import signal
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (ValueError, OSError):  # pragma: no cover - not the main thread
+            pass
+
+
 def _top_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="salbench",
@@ -117,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.main(args) or 0)
     except KeyboardInterrupt:
+        _ignore_further_interrupts()
         print(INTERRUPTED.get(cmd, "interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into `head` & co.: stop quietly
