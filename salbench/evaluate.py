@@ -1,8 +1,9 @@
 """``salbench eval``: evaluate a folder of saliency maps against a folder of GT,
 and the pair-evaluation engine that ``salbench run`` uses.
 
-Files are paired by stem (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``; grey, RGB,
-RGBA or 16-bit). Images are evaluated on a thread pool (the metric kernels
+Files are paired by stem (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``, ``.tif``,
+``.tiff``, ``.gif``: the extensions ``salbench run`` accepts in datasets; grey,
+RGB, RGBA or 16-bit); other files are listed as ignored. Images are evaluated on a thread pool (the metric kernels
 release the GIL; decoding happens in OpenCV / PIL, also outside the GIL);
 results are added to one :class:`salbench.metrics.Evaluator` in pair order on
 the main thread, so scores do not depend on the number of workers. Memory is
@@ -18,6 +19,13 @@ Bad input, decided once here:
 * unreadable / corrupt files: that pair is skipped, named with the problem in
   the output and under ``"unreadable"``, the rest is evaluated and written; the
   command then exits with status 3 (no pair readable: an error);
+* output paths (``--json``, ``--per-image``) are checked before any work (a
+  folder, a path through a file, a read-only folder: error, exit 2); missing
+  parent folders are created;
+* an interrupt (Ctrl-C, SIGTERM) keeps the ``--per-image`` rows computed so
+  far under the final name (the file is then partial; eval has no resume);
+* images whose E-measure is far outside [0, 1] (1x1, 1x2 images) keep
+  PySODMetrics' value but are named in a warning and under ``"degenerate"``;
 * size mismatch: the map is resized to its GT's size (bilinear,
   ``cv2.INTER_LINEAR``), counted and named under ``"resized"``;
   ``--strict-size`` makes it an error that names both files.
@@ -232,8 +240,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--gt", required=True, help="folder of ground-truth masks, paired by file stem")
     parser.add_argument("--protocol", default=DEFAULT_PROTOCOL,
                         help=f"evaluation protocol: {', '.join(sorted(PROTOCOLS))} (default {DEFAULT_PROTOCOL})")
-    parser.add_argument("--json", metavar="FILE", help="write all scores and 256-point curves as one JSON object")
-    parser.add_argument("--per-image", metavar="FILE.csv", help="stream one CSV row of scores per image")
+    parser.add_argument("--json", metavar="FILE", help="write all scores and 256-point curves as one JSON object "
+                        "(missing parent folders are created; checked before any work)")
+    parser.add_argument("--per-image", metavar="FILE.csv", help="stream one CSV row of scores per image (kept, "
+                        "partial, when eval is interrupted)")
     parser.add_argument("--workers", type=int, default=None,
                         help=f"threads (default: all usable cores, here {default_workers()})")
     parser.add_argument("--strict-size", action="store_true",

@@ -413,3 +413,22 @@ def test_evaluator_state_validation():
     with pytest.raises(ValueError) as ei:
         evaluate_pair(np.full((4, 4), 1.5), np.zeros((4, 4)))
     assert "np.float64" not in str(ei.value) and "[1.5, 1.5]" in str(ei.value)
+
+
+def test_png_with_broken_deflate_under_valid_crcs(tmp_path, monkeypatch):
+    """Both readers refuse it; with SALBENCH_PNG_INFLATE_CHECK=1 the check
+    catches it first (same problem under both, no libpng line on stderr)."""
+    import salbench.imageio as imageio
+    f = tmp_path / "bad.png"
+    f.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
+                  + _png_chunk(b"IDAT", b"not a zlib stream") + _png_chunk(b"IEND", b""))
+    for reader in ("cv2", "pil"):
+        with pytest.raises(InputError):
+            read_map(f, reader)
+    monkeypatch.setattr(imageio, "INFLATE_CHECK", True)
+    problems = set()
+    for reader in ("cv2", "pil"):
+        with pytest.raises(InputError) as ei:
+            read_map(f, reader)
+        problems.add(ei.value.problem)
+    assert len(problems) == 1 and "does not inflate" in problems.pop()
