@@ -212,13 +212,39 @@ def _canon_frame(df, present_ds: dict[str, str]):
     return df
 
 
+def _sort_rows(rows: list[Row], spec: str, datasets: list[str]) -> None:
+    """Order measured rows by a metric (``maxF``, or ``mae:SOD`` for one
+    dataset; default: its mean over the datasets shown), best first; rows
+    without a value last."""
+    name, _, ds = spec.partition(":")
+    m = METRICS.get(name.strip().lower().replace("_", "").replace("-", ""))
+    if m is None:
+        raise SalbenchError(f"--sort {spec!r}: unknown metric; known: {', '.join(sorted(METRICS))}")
+    key, lower = m[0], m[3]
+    from salbench.datasets import canonical_name
+    shown = datasets
+    if ds:
+        want = canonical_name(ds).lower()
+        shown = [d for d in datasets if d.lower() == want]
+        if not shown:
+            raise SalbenchError(f"--sort {spec!r}: dataset {ds} is not in the table ({', '.join(datasets)})")
+
+    def value(r: Row) -> float:
+        vals = [r.values[(d, key)] for d in shown if (d, key) in r.values]
+        if not vals:
+            return math.inf
+        v = sum(vals) / len(vals)
+        return v if lower else -v
+    rows.sort(key=value)
+
+
 def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | None,
                 methods: list[str] | None, metrics: list[str], columns: list[str],
                 claims: bool | list[dict] = True, ci: bool = False, n_boot: int = 1000,
                 seed: int = 0, ci_format: str = "pm", significance: bool = False,
                 test: str = "wilcoxon", images: dict[str, list[str]] | None = None,
                 subset: str | None = None, per_image=None, frame=None,
-                claim_tolerance: float = CLAIM_TOLERANCE) -> Table:
+                claim_tolerance: float = CLAIM_TOLERANCE, sort: str | None = None) -> Table:
     """One table. ``claims``: True for the shipped R3Net claims (protocol
     ``r3net`` only), False for none, or a list of claim records (see
     :func:`salbench.claims.load_claims`). ``images``: dataset -> image names
@@ -258,8 +284,11 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
             labels = [m for m in labels if m.lower() in mlow]
     else:
         labels = [m for m in by_method if (m.lower() in mlow if mlow else m.lower() not in TABLE1_ROWS)]
-        order = {k: i for i, k in enumerate(claims_mod.ORDER.get("table2", []))}
-        labels.sort(key=lambda m: (order.get(m.lower(), len(order)), m.lower()))
+        if mlow:  # the order the user gave
+            labels.sort(key=lambda m: mlow.index(m.lower()))
+        else:  # the paper's Table 2 order for its methods, then by name
+            order = {k: i for i, k in enumerate(claims_mod.ORDER.get("table2", []))}
+            labels.sort(key=lambda m: (order.get(m.lower(), len(order)), m.lower()))
     keys = [METRICS[m][0] for m in metrics]
     need_pi = ci or significance or images is not None
     if need_pi and per_image is None:
@@ -298,6 +327,8 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
             continue  # nothing on the datasets shown
         r.extra = _extra(store, method_info.get(lab), lab, columns)
         rows.append(r)
+    if sort:
+        _sort_rows(rows, sort, ds_names)
     claim_recs: list[dict] = []
     if images is None and claims is True and protocol == claims_mod.PROTOCOL:
         claim_recs = [dict(c, key=c["method"]) for c in store.claims(table=f"table{number}", protocol=protocol)]
@@ -909,6 +940,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subsets", metavar="FILE",
                    help="one table per subset of a label file (CSV / JSON: image -> attributes)")
     p.add_argument("--data-root", help="where to find the GT when no run recorded its folder (--by)")
+    p.add_argument("--sort", metavar="METRIC[:DATASET]",
+                   help="order the rows by a metric, best first (its mean over the datasets shown, or "
+                        "on one dataset: maxF:SOD); default: the order of --methods, else the paper's "
+                        "Table 2 order for its methods, then by name")
     p.add_argument("--figures", metavar="DIR", help="also write PR and F-measure curves (PNG + PDF)")
     p.add_argument("-o", "--output", help="write to this file (default: stdout)")
 
@@ -961,7 +996,7 @@ def main(args: argparse.Namespace) -> int:
                   columns=_column_list(args.columns), claims=claims, ci=args.ci,
                   n_boot=args.resamples, seed=args.seed, ci_format=args.ci_format,
                   significance=args.significance, test=args.test,
-                  claim_tolerance=args.claim_tolerance)
+                  claim_tolerance=args.claim_tolerance, sort=args.sort)
     with ResultsStore(path) as store:
         frame = results_frame(store, protocol)
         t0 = build_table(store, datasets=split(args.datasets), frame=frame, **common)

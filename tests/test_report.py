@@ -280,3 +280,18 @@ def test_partial_marks_in_latex_through_the_cli(partial_store, tmp_path):
     assert "scriptsize" not in good.split(" & ", 3)[3]  # PASCAL-S and mine cells: no per-cell mark
     caption = tex[tex.index(r"\caption{"):tex.index(r"\resizebox")]
     assert "n/N: a partial dataset" in caption
+
+
+def test_rows_in_the_users_order_or_sorted_by_a_metric(store_dir):
+    res = store_dir / "results"
+    r = _report(res, "--datasets", "SOD", "--methods", "noise,good,bad")
+    assert r.returncode == 0, r.stderr
+    rows = [ln.split("|")[1].strip() for ln in r.stdout.splitlines() if ln.startswith("| ") and "Method" not in ln]
+    assert rows == ["noise", "good", "bad"]
+    for spec, first in (("maxF", "good"), ("mae:SOD", "good")):
+        r = _report(res, "--datasets", "SOD", "--methods", "noise,bad,good,mid", "--sort", spec)
+        rows = [ln.split("|")[1].strip() for ln in r.stdout.splitlines()
+                if ln.startswith("| ") and "Method" not in ln]
+        assert rows[0] == first and rows[-1] in ("noise", "bad"), (spec, rows)
+    r = _report(res, "--sort", "nope")
+    assert r.returncode == 2 and "unknown metric" in r.stderr
