@@ -98,7 +98,7 @@ def results(results: str | Path = "results", *, methods: Iterable[str] | str | N
         raise SalbenchError(f"no results store at {path} (run `salbench run` first)")
     ms = _filter(methods)
     ds = [_canonical(d) for d in _filter(datasets) or []] or None
-    with ResultsStore(path) as store:
+    with ResultsStore(path, read_only=True) as store:
         sums = store.summaries(methods=ms, datasets=ds, protocol=protocol)
         if not per_image:
             rows = []
@@ -144,7 +144,7 @@ def build_report(results: str | Path = "results", *, protocol: str | None = None
     if not path.is_file():
         raise SalbenchError(f"no results store at {path} (run `salbench run` first)")
     proto = get_protocol(protocol or DEFAULT_PROTOCOL).name
-    with ResultsStore(path) as store:
+    with ResultsStore(path, read_only=True) as store:
         t = rep.build_table(store, number=table, protocol=proto, datasets=_filter(datasets),
                             methods=_filter(methods), metrics=rep._metric_list(metrics),
                             columns=rep._column_list(columns), claims=claims)

@@ -136,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
     text = table_text(df, args.a, args.b, protocol, args.test, args.resamples, args.format)
     if args.show:
         metric = next((k for k in keys if analysis.is_mean_metric(k, protocol)), "mae")
-        with ResultsStore(path) as store:
+        with ResultsStore(path, read_only=True) as store:
             png, csv = show(store, Path(args.results), per_image, args.a, args.b, metric, args.show,
                             Path(args.out_dir or "."), both, args.data_root)
         print(f"wrote {png} and {csv}", file=sys.stderr)

@@ -348,7 +348,7 @@ def load_folder(folder: Path, name: str | None = None, info_: DatasetInfo | None
     if not pairs:
         raise SalbenchError(f"{folder}: no image has a ground-truth mask of the same name "
                             + "; ".join(problems))
-    return Dataset(name or folder.name, folder, pairs, problems, info_, note)
+    return Dataset(name or folder.resolve().name, folder, pairs, problems, info_, note)
 
 
 def how_to_get(name: str, root: Path) -> str:

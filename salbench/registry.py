@@ -182,6 +182,8 @@ def origin(cls: type) -> str:
     """``module.Class (file)`` for messages about where a method comes from."""
     mod = sys.modules.get(cls.__module__)
     f = getattr(mod, "__file__", None)
+    if cls.__module__.startswith("salbench_plugin_") and f:  # a plugin file: its path says it
+        return f"{cls.__qualname__} in {f}"
     return f"{cls.__module__}.{cls.__qualname__}" + (f" ({f})" if f else "")
 
 

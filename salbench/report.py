@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from salbench.errors import SalbenchError
+from salbench.paths import check_output_file, ensure_folder
 
 #: --metrics spellings -> summary keys, header text, lower-is-better
 METRICS: dict[str, tuple[str, str, str, bool]] = {
@@ -359,11 +360,15 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
                 row.values[(cds, c["metric"])] = float(c["value"])
         rows.extend(by_key.values())
     if not rows:
+        others = sorted({r["protocol"] for r in store._query("SELECT DISTINCT protocol FROM summaries", [])}
+                        - {protocol})
         raise SalbenchError(
             f"nothing to report under protocol {protocol!r}"
             + (f" for methods {methods}" if methods else "")
             + (f" on {datasets}" if datasets else "")
-            + " (run `salbench run` first, or pick another --protocol / --results)")
+            + (f"; the store holds results under protocol {', '.join(map(repr, others))} "
+               f"(--protocol {others[0]})" if others else
+               " (run `salbench run` first, or pick another --results)"))
     t = Table(number, protocol, ds_names, metrics, columns, rows, ci_format=ci_format, subset=subset)
     t.na = {(i, ds, k) for i, r in enumerate(rows) for (lab, ds, k) in na if r.label == lab and not r.claim}
     if images is not None:
@@ -467,14 +472,31 @@ def _extra(store, info: dict | None, label: str, columns: list[str]) -> dict[str
         if info and info.get("kind") == "precomputed":  # reading files is not the method's speed
             out["fps"] = MISSING
             return out
-        runs = [r for r in store.runs(method=label) if r.get("fps")]
-        if runs:
-            fps = sum(r["fps"] for r in runs) / len(runs)
-            crf = [r["fps_crf"] for r in runs if r.get("fps_crf")]
-            out["fps"] = f"{fps:.1f}" + (f" ({sum(crf) / len(crf):.2f} w/ CRF)" if crf else "")
-        else:
-            out["fps"] = MISSING
+        out["fps"] = _fps(store.runs(method=label))
     return out
+
+
+def _fps(runs: list[dict]) -> str:
+    """Images per second over a method's complete runs: the total images
+    predicted over the total time (a weighted mean), per device and batch size
+    (``12.3 (cpu, batch 8)``); with CRF, the same with its time added."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        if r.get("status") in ("done", "done-with-problems") and r.get("n_predicted") \
+                and r.get("predict_seconds"):
+            groups.setdefault((r.get("device") or "?", r.get("batch_size")), []).append(r)
+    if not groups:
+        return MISSING
+    parts = []
+    for (device, batch), rs in sorted(groups.items(), key=lambda kv: -sum(r["n_predicted"] for r in kv[1])):
+        n = sum(r["n_predicted"] for r in rs)
+        t = sum(r["predict_seconds"] for r in rs)
+        txt = f"{n / t:.1f}"
+        crf = [r for r in rs if r.get("crf_seconds")]
+        if crf:
+            txt += f" ({sum(r['n_predicted'] for r in crf) / sum(r['predict_seconds'] + r['crf_seconds'] for r in crf):.2f} w/ CRF)"
+        parts.append(txt + f" ({device}" + (f", batch {batch}" if batch else "") + ")")
+    return "; ".join(parts)
 
 
 def _rank(t: Table) -> None:
@@ -997,7 +1019,11 @@ def main(args: argparse.Namespace) -> int:
                   n_boot=args.resamples, seed=args.seed, ci_format=args.ci_format,
                   significance=args.significance, test=args.test,
                   claim_tolerance=args.claim_tolerance, sort=args.sort)
-    with ResultsStore(path) as store:
+    if args.output:
+        check_output_file(args.output, "-o")
+    if args.figures:
+        ensure_folder(args.figures, "--figures")
+    with ResultsStore(path, read_only=True) as store:
         frame = results_frame(store, protocol)
         t0 = build_table(store, datasets=split(args.datasets), frame=frame, **common)
         t0.preset = args.preset

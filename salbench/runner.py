@@ -288,12 +288,33 @@ def _predict_one(m, image_path: str, name: str, out_path: str) -> tuple[str, str
     from salbench.imageio import read_rgb, write_png_atomic
     try:
         img = read_rgb(image_path)
-        sal = m.predict([img], [name])[0]
-        _check_map(sal, img, name, m.name)
+        sal = _call_predict(m, [img], [name])[0]
+        _check_map(sal, img, name, m)
         write_png_atomic(out_path, sal)
     except InputError as exc:
         return name, str(exc)
     return name, None
+
+
+def _call_predict(m, images: list, names: list[str]) -> list:
+    """``m.predict``; a bad input stays an :class:`InputError` (a problem of
+    that image), any other exception of the method becomes one line naming
+    the method, where it comes from and the image(s)."""
+    try:
+        out = m.predict(images, names)
+    except (InputError, SalbenchError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        from salbench.registry import origin
+        which = repr(names[0]) + (f" (and {len(names) - 1} more in its batch)" if len(names) > 1 else "")
+        raise SalbenchError(f"method {m.name!r} ({origin(type(m))}) failed on image {which}: "
+                            f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(out, (list, tuple)) or len(out) != len(images):
+        raise SalbenchError(f"method {m.name!r} returned {type(out).__name__} "
+                            f"{'of ' + str(len(out)) + ' maps ' if hasattr(out, '__len__') else ''}"
+                            f"for {len(images)} image(s) ({names[0]!r}...); the contract is a list "
+                            f"of one uint8 map per image")
+    return list(out)
 
 
 def _crf_task(image_path: str, raw_path: str, out_path: str, name: str) -> tuple[str, str | None]:
@@ -308,12 +329,14 @@ def _crf_task(image_path: str, raw_path: str, out_path: str, name: str) -> tuple
     return name, None
 
 
-def _check_map(sal, img, name: str, method: str) -> None:
+def _check_map(sal, img, name: str, m) -> None:
+    """The method contract: a uint8 map of the image's size (else one line, exit 2)."""
     import numpy as np
     if not isinstance(sal, np.ndarray) or sal.dtype != np.uint8 or sal.shape != img.shape[:2]:
-        raise RuntimeError(f"method {method!r} returned {getattr(sal, 'dtype', type(sal))} "
-                           f"{getattr(sal, 'shape', '')} for {name!r}; the contract is a uint8 map "
-                           f"of the image's size {img.shape[:2]}")
+        from salbench.registry import origin
+        raise SalbenchError(f"method {m.name!r} ({origin(type(m))}) returned {getattr(sal, 'dtype', type(sal).__name__)} "
+                            f"{tuple(getattr(sal, 'shape', ()))} for image {name!r}; the contract is "
+                            f"a uint8 map of the image's size {tuple(img.shape[:2])}")
 
 
 # -- the run specification ----------------------------------------------------------
@@ -493,6 +516,10 @@ class Runner:
         ds_spec = sp.datasets if isinstance(sp.datasets, str) else ",".join(sp.datasets)
         dsets = datasets.expand(ds_spec, sp.data_root, warn=self.log)
         self._check_partial(dsets)
+        for ds in dsets:  # the name becomes results/<label>/<dataset>/: never a path
+            if ds.name in ("", ".", "..") or "/" in ds.name or "\\" in ds.name or "\0" in ds.name:
+                raise SalbenchError(f"dataset folder {ds.root}: its name {ds.name!r} cannot be a "
+                                    f"results folder name; rename the folder")
         self._ds_names = [ds.name for ds in dsets]
         entries: list[_Entry] = []
         for spec, o in zip(specs, opts):
@@ -502,6 +529,8 @@ class Runner:
         if dup:
             raise SalbenchError(f"two methods of this run would be stored under one label: "
                                 f"{', '.join(dup)}; run them separately with --name")
+        from salbench.paths import check_results_folder
+        check_results_folder(sp.results, sp.store)
         store_path = Path(sp.store) if sp.store else default_path(self.results)
         store = ResultsStore(store_path)
         n_dead = store.mark_dead_runs()
@@ -750,8 +779,10 @@ class Runner:
                     self._produce(job)
                 self._evaluate(jobs, ds, protocols, store)
             finally:
+                stopped = sys.exc_info()[0]
                 for job in jobs:
-                    self._finish(job, store)
+                    self._finish(job, store, failed=stopped is not None and
+                                 not issubclass(stopped, KeyboardInterrupt))
 
     def _references(self, e: _Entry) -> bool:
         """Precomputed maps are evaluated where they are (not copied) unless
@@ -883,16 +914,17 @@ class Runner:
             self.log(f"{label}/{ds.name}: {job.outcome.n_evaluated}/{len(ds.pairs)} maps evaluated"
                      f"{part} ({job.outcome.n_predicted} predicted now; {fps_txt})")
 
-    def _finish(self, job: _Job, store) -> None:
+    def _finish(self, job: _Job, store, failed: bool = False) -> None:
         """Status, problems and their rows of one (label, dataset); a job that
-        did not get through evaluation is ``interrupted``."""
+        did not get through evaluation is ``interrupted`` (Ctrl-C, SIGTERM)
+        or ``failed`` (an error stopped the run)."""
         label, ds = job.entry.label, job.ds
         for name, msg in sorted(job.problems.items()):
             self._problem(msg if name.startswith("<") else f"{label}/{ds.name}: {msg}")
             job.prob_rows.append(("predict" if not name.startswith("<") else "evaluate",
                                   None if name.startswith("<") else name, None, msg))
         if not job.finished:
-            status = "interrupted"
+            status = "failed" if failed else "interrupted"
         else:
             status = "done" if not job.problems and not job.missing else "done-with-problems"
         job.outcome.status = status
@@ -955,21 +987,21 @@ class Runner:
                 maps: list = []
                 if good:
                     try:
-                        maps = method.predict([img for _, img in good], [p.name for p, _ in good])
+                        maps = _call_predict(method, [img for _, img in good], [p.name for p, _ in good])
                     except InputError:
                         maps = None  # isolate the bad one: one image at a time
                     if maps is None:
                         maps = []
                         for p, img in good:
                             try:
-                                maps.append(method.predict([img], [p.name])[0])
+                                maps.append(_call_predict(method, [img], [p.name])[0])
                             except InputError as exc:
                                 problems[p.name] = str(exc)
                                 maps.append(None)
                 for (p, img), sal in zip(good, maps):
                     if sal is None:
                         continue
-                    _check_map(sal, img, p.name, method.name)
+                    _check_map(sal, img, p.name, method)
                     write_png_atomic(out_dir / f"{p.name}.png", sal)
                     done += 1
                 for p, img, err in chunk:

@@ -13,7 +13,9 @@ Tables
   whose process died is marked ``interrupted`` by the next run, see
   :meth:`ResultsStore.mark_dead_runs`).
 * ``image_scores``: per-image scalar scores, unique on
-  (method, dataset, protocol, image).
+  (method, dataset, protocol, image), packed as float64 (the names are the
+  summary's ``image_keys``): about 100 bytes an image, so a results folder of
+  referenced maps stays under 1 MB per 1000 maps.
 * ``summaries``: per (method, dataset, protocol): ``scores`` (the scalars,
   JSON), ``curves`` (exactly the keys of :data:`CURVE_KEYS`), ``details``
   (protocol record, kernel build, timing), unique on that key.
@@ -93,12 +95,13 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_md ON runs (method, dataset);
 CREATE TABLE IF NOT EXISTS image_scores (
     method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL, image TEXT NOT NULL,
-    scores TEXT NOT NULL, run_id TEXT,
+    scores BLOB NOT NULL,          -- float64 little-endian, in the order of summaries.image_keys
     PRIMARY KEY (method, dataset, protocol, image)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS summaries (
     method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL,
     count INTEGER, scores TEXT NOT NULL, curves TEXT, run_id TEXT, updated REAL, details TEXT,
+    image_keys TEXT,               -- JSON list: the per-image score names
     PRIMARY KEY (method, dataset, protocol)
 );
 CREATE TABLE IF NOT EXISTS methods (
@@ -129,7 +132,7 @@ _V2_COLUMNS = {
              ("dataset_fingerprint", "TEXT"), ("n_expected", "INTEGER"), ("batch_size", "INTEGER"),
              ("dtype", "TEXT"), ("source_sha256", "TEXT")),
     "methods": (("gmacs_size", "TEXT"),),
-    "summaries": (("details", "TEXT"),),
+    "summaries": (("details", "TEXT"), ("image_keys", "TEXT")),
 }
 
 
@@ -160,6 +163,31 @@ def _jsonable(v: Any) -> Any:
 
 def _dumps(v: Any) -> str:
     return _text(json.dumps(_jsonable(v), separators=(",", ":")))
+
+
+_IMAGE_SCORES_DDL = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS image_scores"):
+                            _SCHEMA.index("WITHOUT ROWID;") + len("WITHOUT ROWID")]
+
+
+def _image_keys(per_image: dict[str, dict]) -> list[str]:
+    """The score names of per-image rows, in first-seen order."""
+    keys: dict[str, None] = {}
+    for sc in per_image.values():
+        keys.update(dict.fromkeys(sc))
+    return list(keys)
+
+
+def _pack(scores: dict, keys: list[str]) -> bytes:
+    """One image's scores as float64 little-endian in ``keys`` order (None: NaN)."""
+    import struct
+    vals = [scores.get(k) for k in keys]
+    return struct.pack(f"<{len(keys)}d", *[math.nan if v is None else float(v) for v in vals])
+
+
+def _unpack(blob: bytes, keys: list[str]) -> dict:
+    import struct
+    vals = struct.unpack(f"<{len(keys)}d", blob)
+    return {k: (None if math.isnan(v) else v) for k, v in zip(keys, vals)}
 
 
 def split_summary(summary: dict, strict: bool = True) -> tuple[dict, dict, dict, dict]:
@@ -353,6 +381,20 @@ class ResultsStore:
                                                    method, dataset, protocol))
             c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
                           [(run_id, method, dataset, protocol, *r) for r in problem_rows(problems)])
+        cols = {r[1] for r in c.execute("PRAGMA table_info(image_scores)")}
+        if "run_id" in cols:  # version 1: one JSON text per image
+            old = c.execute("SELECT method, dataset, protocol, image, scores FROM image_scores").fetchall()
+            c.execute("DROP TABLE image_scores")
+            c.execute(_IMAGE_SCORES_DDL)
+            groups: dict[tuple, dict[str, dict]] = {}
+            for m, d, pr, image, txt in old:
+                groups.setdefault((m, d, pr), {})[image] = json.loads(txt)
+            for (m, d, pr), per in groups.items():
+                keys = _image_keys(per)
+                c.executemany("INSERT INTO image_scores VALUES (?,?,?,?,?)",
+                              [(m, d, pr, name, _pack(sc, keys)) for name, sc in per.items()])
+                c.execute("UPDATE summaries SET image_keys=? WHERE method=? AND dataset=? AND protocol=?",
+                          (json.dumps(keys), m, d, pr))
         c.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)", (str(have),))
 
     # -- plumbing ------------------------------------------------------------
@@ -440,16 +482,23 @@ class ResultsStore:
                       (method, dataset, protocol))
             c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
                           [(run_id, method, dataset, protocol, *r) for r in problem_rows(problems)])
+            keys = None
             if per_image is not None:
+                keys = _image_keys(per_image)
                 c.execute("DELETE FROM image_scores WHERE method=? AND dataset=? AND protocol=?",
                           (method, dataset, protocol))
-                c.executemany("INSERT OR REPLACE INTO image_scores VALUES (?,?,?,?,?,?)",
-                              [(method, dataset, protocol, _text(name), _dumps(s), run_id)
+                c.executemany("INSERT OR REPLACE INTO image_scores VALUES (?,?,?,?,?)",
+                              [(method, dataset, protocol, _text(name), _pack(s, keys))
                                for name, s in sorted(per_image.items())])
+            else:
+                row = c.execute("SELECT image_keys FROM summaries WHERE method=? AND dataset=? AND "
+                                "protocol=?", (method, dataset, protocol)).fetchone()
+                keys = json.loads(row[0]) if row and row[0] else None
             c.execute("INSERT OR REPLACE INTO summaries (method, dataset, protocol, count, scores, "
-                      "curves, run_id, updated, details) VALUES (?,?,?,?,?,?,?,?,?)",
+                      "curves, run_id, updated, details, image_keys) VALUES (?,?,?,?,?,?,?,?,?,?)",
                       (method, dataset, protocol, int(scalars.get("count", 0) or 0),
-                       _dumps(scalars), _dumps(curves), run_id, time.time(), _dumps(details)))
+                       _dumps(scalars), _dumps(curves), run_id, time.time(), _dumps(details),
+                       json.dumps(keys) if keys is not None else None))
 
     def put_problems(self, run_id: str, method: str, dataset: str,
                      rows: Iterable[tuple[str, str | None, str | None, str]],
@@ -509,9 +558,13 @@ class ResultsStore:
         return out
 
     def image_scores(self, method: str, dataset: str, protocol: str) -> dict[str, dict]:
+        """``{image: {score name: value or None}}`` of (method, dataset, protocol)."""
+        row = self._query("SELECT image_keys FROM summaries WHERE method=? AND dataset=? AND protocol=?",
+                          [method, dataset, protocol])
+        keys = json.loads(row[0]["image_keys"]) if row and row[0]["image_keys"] else []
         rows = self._query("SELECT image, scores FROM image_scores WHERE method=? AND dataset=? "
                            "AND protocol=? ORDER BY image", [method, dataset, protocol])
-        return {r["image"]: json.loads(r["scores"]) for r in rows}
+        return {r["image"]: _unpack(r["scores"], keys) for r in rows}
 
     def count(self, table: str) -> int:
         assert table in ("runs", "image_scores", "summaries", "methods", "claims", "problems")

@@ -50,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
     ds = canonical_name(args.dataset)
     stem = out / f"worst-{_safe(args.method)}-{_safe(ds)}-{metric}"
     rows[["method", "dataset", "protocol", "image", metric]].to_csv(stem.with_suffix(".csv"), index=False)
-    with ResultsStore(store_path(args.results)) as store:
+    with ResultsStore(store_path(args.results), read_only=True) as store:
         stored_ds = rows["dataset"].iloc[0]
         pairs = analysis.dataset_image_pairs(store, stored_ds, args.data_root)
         sheet = []

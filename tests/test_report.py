@@ -58,7 +58,8 @@ def store_dir(tmp_path_factory):
                                       on_image=lambda n, s, per=per: per.__setitem__(n, s))
                 store.put_results(label, ds, proto, summ, per)
             store.start_run(f"{label}-{ds}", method=label, method_name=label, dataset=ds,
-                            fps=10.0 + len(label), fps_crf=None, status="done")
+                            fps=10.0 + len(label), fps_crf=None, status="done", n_predicted=5,
+                            predict_seconds=5 / (10.0 + len(label)), device="cpu", batch_size=1)
         store.put_method("good", "good", "learned", "a paper", 12_345_678, 4.5)
     store.close()
     return root
@@ -127,7 +128,7 @@ def test_extra_metrics_columns_and_filters(store_dir):
     assert "demo Sα" in head and "demo wFβ" in head and "Params" in head and "FPS" in head
     assert "SOD" not in head
     good = next(ln for ln in md.splitlines() if ln.startswith("| good"))
-    assert "12.35M" in good and "4.50" in good and "14.0" in good
+    assert "12.35M" in good and "4.50" in good and "14.0 (cpu, batch 1)" in good
     assert [r.label for r in t.rows] == ["bad", "good"] or [r.label for r in t.rows] == ["good", "bad"]
 
 

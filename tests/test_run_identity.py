@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -414,3 +416,53 @@ def test_many_map_sets_in_one_command(tmp_path, shared_data, layout):
     assert not list(res.rglob("*.png"))
     one_line_error(cli("run", "--method", "maps", "--maps", root, "--name", "X", "--datasets", "SOD",
                        "--data-root", tmp_path / "data", "--results", res), "drop --name")
+
+
+# -- bad plugins and bad places ------------------------------------------------------------------
+
+BROKEN = textwrap.dedent('''
+    import numpy as np
+    from salbench.options import Option
+    from salbench.registry import Method, register_method
+
+
+    @register_method
+    class Broken(Method):
+        name = "broken-test"
+        parallel = "processes"
+        OPTIONS = (Option("mode", str, "raise", "how to break", choices=("raise", "float", "shape")),)
+
+        def predict(self, images, names):
+            if self.options["mode"] == "raise":
+                raise ZeroDivisionError("the plugin divided by zero")
+            if self.options["mode"] == "float":
+                return [im[..., 0].astype(np.float32) for im in images]
+            return [im[:-1, :, 0].copy() for im in images]
+''')
+
+
+@pytest.mark.parametrize("mode,workers,fragment", [
+    ("raise", "2", "failed on image 's00"), ("raise", "1", "ZeroDivisionError: the plugin divided by zero"),
+    ("float", "2", "returned float32"), ("shape", "1", "the contract is a uint8 map of the image's size")])
+def test_a_broken_plugin_is_one_line_naming_it_and_the_image(tmp_path, mode, workers, fragment):
+    make_set(tmp_path / "set", 3)
+    p = tmp_path / "broken.py"
+    p.write_text(BROKEN)
+    r = cli("run", "--plugin", p, "--method", "broken-test", "--option", f"mode={mode}", "--datasets",
+            tmp_path / "set", "--results", tmp_path / "res", "--workers", workers, "-q")
+    line = one_line_error(r, "broken-test", fragment)
+    assert "s00" in line and "broken.py" in line
+    with ResultsStore(tmp_path / "res" / "salbench.sqlite") as s:
+        assert [r["status"] for r in s.runs("broken-test", "set")] == ["failed"]
+
+
+def test_a_dataset_named_dotdot_cannot_place_maps_outside_results(tmp_path, plugin):
+    make_set(tmp_path / "a" / "set", 2)
+    work = tmp_path / "a" / "set" / "images"
+    # run from inside the dataset: '..' resolves to the folder 'set'
+    r = subprocess.run([sys.executable, "-m", "salbench.cli", "run", "--plugin", str(plugin), "--method",
+                        "contrast-test", "--datasets", "..", "--results", str(tmp_path / "res"), "-q"],
+                       cwd=work, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "res" / "contrast-test" / "set").is_dir()
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["contrast-test", "salbench.sqlite"]

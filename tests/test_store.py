@@ -93,7 +93,7 @@ KILLED = textwrap.dedent("""
     s = ResultsStore(sys.argv[1])
     with s.transaction() as c:
         c.execute("DELETE FROM image_scores")
-        c.execute("INSERT INTO image_scores VALUES ('x','y','z','w','{}',NULL)")
+        c.execute("INSERT INTO image_scores VALUES ('x','y','z','w',x'00')")
         print("in-transaction", flush=True)
         time.sleep(60)
 """)
