@@ -56,19 +56,8 @@ EXIT_SKIPPED = 3
 #: order in which files of one stem are named in the error (lossless first)
 _EXT_PREFERENCE = {".png": 0, ".bmp": 1, ".tif": 2, ".tiff": 3, ".jpg": 4, ".jpeg": 5, ".gif": 6}
 
-#: an image-level E-measure outside [-E_TOLERANCE, 1 + E_TOLERANCE] is flagged as
-#: degenerate. E's (N - 1) normalisation lets it reach N / (N - 1) on an image of N
-#: pixels (1.0004 at 50x50: not flagged), 2.0 at 1x2, and the 1x1 case blows up to
-#: 4.5e15: beyond 5 % above 1 (fewer than ~21 pixels) the value is flagged.
-E_TOLERANCE = 0.05
-_E_KEYS = ("max_e", "mean_e", "adp_e")
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+# the engine (numeric flags, worker count) lives in salbench.multi_eval
+from salbench.multi_eval import E_TOLERANCE, default_workers, degenerate_entry  # noqa: E402,F401
 
 
 def _images_by_stem(folder: Path, role: str) -> tuple[dict[str, Path], list[str]]:
@@ -120,29 +109,6 @@ def pair_files(pred_dir: str | Path, gt_dir: str | Path) -> tuple[list[tuple[str
     return pairs, report
 
 
-def _resize_to(pred, shape):
-    import cv2
-
-    return cv2.resize(pred, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-
-
-def _work(name: str, pred_path: Path, gt_path: Path, proto: Protocol, strict_size: bool, structural: bool):
-    """Runs on a worker thread: read one pair, compute its stats."""
-    try:
-        pred = read_map(pred_path, proto.reader)
-        gt = read_gt(gt_path, proto.reader)
-    except InputError as exc:
-        return ("unreadable", {"name": name, "path": display(exc.path), "problem": exc.problem})
-    resized = False
-    if pred.shape != gt.shape:
-        if strict_size:
-            raise InputError(pred_path, f"map size {pred.shape[1]}x{pred.shape[0]} differs from GT size "
-                                        f"{gt.shape[1]}x{gt.shape[0]} ({gt_path}); --strict-size is set")
-        pred = _resize_to(pred, gt.shape)
-        resized = True
-    return ("ok", image_stats(pred, gt, proto, structural), resized)
-
-
 def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
                    protocol: str | Protocol = DEFAULT_PROTOCOL,
                    workers: int | None = None,
@@ -161,74 +127,22 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
     Raises :class:`SalbenchError` when no pair could be evaluated, and
     :class:`InputError` on a size mismatch with ``strict_size``.
     """
+    from salbench.multi_eval import evaluate_sets_with_problems
     proto = get_protocol(protocol)
-    workers = default_workers() if workers is None else int(workers)
-    if workers < 1:
-        raise SalbenchError(f"--workers must be at least 1, got {workers}")
-    ev = Evaluator(proto, structural=structural)
-    if structural:
-        prepare_kernels()  # import and compile / load the kernels once, here
-    resized: list[str] = []
-    unreadable: list[dict] = []
-    degenerate: list[dict] = []
-    n_pairs = 0
-    t0 = time.perf_counter()
-
-    def consume(result, name):
-        if result[0] == "unreadable":
-            unreadable.append(result[1])
-            return
-        _, st, was_resized = result
-        ev.add_stats(st)
-        if was_resized:
-            resized.append(name)
-        scores = st.scores()
-        for k in _E_KEYS:
-            v = scores.get(k)
-            if v is not None and not (-E_TOLERANCE <= v <= 1 + E_TOLERANCE):
-                degenerate.append({"name": name, "metric": k, "value": v})
-                break
-        if on_image is not None:
-            on_image(name, scores)
-
-    if workers == 1:
-        for name, pp, gp in pairs:
-            n_pairs += 1
-            consume(_work(name, Path(pp), Path(gp), proto, strict_size, structural), name)
-    else:
-        window: deque = deque()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="salbench-eval") as pool:
-            try:
-                for name, pp, gp in pairs:
-                    n_pairs += 1
-                    window.append((name, pool.submit(_work, name, Path(pp), Path(gp), proto, strict_size, structural)))
-                    if len(window) >= 4 * workers:
-                        n, fut = window.popleft()
-                        consume(fut.result(), n)
-                while window:
-                    n, fut = window.popleft()
-                    consume(fut.result(), n)
-            except BaseException:
-                for _, fut in window:
-                    fut.cancel()
-                raise
-    if ev.count == 0:
-        if n_pairs == 0:
+    pairs = list(pairs)
+    gt = [(name, Path(gp)) for name, _, gp in pairs]
+    maps = {name: Path(pp) for name, pp, _ in pairs}
+    cb = (lambda _label, _proto, name, scores: on_image(name, scores)) if on_image is not None else None
+    out, unreadable = evaluate_sets_with_problems(gt, {"": maps}, [proto], workers=workers, on_image=cb,
+                                                  strict_size=strict_size, structural=structural)
+    res = out.get("", {}).get(proto.name)
+    if res is None:
+        if not pairs:
             raise SalbenchError("no (map, GT) pairs to evaluate")
-        raise SalbenchError(f"none of the {n_pairs} pairs could be read; first problem: "
-                            f"{unreadable[0]['path']}: {unreadable[0]['problem']}")
-    out_degenerate = degenerate
-    out = ev.compute()
-    out["resized"] = {"count": len(resized), "names": resized,
-                      "method": "map resized to GT size, bilinear (cv2.INTER_LINEAR)"}
-    out["unreadable"] = unreadable
-    out["skipped"] = len(unreadable)
-    out["degenerate"] = out_degenerate
-    out["workers"] = workers
-    out["seconds"] = round(time.perf_counter() - t0, 3)
-    # which build of the kernels computed it ("aot": compiled at install; "jit": numba)
-    out["kernels"] = _fastpath.active().backend
-    return out
+        bad = unreadable.get("") or [{"path": "?", "problem": "unreadable"}]
+        raise SalbenchError(f"none of the {len(pairs)} pairs could be read; first problem: "
+                            f"{bad[0]['path']}: {bad[0]['problem']}")
+    return res
 
 
 # ---------------------------------------------------------------------------

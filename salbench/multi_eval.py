@@ -18,6 +18,7 @@ evaluating each set and protocol on its own.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,34 @@ import numpy as np
 
 from salbench.errors import InputError, SalbenchError
 
-__all__ = ["evaluate_sets", "decode_for_readers"]
+__all__ = ["evaluate_sets", "evaluate_sets_with_problems", "decode_for_readers", "default_workers",
+           "degenerate_entry", "E_TOLERANCE"]
+
+#: an image-level E-measure outside [-E_TOLERANCE, 1 + E_TOLERANCE] is flagged as
+#: degenerate. E's (N - 1) normalisation lets it reach N / (N - 1) on an image of N
+#: pixels (1.0004 at 50x50: not flagged), 2.0 at 1x2, and the 1x1 case blows up to
+#: 4.5e15: beyond 5 % above 1 (fewer than ~21 pixels) the value is flagged.
+E_TOLERANCE = 0.05
+_E_KEYS = ("max_e", "mean_e", "adp_e")
+
+
+def degenerate_entry(name: str, scores: dict) -> dict | None:
+    """``{"name", "metric", "value"}`` when an image's E-measure lies outside
+    ``[-E_TOLERANCE, 1 + E_TOLERANCE]`` (kept as computed, but flagged), else None."""
+    for k in _E_KEYS:
+        v = scores.get(k)
+        if v is not None and not (-E_TOLERANCE <= v <= 1 + E_TOLERANCE):
+            return {"name": name, "metric": k, "value": v}
+    return None
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 
 
 def decode_for_readers(path: str | Path, readers: Sequence[str]) -> dict[str, np.ndarray]:
@@ -63,16 +91,17 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
     """One image: decode its GT and every set's map, compute each protocol's
     statistics. Returns ``(gt_problem, [(label, problem_or_None, {proto: stats}, resized)])``."""
     from salbench.metrics import image_stats
+    from salbench.paths import display
     try:
         gts = decode_for_readers(gt_path, readers)
     except InputError as exc:
-        return {"name": name, "path": str(exc.path), "problem": exc.problem}, []
+        return {"name": name, "path": display(exc.path), "problem": exc.problem}, []
     out = []
     for label, map_path in maps:
         try:
             preds = decode_for_readers(map_path, readers)
         except InputError as exc:
-            out.append((label, {"name": name, "path": str(exc.path), "problem": exc.problem}, {}, False))
+            out.append((label, {"name": name, "path": display(exc.path), "problem": exc.problem}, {}, False))
             continue
         resized = False
         stats = {}
@@ -91,7 +120,7 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
 
 
 def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mapping[str, str | Path]],
-                  protocols: Sequence[str], *, workers: int | None = None,
+                  protocols: Sequence, *, workers: int | None = None,
                   on_image: Callable[[str, str, str, dict], None] | None = None,
                   strict_size: bool = False, structural: bool = True) -> dict[str, dict[str, dict]]:
     """Evaluate map sets against one dataset's GT.
@@ -100,11 +129,20 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
     ``{label: {name: map_path}}``; an image a set has no map for is skipped for
     that set. Returns ``{label: {protocol: result}}``, each result as
     :func:`salbench.evaluate.evaluate_pairs` returns it (scores, curves,
-    ``resized``, ``unreadable``, ``skipped``, ``workers``, ``seconds``, ``kernels``).
+    ``resized``, ``unreadable``, ``degenerate``, ``skipped``, ``workers``, ``seconds``,
+    ``kernels``).
     A set with no image evaluated has no entry. ``on_image(label, protocol,
-    name, scores)`` is called on the calling thread, in dataset order."""
+    name, scores)`` is called on the calling thread, in dataset order.
+    ``protocols``: names or :class:`~salbench.protocols.Protocol` objects."""
+    return evaluate_sets_with_problems(gt, sets, protocols, workers=workers, on_image=on_image,
+                                       strict_size=strict_size, structural=structural)[0]
+
+
+def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=None,
+                                strict_size=False, structural=True):
+    """:func:`evaluate_sets`, and ``{label: unreadable entries}`` also for the
+    sets of which no image could be evaluated (they have no result)."""
     from salbench import _fastpath
-    from salbench.evaluate import default_workers
     from salbench.metrics import Evaluator, prepare_kernels
     from salbench.protocols import get_protocol
 
@@ -118,6 +156,7 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
     labels = list(sets)
     evs = {(lab, p.name): Evaluator(p, structural=structural) for lab in labels for p in protos}
     resized: dict[str, list[str]] = {lab: [] for lab in labels}
+    degenerate: dict[tuple[str, str], list[dict]] = {k: [] for k in evs}
     unreadable: dict[str, list[dict]] = {lab: [] for lab in labels}
     t0 = time.perf_counter()
 
@@ -142,8 +181,12 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
                 resized[lab].append(name)
             for pname, st in stats.items():
                 evs[(lab, pname)].add_stats(st)
+                scores = st.scores()
+                flag = degenerate_entry(name, scores)
+                if flag is not None:
+                    degenerate[(lab, pname)].append(flag)
                 if on_image is not None:
-                    on_image(lab, pname, name, st.scores())
+                    on_image(lab, pname, name, scores)
 
     if workers == 1:
         for name, gp, maps in tasks():
@@ -176,9 +219,10 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
             res["resized"] = {"count": len(resized[lab]), "names": list(resized[lab]),
                               "method": "map resized to GT size, bilinear (cv2.INTER_LINEAR)"}
             res["unreadable"] = list(unreadable[lab])
+            res["degenerate"] = degenerate[(lab, p.name)]
             res["skipped"] = len(unreadable[lab])
             res["workers"] = workers
             res["seconds"] = seconds
             res["kernels"] = _fastpath.active().backend
             out.setdefault(lab, {})[p.name] = res
-    return out
+    return out, unreadable
