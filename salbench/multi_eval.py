@@ -72,13 +72,23 @@ def decode_for_readers(path: str | Path, readers: Sequence[str]) -> dict[str, np
 
 
 def _is_grey8_png(path: str | Path) -> bool:
-    """True for an 8-bit grey or 1-bit PNG (PIL mode ``L`` / ``1``), from the header."""
-    from PIL import Image
+    """True for an 8-bit grey or 1-bit PNG (PIL mode ``L`` / ``1``: IHDR colour
+    type 0, bit depth 8 or 1), read from the first 26 bytes of the file."""
+    info = png_header(path)
+    return info is not None and info[3] == 0 and info[2] in (1, 8)
+
+
+def png_header(path: str | Path) -> tuple[int, int, int, int] | None:
+    """``(width, height, bit depth, colour type)`` from a PNG's IHDR, or None
+    when the file is not a PNG (or unreadable: the readers will say why)."""
     try:
-        with Image.open(path) as im:
-            return im.format == "PNG" and im.mode in ("L", "1")
-    except Exception:  # unreadable: the readers will say why
-        return False
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+    except OSError:
+        return None
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[24], head[25])
 
 
 def _resize_to(pred: np.ndarray, shape) -> np.ndarray:

@@ -89,6 +89,11 @@ def _check_label(label: str) -> str:
 def _header_size(path: str | Path) -> tuple[int, int] | None:
     """(W, H) from an image file's header, without decoding it; None if unreadable."""
     from PIL import Image
+
+    from salbench.multi_eval import png_header
+    head = png_header(path)
+    if head is not None:
+        return head[0], head[1]
     try:
         with Image.open(path) as im:
             return im.size
