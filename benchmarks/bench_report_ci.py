@@ -3,7 +3,7 @@ with the registered test-set sizes (ECSSD 1000, HKU-IS 4447, PASCAL-S 850,
 SOD 300, DUT-OMRON 5168 images), synthetic per-image scores in a fresh store.
 Prints the time of the report command (store building not counted).
 
-    python reports/bench_report_ci.py [--methods 20] [--metrics mae,S,meanF,wF,meanE,maxF]
+    python benchmarks/bench_report_ci.py [--methods 20] [--metrics mae,S,meanF,wF,meanE,maxF]
 """
 import argparse
 import tempfile
