@@ -1,5 +1,6 @@
-"""Fault injection on the eval side (issue 15): interrupts of ``salbench eval``,
-corrupt stores, a read-only store, concurrent writers. Prints one table row
+"""Fault injection: interrupts of ``salbench eval`` and ``salbench run`` (Ctrl-C,
+SIGTERM, SIGKILL of the parent, then the resume), corrupt stores, a read-only
+store, concurrent writers. Prints one table row
 per scenario: outcome, rows lost (must be 0), seconds to stop after the
 signal (must be <= 2 s).
 
@@ -162,6 +163,58 @@ def concurrent_writers(tmp: Path, writers: int = 4, n: int = 500) -> tuple[str, 
             f"{time.perf_counter() - t0:.1f} s"), str(want - got), "-"
 
 
+def _procs_mentioning(text: str) -> int:
+    n = 0
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                n += text in (d / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                pass
+    return n
+
+
+def run_interrupt(tmp: Path, pred: Path, gt: Path, sig: int) -> tuple[str, str, str]:
+    """``salbench run --method bsca`` (a process pool) on the images, stopped by
+    ``sig`` once maps appear, then resumed: maps written after the signal,
+    workers left over, maps lost by the resume (must be 0), seconds to stop."""
+    data = tmp / f"run-{int(sig)}"
+    (data / "ds" / "images").mkdir(parents=True)
+    (data / "ds" / "gt").mkdir()
+    rng = np.random.default_rng(1)
+    for g in sorted(gt.glob("*.png"))[:60]:
+        img = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+        cv2.imwrite(str(data / "ds" / "images" / f"{g.stem}.jpg"), img)
+        cv2.imwrite(str(data / "ds" / "gt" / f"{g.stem}.png"),
+                    cv2.resize(cv2.imread(str(g), cv2.IMREAD_GRAYSCALE), (320, 240)))
+    res = data / "results"
+    out = res / "bsca" / "ds"
+    cmd = [sys.executable, "-m", "salbench.cli", "run", "--method", "bsca", "--datasets", str(data / "ds"),
+           "--results", str(res), "--workers", "2", "-q"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(out.glob("*.png"))) < 4 and p.poll() is None:
+        time.sleep(0.02)
+    if p.poll() is not None:
+        return "finished before the signal", "-", "-"
+    at_signal = {q.name for q in out.glob("*.png")}
+    t0 = time.perf_counter()
+    p.send_signal(sig)
+    p.communicate(timeout=120)
+    stop = time.perf_counter() - t0
+    time.sleep(1.0)
+    after = {q.name for q in out.glob("*.png")}
+    left = _procs_mentioning(str(res))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    final = {q.name for q in out.glob("*.png")}
+    with ResultsStore(res / "salbench.sqlite", read_only=True) as st:
+        statuses = [x["status"] for x in st.runs("bsca", "ds")]
+    lost = len(after - final)
+    return (f"exit {p.returncode}; {len(after) - len(at_signal)} maps written after the signal; "
+            f"{left} processes left; resume exit {r.returncode}, {len(final)}/60 maps; runs {statuses}",
+            str(lost), f"{stop:.2f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=1500)
@@ -174,6 +227,9 @@ def main(argv=None) -> int:
             ("eval --per-image, SIGINT", *eval_interrupt(tmp, pred, gt, signal.SIGINT)),
             ("eval --per-image, SIGTERM", *eval_interrupt(tmp, pred, gt, signal.SIGTERM)),
             ("eval --per-image, SIGTERM twice", *eval_interrupt(tmp, pred, gt, signal.SIGTERM, twice=True)),
+            ("run (process pool), SIGINT", *run_interrupt(tmp, pred, gt, signal.SIGINT)),
+            ("run (process pool), SIGTERM", *run_interrupt(tmp, pred, gt, signal.SIGTERM)),
+            ("run (process pool), SIGKILL", *run_interrupt(tmp, pred, gt, signal.SIGKILL)),
             ("store: garbage file", *corrupt_store(tmp, "garbage")),
             ("store: truncated to 1/3", *corrupt_store(tmp, "truncated")),
             ("store: 16 KiB zeroed mid-file", *corrupt_store(tmp, "mid-file")),
