@@ -494,7 +494,9 @@ def _fps(runs: list[dict]) -> str:
         txt = f"{n / t:.1f}"
         crf = [r for r in rs if r.get("crf_seconds")]
         if crf:
-            txt += f" ({sum(r['n_predicted'] for r in crf) / sum(r['predict_seconds'] + r['crf_seconds'] for r in crf):.2f} w/ CRF)"
+            with_crf = (sum(r["n_predicted"] for r in crf)
+                        / sum(r["predict_seconds"] + r["crf_seconds"] for r in crf))
+            txt += f", {with_crf:.2f} with CRF"
         parts.append(txt + f" ({device}" + (f", batch {batch}" if batch else "") + ")")
     return "; ".join(parts)
 
