@@ -184,8 +184,20 @@ def _structure(p2d: np.ndarray, gtb: np.ndarray, structural: bool):
     return _ks().s_and_weighted_f(p2d, gtb, prevalidated=True)
 
 
+def _shared_weighted_f(share: list | None, pred: np.ndarray, val: np.ndarray,
+                       mask: np.ndarray) -> float | None:
+    """The weighted F another protocol computed for the very same inputs: the
+    same map array, the same value table (level -> normalised value, bit for
+    bit) and the same binary GT. The kernel's result depends on nothing else,
+    so it is reused as is (identical bits)."""
+    for p2, v2, m2, wf in share or ():
+        if p2 is pred and np.array_equal(v2, val) and np.array_equal(m2, mask):
+            return wf
+    return None
+
+
 def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool,
-              weighted: bool = True) -> PairStats:
+              weighted: bool = True, share: list | None = None) -> PairStats:
     """Fast path: uint8 map and uint8 GT.
 
     One pass over the pixels builds the 2 x 256 histogram of the raw map split
@@ -228,7 +240,12 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
         if weighted:  # False only when warming the kernels up (prepare_kernels)
             # a Python int keeps the comparison in uint8 (an np.int64 would promote
             # the whole GT to int64 first: ~25x slower)
-            wf = FP.weighted_f_u8(kern, pred, val, gt >= int(proto.gt_min_fg))
+            mask = gt >= int(proto.gt_min_fg)
+            wf = _shared_weighted_f(share, pred, val, mask)
+            if wf is None:
+                wf = FP.weighted_f_u8(kern, pred, val, mask)
+                if share is not None:
+                    share.append((pred, val.copy(), mask, wf))
     return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf)
 
 
@@ -372,15 +389,19 @@ def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural
     return PairStats(curves, mae, float(adp_f), float(adp_e), s, wf)
 
 
-def image_stats(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL, structural: bool = True) -> PairStats:
+def image_stats(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL, structural: bool = True,
+                share: list | None = None) -> PairStats:
     """Validate one pair and compute all its curves and scalars.
 
     Thread-safe; the kernels release the GIL. ``structural=False`` skips the
-    S-measure and weighted F (their fields are then ``None``)."""
+    S-measure and weighted F (their fields are then ``None``). ``share``: one
+    list per map, passed to the calls of each protocol on that map; the
+    weighted F is then computed once where two protocols give it identical
+    inputs (8-bit maps; the values are bit-identical either way)."""
     proto = get_protocol(protocol)
     p, g = _prepare(pred, gt)
     if p.dtype == np.uint8 and g.dtype == np.uint8:
-        return _stats_u8(p, g, proto, structural)
+        return _stats_u8(p, g, proto, structural, share=share)
     return _stats_general(p, g, proto, structural)
 
 

@@ -115,6 +115,7 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
             continue
         resized = False
         stats = {}
+        share: list = []  # weighted F computed once where protocols give it the same inputs
         for proto in protos:
             pred, gt = preds[proto.reader], gts[proto.reader]
             if pred.shape != gt.shape:
@@ -124,7 +125,7 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
                                                f"--strict-size is set")
                 pred = _resize_to(pred, gt.shape)
                 resized = True
-            stats[proto.name] = image_stats(pred, gt, proto, structural)
+            stats[proto.name] = image_stats(pred, gt, proto, structural, share=share)
         out.append((label, None, stats, resized))
     return None, out
 

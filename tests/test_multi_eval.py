@@ -95,3 +95,25 @@ def test_unreadable_files_and_sizes_are_per_set(tmp_path):
     for proto in PROTOCOLS:
         ref = evaluate_pairs([(n, sets["b"][n], gt[i][1]) for i, n in enumerate(names)], proto, workers=1)
         _same(ref, out["b"][proto])
+
+
+@pytest.mark.realdata
+def test_weighted_f_shared_between_protocols_is_bit_identical(shared_data):
+    """Where both protocols give the weighted F the same map values and the same
+    binary GT, it is computed once; every field stays bit-identical to
+    computing each protocol alone."""
+    from salbench.metrics import image_stats
+    shared = 0
+    for m in ("DSS", "RBD"):
+        for p in sorted((shared_data / "maps" / "SOD" / m).glob("*.png"))[:60]:
+            pred = read_map(p, "cv2")
+            gt = read_map(shared_data / "SOD" / "gt" / p.name, "cv2")
+            share: list = []
+            for proto in PROTOCOLS:
+                a = image_stats(pred, gt, proto, share=share)
+                b = image_stats(pred, gt, proto)
+                np.testing.assert_array_equal(a.curves, b.curves)
+                assert (a.mae, a.adp_f, a.adp_e, a.s_measure, a.weighted_f) == \
+                       (b.mae, b.adp_f, b.adp_e, b.s_measure, b.weighted_f)
+            shared += len(share) == 1
+    assert shared > 0  # the published maps span 0..255: the r3net protocol reuses the value
