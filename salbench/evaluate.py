@@ -37,17 +37,14 @@ import csv
 import json
 import os
 import sys
-import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
 
 from salbench import _fastpath
-from salbench.errors import InputError, SalbenchError
-from salbench.imageio import EVAL_EXTS, IMAGE_EXTS, read_gt, read_map  # noqa: F401 (IMAGE_EXTS: API)
+from salbench.errors import SalbenchError
+from salbench.imageio import EVAL_EXTS
 from salbench.paths import check_output_file, display
-from salbench.metrics import SCORE_KEYS, Evaluator, image_stats, kernels_cached, prepare_kernels
+from salbench.metrics import SCORE_KEYS, kernels_cached
 from salbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
 #: exit status of ``salbench eval`` when some pairs were skipped as unreadable
@@ -57,7 +54,7 @@ EXIT_SKIPPED = 3
 _EXT_PREFERENCE = {".png": 0, ".bmp": 1, ".tif": 2, ".tiff": 3, ".jpg": 4, ".jpeg": 5, ".gif": 6}
 
 # the engine (numeric flags, worker count) lives in salbench.multi_eval
-from salbench.multi_eval import E_TOLERANCE, default_workers, degenerate_entry  # noqa: E402,F401
+from salbench.multi_eval import default_workers  # noqa: E402,F401 (re-exported)
 
 
 def _images_by_stem(folder: Path, role: str) -> tuple[dict[str, Path], list[str]]:

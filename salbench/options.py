@@ -25,8 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from salbench.errors import SalbenchError
 
-__all__ = ["Option", "OptionError", "schema_from_defaults", "parse_value", "parse_cli",
-           "validate", "describe"]
+__all__ = ["Option", "OptionError", "schema_from_defaults", "parse_cli", "validate", "describe"]
 
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}

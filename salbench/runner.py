@@ -40,7 +40,6 @@ scored and marked partial (``--strict`` refuses it).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
