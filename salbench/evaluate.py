@@ -34,7 +34,6 @@ Bad input, decided once here:
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 from pathlib import Path
@@ -43,7 +42,7 @@ from typing import Callable, Iterable
 from salbench import _fastpath
 from salbench.errors import SalbenchError
 from salbench.imageio import EVAL_EXTS
-from salbench.paths import check_output_file, display
+from salbench.paths import check_output_file, display, write_json_atomic
 from salbench.metrics import SCORE_KEYS, kernels_cached
 from salbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
@@ -185,19 +184,6 @@ def format_table(res: dict) -> str:
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in rows]
     return "\n".join(lines)
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _numba_without_blas() -> None:
@@ -350,7 +336,7 @@ def main(args) -> int:
     for bad in res["unreadable"]:
         print(f"warning: skipped {bad['name']}: {bad['path']}: {bad['problem']}", file=sys.stderr)
     if args.json:
-        _write_json_atomic(Path(args.json), res)
+        write_json_atomic(args.json, res)
     if res["skipped"]:
         print(f"warning: {res['skipped']} of {res['skipped'] + res['count']} pairs skipped as unreadable "
               f"(exit status {EXIT_SKIPPED})", file=sys.stderr)

@@ -72,6 +72,19 @@ def _check_size(path, w: int, h: int) -> None:
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
+def png_header(path: str | Path) -> tuple[int, int, int, int] | None:
+    """``(width, height, bit depth, colour type)`` from a PNG's IHDR, or None
+    when the file is not a PNG (or unreadable: the readers will say why)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+    except OSError:
+        return None
+    if len(head) < 26 or head[:8] != _PNG_SIG or head[12:16] != b"IHDR":
+        return None
+    return (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[24], head[25])
+
+
 def check_container(path, data) -> None:
     """Refuse a PNG / JPEG that is truncated or corrupt at the container level,
     and any PNG / JPEG / BMP above the decompression-bomb limit, before a

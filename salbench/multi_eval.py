@@ -57,8 +57,6 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-
-
 def decode_for_readers(path: str | Path, readers: Sequence[str]) -> dict[str, np.ndarray]:
     """``{reader: 2-D uint8 array}`` of one map or GT file for each reader.
     Decodes once when every reader gives the same array (8-bit grey or 1-bit
@@ -74,21 +72,9 @@ def decode_for_readers(path: str | Path, readers: Sequence[str]) -> dict[str, np
 def _is_grey8_png(path: str | Path) -> bool:
     """True for an 8-bit grey or 1-bit PNG (PIL mode ``L`` / ``1``: IHDR colour
     type 0, bit depth 8 or 1), read from the first 26 bytes of the file."""
+    from salbench.imageio import png_header
     info = png_header(path)
     return info is not None and info[3] == 0 and info[2] in (1, 8)
-
-
-def png_header(path: str | Path) -> tuple[int, int, int, int] | None:
-    """``(width, height, bit depth, colour type)`` from a PNG's IHDR, or None
-    when the file is not a PNG (or unreadable: the readers will say why)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(26)
-    except OSError:
-        return None
-    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[24], head[25])
 
 
 def _resize_to(pred: np.ndarray, shape) -> np.ndarray:

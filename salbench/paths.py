@@ -112,3 +112,21 @@ def check_results_folder(results: str | Path, store: str | Path | None = None) -
         if store.exists() and not os.access(store, os.W_OK):
             raise SalbenchError(f"results store {display(store)} is read-only")
     return results
+
+
+def write_json_atomic(path: str | Path, obj, sort_keys: bool = False) -> None:
+    """``obj`` as JSON (indent 1, trailing newline) to a temporary file beside
+    ``path`` (this process's own), then ``os.replace``-d onto it: a killed
+    writer never leaves a half-written file under the final name."""
+    import json
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1, sort_keys=sort_keys)
+            fh.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -89,7 +89,7 @@ def _header_size(path: str | Path) -> tuple[int, int] | None:
     """(W, H) from an image file's header, without decoding it; None if unreadable."""
     from PIL import Image
 
-    from salbench.multi_eval import png_header
+    from salbench.imageio import png_header
     head = png_header(path)
     if head is not None:
         return head[0], head[1]
@@ -111,28 +111,29 @@ def _torch_threads() -> int | None:
     return int(torch.get_num_threads()) if torch is not None else None
 
 
-def _image_records(ds) -> dict[str, list[int]]:
-    """``{name: [size, mtime_ns]}`` of a dataset's images."""
+def _image_records(ds) -> dict[str, list]:
+    """``{name: [file name, size, mtime_ns]}`` of a dataset's images: what its
+    maps were made from, recorded beside them and fingerprinted in the identity."""
     out = {}
     for p in ds.pairs:
         try:
             st = Path(p.image).stat()
-            out[p.name] = [st.st_size, st.st_mtime_ns]
+            out[p.name] = [Path(p.image).name, st.st_size, st.st_mtime_ns]
         except OSError:
-            out[p.name] = [-1, -1]
+            out[p.name] = [Path(p.image).name, -1, -1]
     return out
+
+
+def _records_fingerprint(records: dict) -> str:
+    import hashlib
+    return hashlib.sha256(json.dumps(records, sort_keys=True).encode("utf-8", "surrogateescape")
+                          ).hexdigest()
 
 
 def _dataset_fingerprint(ds) -> str:
     """Fingerprint of a dataset's images and GT (recorded with each run)."""
     from salbench.identity import fingerprint_files
     return fingerprint_files([p.image for p in ds.pairs] + [p.gt for p in ds.pairs], ds.root)
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def _clear_maps(out_dir: Path) -> None:
@@ -156,16 +157,9 @@ def _remove_stale_tmp(out_dir: Path) -> None:
 
 def _by_size(todo: list) -> list:
     """Pairs ordered by image size (read from the file header), so batches
-    hold images of one size; order within a size is kept."""
-    from PIL import Image
-
-    def size(p):
-        try:
-            with Image.open(p.image) as im:
-                return im.size
-        except Exception:  # unreadable: predicted (and reported) on its own
-            return (0, 0)
-    return sorted(todo, key=size)
+    hold images of one size; order within a size is kept. An unreadable image
+    sorts first (predicted, and reported, on its own)."""
+    return sorted(todo, key=lambda p: _header_size(p.image) or (0, 0))
 
 
 # -- helpers ------------------------------------------------------------------
@@ -473,6 +467,7 @@ class _Job:
     prob_rows: list = field(default_factory=list)
     missing: int = 0
     finished: bool = False
+    timing: dict = field(default_factory=dict)   # predicted count, seconds, FPS (store columns)
 
 
 class Runner:
@@ -559,7 +554,7 @@ class Runner:
         schema = spec.cls.options_schema()
         given = self.spec.options
         if isinstance(given, Mapping):
-            opts = validate(spec.name, schema, dict(given), allow_internal=False)
+            opts = validate(spec.name, schema, dict(given))
         else:
             opts = parse_cli(spec.name, schema, list(given or []))
         if self.spec.maps:
@@ -595,11 +590,12 @@ class Runner:
                          f"({', '.join(sets)}) on {', '.join(ds.name for ds in dsets)}")
                 return [_Entry(spec, {**options, "set": s}, _check_label(s), map_set=s) for s in sets]
         cls = spec.cls
-        crf = cls.default_crf if sp.crf is None else bool(sp.crf)
+        # the CRF a method uses: --crf/--no-crf where it supports one, else none
+        crf = cls.supports_crf and (cls.default_crf if sp.crf is None else bool(sp.crf))
         label = _check_label(sp.name or spec.name)
         if not sp.name and cls.supports_crf and crf != cls.default_crf:
             label += "-crf" if crf else "-nocrf"
-        return [_Entry(spec, options, label)]
+        return [_Entry(spec, options, label, crf=crf)]
 
     def _prepare(self, e: _Entry, dsets, store) -> None:
         """Create and prepare the method, bind every dataset (errors before any
@@ -607,17 +603,13 @@ class Runner:
         from salbench.registry import MethodNotReady
         sp = self.spec
         cls = e.spec.cls
-        crf = cls.default_crf if sp.crf is None else bool(sp.crf)
-        if crf and not cls.supports_crf:
-            if sp.crf:
-                self.log(f"note: {e.spec.name} does not use the dense CRF; --crf ignored")
-            crf = False
-        if crf:
+        if sp.crf and not cls.supports_crf:
+            self.log(f"note: {e.spec.name} does not use the dense CRF; --crf ignored")
+        if e.crf:
             try:
                 import salbench.crf  # noqa: F401
             except ImportError as exc:
                 raise SalbenchError(f"--crf: salbench.crf is not available ({exc}); use --no-crf") from None
-        e.crf = crf
         e.batch = int(sp.batch_size or max(1, int(getattr(cls, "batch_size", 1) or 1)))
         e.weights = str(Path(sp.weights).expanduser()) if sp.weights else None
         if e.weights and not Path(e.weights).is_file():
@@ -659,12 +651,11 @@ class Runner:
         resume). The dataset enters by resolved path and a fingerprint of its
         images (the maps depend on them; the GT is re-read by every evaluation)."""
         import salbench
-        from salbench.identity import fingerprint_files, source_sha256
+        from salbench.identity import source_sha256
         spec, method = e.spec, e.method
         learned = spec.cls.kind == "learned"
         amp = bool(method.options.get("amp")) and str(self.spec.device).startswith("cuda")
-        images = self._cached(("images", ds.root, ds.name),
-                              lambda: fingerprint_files([p.image for p in ds.pairs], ds.root))
+        images = _records_fingerprint(self._records(ds))
         return {
             "format": IDENTITY_FORMAT,
             "method": spec.name,
@@ -690,6 +681,7 @@ class Runner:
         images deleted) or ``"recompute"`` (all old maps deleted); refuses
         (SalbenchError naming the differences) otherwise."""
         from salbench.identity import describe_diff, diff
+        from salbench.paths import write_json_atomic
         f = out_dir / SIGNATURE_FILE
         if referenced and any(out_dir.glob("*.png")):
             self.log(f"note: {label}/{ds.name}: maps are referenced where they are; the copies an "
@@ -730,10 +722,13 @@ class Runner:
                         f"{out_dir} holds maps made with other settings ({describe_diff(d)}); "
                         f"rerun with --recompute to replace them, or store this run under another "
                         f"label with --name")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(out_dir / IMAGES_FILE, _image_records(ds))
-        _write_json_atomic(f, ident)
+        write_json_atomic(out_dir / IMAGES_FILE, self._records(ds), sort_keys=True)
+        write_json_atomic(f, ident, sort_keys=True)
         return verdict
+
+    def _records(self, ds) -> dict:
+        """:func:`_image_records` of ``ds``, read once per run."""
+        return self._cached(("records", ds.root, ds.name), lambda: _image_records(ds))
 
     def _clear_changed_images(self, out_dir: Path, ds) -> int:
         """Delete the maps of images whose (size, mtime) differ from the
@@ -742,7 +737,7 @@ class Runner:
             old = json.loads((out_dir / IMAGES_FILE).read_text())
         except (OSError, ValueError):
             old = {}
-        now = _image_records(ds)
+        now = self._records(ds)
         n = 0
         for d in (out_dir, out_dir / RAW_DIR):
             if not d.is_dir():
@@ -776,8 +771,7 @@ class Runner:
                     ident = self.identity(e, ds)
                     self._check_identity(out_dir, ident, e.label, ds, referenced=self._references(e))
                     todo.append((e, out_dir, ident))
-                for e, out_dir, ident in todo:
-                    e.method.bind(ds, e.label, run_datasets=self._ds_names)
+                for e, out_dir, ident in todo:  # each method is still bound to this dataset
                     job = self._start(e, ds, out_dir, ident, protocols, store)
                     jobs.append(job)
                     self._produce(job)
@@ -864,8 +858,7 @@ class Runner:
         fps = n_pred / t_pred if n_pred and t_pred > 0 else None
         fps_crf = 1.0 / (t_pred / n_pred + t_crf / n_crf) if e.crf and n_pred and n_crf else None
         job.outcome.n_predicted = n_pred
-        job.fps = (fps, fps_crf)  # type: ignore[attr-defined]
-        job.timing = dict(n_predicted=n_pred, predict_seconds=t_pred,  # type: ignore[attr-defined]
+        job.timing = dict(n_predicted=n_pred, predict_seconds=t_pred,
                           crf_seconds=t_crf if e.crf else None, fps=fps, fps_crf=fps_crf)
         job.maps = {n: f for n, f in final.items() if f.exists()}
 
@@ -873,9 +866,8 @@ class Runner:
         """All labels of this dataset under every protocol, in one pass."""
         from salbench.multi_eval import evaluate_sets
         for job in jobs:
-            timing = getattr(job, "timing", None)
-            if timing:
-                store.update_run(job.run_id, **timing)
+            if job.timing:
+                store.update_run(job.run_id, **job.timing)
         sets = {job.entry.label: job.maps for job in jobs if job.maps}
         per_image: dict[tuple[str, str], dict[str, dict]] = {}
 
@@ -907,7 +899,7 @@ class Runner:
             job.outcome.n_evaluated = min(counts) if len(counts) == len(protocols) else 0
             job.missing = len(ds.pairs) - len(job.maps)
             job.finished = True
-            fps, fps_crf = getattr(job, "fps", (None, None))
+            fps, fps_crf = job.timing.get("fps"), job.timing.get("fps_crf")
             fps_txt = f"{fps:.2f} img/s" if fps else "n/a (nothing new to predict)"
             if fps_crf:
                 fps_txt += f", {fps_crf:.2f} img/s with CRF"

@@ -26,7 +26,6 @@ key names, e.g. the authors' released R3Net file, in :meth:`LearnedMethod.conver
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
@@ -151,14 +150,6 @@ def to_uint8(prob: Tensor) -> Tensor:
     for a float tensor (R3Net's ``infer.py``): ``mul(255).byte()``, i.e.
     **truncation** (0.999 → 254), after clamping to [0, 1]."""
     return prob.float().clamp(0, 1).mul(255).to(torch.uint8)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class LearnedMethod(Method):
@@ -402,7 +393,8 @@ class LearnedMethod(Method):
         sha = None
         if self.weights is not None and Path(self.weights).is_file():
             if self._weights_sha256 is None:
-                self._weights_sha256 = _sha256(Path(self.weights))
+                from salbench.identity import sha256_file
+                self._weights_sha256 = sha256_file(self.weights)
             sha = self._weights_sha256
         return {"weights_sha256": sha, "weights": str(self.weights) if self.weights else None,
                 "checkpoint": self.checkpoint_info, "postprocess": "truncate",
