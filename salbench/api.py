@@ -90,14 +90,14 @@ def results(results: str | Path = "results", *, methods: Iterable[str] | str | N
     Dataset names are resolved as everywhere (``pascal`` is ``PASCAL-S``)."""
     import pandas as pd
 
-    from salbench.datasets import info
+    from salbench.datasets import canonical_name, info
     from salbench.errors import SalbenchError
     from salbench.store import ResultsStore
     path = store_path(results)
     if not path.is_file():
         raise SalbenchError(f"no results store at {path} (run `salbench run` first)")
     ms = _filter(methods)
-    ds = [_canonical(d) for d in _filter(datasets) or []] or None
+    ds = [canonical_name(d) for d in _filter(datasets) or []] or None
     with ResultsStore(path, read_only=True) as store:
         sums = store.summaries(methods=ms, datasets=ds, protocol=protocol)
         if not per_image:
@@ -119,15 +119,6 @@ def results(results: str | Path = "results", *, methods: Iterable[str] | str | N
                 rows.append({"method": s["method"], "dataset": s["dataset"],
                              "protocol": s["protocol"], "image": name, **sc})
         return pd.DataFrame(rows, columns=None if rows else ["method", "dataset", "protocol", "image"])
-
-
-def _canonical(name: str) -> str:
-    from salbench import datasets
-    fn = getattr(datasets, "canonical_name", None)
-    if fn is not None:
-        return fn(name)
-    d = datasets.info(name)
-    return d.name if d is not None else name
 
 
 def build_report(results: str | Path = "results", *, protocol: str | None = None, table: int = 2,

@@ -26,7 +26,7 @@ def method_rows(with_cost: bool = True) -> list[dict[str, Any]]:
                                "family": cls.family or None, "needs_weights": cls.needs_weights,
                                "supports_crf": cls.supports_crf, "default_crf": cls.default_crf,
                                "parallel": cls.parallel, "presets": spec.options or None,
-                               "options": [o.to_dict() for o in cls.options_schema() if not o.internal],
+                               "options": [o.to_dict() for o in cls.options_schema()],
                                "description": spec.description, "params": None, "gmacs": None,
                                "gmacs_size": list(getattr(cls, "cost_size", (300, 300)))}
         if cls.kind == "learned":

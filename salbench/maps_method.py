@@ -139,6 +139,8 @@ class PrecomputedMaps(Method):
 
     @staticmethod
     def _same_dataset(folder: str, dataset: str) -> bool:
+        """A folder named after ``dataset``: its registered name or an alias,
+        case- and punctuation-insensitively."""
         from salbench.datasets import _norm, info
         wanted = {_norm(dataset)}
         d = info(dataset)
@@ -147,32 +149,26 @@ class PrecomputedMaps(Method):
         return _norm(folder) in wanted
 
     @classmethod
-    def _set_folder(cls, root: Path, set_name: str, dataset: str) -> Path | None:
-        for a, b in ((set_name, None), (None, set_name)):
-            if a is not None:  # root/<set>/<dataset>/
-                base = root / a
-                if base.is_dir():
-                    for q in sorted(base.iterdir()):
-                        if q.is_dir() and cls._same_dataset(q.name, dataset):
-                            return q.resolve()
-            else:  # root/<dataset>/<set>/
-                for d in sorted(root.iterdir()):
-                    if d.is_dir() and cls._same_dataset(d.name, dataset) and (d / b).is_dir():
-                        return (d / b).resolve()
-        return None
-
-    @staticmethod
-    def _dataset_folder(root: Path, dataset: str | None) -> Path | None:
+    def _dataset_folder(cls, root: Path, dataset: str | None) -> Path | None:
+        """The sub-folder of ``root`` named after ``dataset``, if any."""
         if not dataset:
             return None
-        from salbench.datasets import _norm, info
-        wanted = {_norm(dataset)}
-        d = info(dataset)
-        if d:
-            wanted |= {_norm(d.name)} | {_norm(a) for a in d.aliases}
         for sub in sorted(root.iterdir()):
-            if sub.is_dir() and _norm(sub.name) in wanted:
+            if sub.is_dir() and cls._same_dataset(sub.name, dataset):
                 return sub.resolve()
+        return None
+
+    @classmethod
+    def _set_folder(cls, root: Path, set_name: str, dataset: str) -> Path | None:
+        """Map set ``set_name``'s folder for ``dataset``: ``root/<set>/<dataset>/``,
+        else ``root/<dataset>/<set>/``."""
+        if (root / set_name).is_dir():
+            found = cls._dataset_folder(root / set_name, dataset)
+            if found is not None:
+                return found
+        for d in sorted(root.iterdir()):
+            if d.is_dir() and cls._same_dataset(d.name, dataset) and (d / set_name).is_dir():
+                return (d / set_name).resolve()
         return None
 
     def _lookup(self, name: str) -> Path | None:

@@ -43,8 +43,7 @@ class Option:
 
     ``type`` is ``bool``, ``int``, ``float``, ``str`` or ``tuple`` (``item_type``
     says what the tuple holds). ``choices`` restricts the values; ``nullable``
-    allows None (``none`` on the command line). ``internal`` options are set by
-    salbench itself, never by the user.
+    allows None (``none`` on the command line).
     """
 
     name: str
@@ -54,7 +53,6 @@ class Option:
     choices: tuple | None = None
     nullable: bool = False
     item_type: type = float
-    internal: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
@@ -186,19 +184,18 @@ def _index(schema: Iterable[Option]) -> dict[str, Option]:
 
 
 def _unknown(method: str, key: str, schema: dict[str, Option]) -> OptionError:
-    valid = describe(schema.values(), user_only=True)
+    valid = describe(schema.values())
     return OptionError(f"method {method!r} has no option {key!r}; valid options: "
                        f"{valid or '(none)'}")
 
 
-def describe(schema: Iterable[Option], user_only: bool = True) -> str:
+def describe(schema: Iterable[Option]) -> str:
     """``name (type, default d), ...`` for messages."""
     return ", ".join(f"{o.name} ({o.type_name()}, default {_plain(o.default)})"
-                     for o in schema if not (user_only and o.internal))
+                     for o in schema)
 
 
-def parse_cli(method: str, schema: Sequence[Option], items: Iterable[str] | None,
-              allow_internal: bool = False) -> dict[str, Any]:
+def parse_cli(method: str, schema: Sequence[Option], items: Iterable[str] | None) -> dict[str, Any]:
     """``["key=value", ...]`` to typed values. Keys may use ``-`` for ``_``."""
     idx = _index(schema)
     out: dict[str, Any] = {}
@@ -208,20 +205,19 @@ def parse_cli(method: str, schema: Sequence[Option], items: Iterable[str] | None
         k, v = item.split("=", 1)
         k = k.strip().replace("-", "_")
         opt = idx.get(k)
-        if opt is None or (opt.internal and not allow_internal):
+        if opt is None:
             raise _unknown(method, k, idx)
         out[k] = opt.parse(v, method)
     return out
 
 
-def validate(method: str, schema: Sequence[Option], values: Mapping[str, Any],
-             allow_internal: bool = True) -> dict[str, Any]:
+def validate(method: str, schema: Sequence[Option], values: Mapping[str, Any]) -> dict[str, Any]:
     """Python values (API, variants, checkpoints) checked and coerced."""
     idx = _index(schema)
     out: dict[str, Any] = {}
     for k, v in values.items():
         opt = idx.get(k)
-        if opt is None or (opt.internal and not allow_internal):
+        if opt is None:
             raise _unknown(method, k, idx)
         out[k] = opt.coerce(v, method)
     return out
