@@ -61,22 +61,44 @@ def sha256_file(path: str | Path | None) -> str | None:
     return h.hexdigest()
 
 
+#: salbench modules whose code does not change a map (plumbing around the methods)
+_NOT_MAP_CODE = ("salbench.registry", "salbench.options", "salbench.errors")
+
+
+def _salbench_deps(mod) -> list[str]:
+    """Names of the salbench modules a method module uses directly (its
+    imported functions, classes and modules), e.g. ``salbench.nn.backbones``
+    for R3Net: their code shapes the maps too."""
+    import types
+    names = set()
+    for v in vars(mod).values():
+        name = v.__name__ if isinstance(v, types.ModuleType) else getattr(v, "__module__", None)
+        if isinstance(name, str) and name.split(".")[0] in ("salbench", "salbench_methods") \
+                and name not in _NOT_MAP_CODE:
+            names.add(name)
+    return sorted(names)
+
+
 def _module_files(cls: type) -> list[Path]:
-    files: list[Path] = []
+    """The source files behind a method class: the modules of its class and
+    base classes (a package plugin: all its files), and the salbench modules
+    those use directly."""
+    mods: list[str] = []
     for c in cls.__mro__:
-        if c is object or c.__module__ in ("builtins", "salbench.registry"):
+        if c is object or c.__module__ == "builtins" or c.__module__ in _NOT_MAP_CODE:
             continue
+        mods.append(c.__module__)
         mod = sys.modules.get(c.__module__)
+        if mod is not None:
+            mods += _salbench_deps(mod)
+    files: list[Path] = []
+    for name in dict.fromkeys(mods):
+        mod = sys.modules.get(name)
         f = getattr(mod, "__file__", None)
-        if not f:
-            try:
-                f = inspect.getsourcefile(c)
-            except TypeError:
-                f = None
         if not f:
             continue
         p = Path(f)
-        if p.name == "__init__.py":  # a package plugin: all of its sources
+        if p.name == "__init__.py" and not name.startswith("salbench"):  # a package plugin
             files += sorted(q for q in p.parent.rglob("*.py"))
         else:
             files.append(p)

@@ -429,8 +429,11 @@ class RunResult:
 
 
 def _crf_identity() -> dict[str, Any]:
+    """The dense CRF's parameters and a hash of its code."""
     from salbench import crf
-    return {k.lower(): getattr(crf, k) for k in dir(crf) if k.startswith("CRF_")}
+    from salbench.identity import sha256_file
+    return {**{k.lower(): getattr(crf, k) for k in dir(crf) if k.startswith("CRF_")},
+            "source_sha256": sha256_file(crf.__file__)}
 
 
 # -- the run ----------------------------------------------------------------------

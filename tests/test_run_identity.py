@@ -466,3 +466,18 @@ def test_a_dataset_named_dotdot_cannot_place_maps_outside_results(tmp_path, plug
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "res" / "contrast-test" / "set").is_dir()
     assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["contrast-test", "salbench.sqlite"]
+
+
+def test_the_source_hash_covers_the_code_a_method_uses():
+    """The code that shapes a method's maps enters its source hash: its module,
+    its base classes' modules and the salbench modules it uses (R3Net's
+    backbones and blocks, the classical helpers), not the registry plumbing."""
+    from salbench import registry
+    from salbench.identity import _module_files
+    repo = Path(__file__).resolve().parents[1]
+    files = {p.resolve().relative_to(repo).as_posix() for p in _module_files(registry.get_spec("r3net").cls)}
+    assert {"methods/r3net.py", "salbench/nn/learned.py", "salbench/nn/backbones.py",
+            "salbench/nn/modules.py"} <= files
+    assert "salbench/registry.py" not in files and "salbench/options.py" not in files
+    bsca = {p.name for p in _module_files(registry.get_spec("bsca").cls)}
+    assert bsca == {"bsca.py", "classical.py"}
