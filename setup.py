@@ -1,6 +1,6 @@
 """Build hook: compile the 8-bit metric kernels ahead of time (numba.pycc).
 
-Everything else is in pyproject.toml. See salbench/_aot_build.py: the extension
+Everything else is in pyproject.toml. See salbench/metrics/kernels/aot_build.py: the extension
 is optional, so an install without a C compiler (or with numba.pycc failing)
 still succeeds and salbench compiles the kernels on first use instead.
 ``SALBENCH_NO_AOT=1`` skips it.
@@ -17,7 +17,7 @@ def _ext_modules():
         return [], {}
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     try:
-        from salbench._aot_build import extension
+        from salbench.metrics.kernels.aot_build import extension
         from setuptools.command import build_ext
 
         ext = extension()  # patches setuptools' build_ext to compile it

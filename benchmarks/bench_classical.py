@@ -10,7 +10,7 @@ scratch folder (``--out``, default a temporary directory, never the data
 folder), and compares with the authors' MATLAB maps
 (``maps/SOD/RBD`` = wCtr*, ``maps/SOD/BSCA``): per-image mean absolute
 difference of the two maps (both /255) averaged over the images, and maxF / MAE
-under the ``pysodmetrics`` and ``r3net`` protocols of ``salbench.evaluate``
+under the ``pysodmetrics`` and ``r3net`` protocols of ``salbench.run.evaluate``
 for our maps and for theirs.
 
 ``segments`` recovers the authors' superpixels from their maps (the maps are
@@ -87,7 +87,7 @@ def mean_abs_diff(method, root: Path, ref: str, stems) -> float:
 
 def _run_one(args):
     name, img_path, out_path = args
-    from salbench.registry import create
+    from salbench.plugins.registry import create
 
     (m,) = create(name).predict([read_rgb(Path(img_path))], [Path(img_path).stem])
     Image.fromarray(m).save(out_path)
@@ -95,7 +95,7 @@ def _run_one(args):
 
 
 def validate(root: Path, out: Path, limit: int | None, workers: int, methods: list[str]) -> dict:
-    from salbench.evaluate import evaluate_pairs
+    from salbench.run.evaluate import evaluate_pairs
 
     stems = sorted(p.stem for p in (root / "SOD" / "images").glob("*.jpg"))
     if limit:
@@ -252,8 +252,8 @@ def floor(root: Path, step: int) -> dict:
                  "achanta"),
         "gs": ("GS", "zhu", geodesic_saliency, "zhu_floor", "zhu"),
     }
-    from salbench.imageio import read_gt
-    from salbench.metrics import Evaluator
+    from salbench.data.imageio import read_gt
+    from salbench.metrics.core import Evaluator
 
     stems = sorted(p.stem for p in (root / "SOD" / "images").glob("*.jpg"))[::step]
     res: dict = {"images": len(stems), "step": step, "methods": {}}
@@ -302,7 +302,7 @@ def _images_400x300(root: Path, n: int) -> list[np.ndarray]:
 
 def _time_batch(args):
     name, imgs = args
-    from salbench.registry import create
+    from salbench.plugins.registry import create
 
     m = create(name)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -312,7 +312,7 @@ def _time_batch(args):
 
 
 def speed(root: Path, n: int, methods: list[str]) -> dict:
-    from salbench.registry import create
+    from salbench.plugins.registry import create
 
     imgs = _images_400x300(root, n)
     res: dict = {"images": len(imgs), "size": "400x300", "load_before": os.getloadavg(), "methods": {}}

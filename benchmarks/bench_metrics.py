@@ -14,7 +14,7 @@
    then again warm; JIT ~ cold - warm. Run with the default build (the
    AOT-compiled kernels when ``pip install`` built them) and with the JIT
    build (``SALBENCH_KERNELS=jit``); also times the AOT compile itself (what
-   the install adds) and checks that ``import salbench.evaluate`` does not
+   the install adds) and checks that ``import salbench.run.evaluate`` does not
    import torch.
 
 Usage: ``python benchmarks/bench_metrics.py [--n 500] [--repeat 5] [--data ../shared/data]
@@ -75,7 +75,7 @@ def time_it(fn, repeat: int = 1, clock=None) -> float:
 
 
 def bench_synthetic(n: int, skip_pysod: bool) -> list[tuple[str, float]]:
-    from salbench.metrics import Evaluator
+    from salbench.metrics.core import Evaluator
 
     pairs = synthetic_pairs(n)
     # JIT / cache load outside the timing. pairs[0] has an empty GT (i % 20 == 0),
@@ -120,8 +120,8 @@ def bench_synthetic(n: int, skip_pysod: bool) -> list[tuple[str, float]]:
 
 
 def bench_eval(data: Path, repeat: int = 5) -> list[tuple[str, float]]:
-    from salbench.evaluate import default_workers, evaluate_pairs, pair_files
-    from salbench.imageio import read_gt, read_map
+    from salbench.run.evaluate import default_workers, evaluate_pairs, pair_files
+    from salbench.data.imageio import read_gt, read_map
 
     pairs, _ = pair_files(data / "maps" / "SOD" / "DSS", data / "SOD" / "gt")
     workers = default_workers()
@@ -199,7 +199,7 @@ def _bench_eval_end_to_end(data: Path, workers: int, repeat: int) -> list[tuple[
 def bench_cold_start(data: Path) -> list[tuple[str, float]]:
     exe = Path(sys.executable).parent / "salbench"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "salbench.cli"]
-    from salbench import _fastpath
+    from salbench.metrics.kernels import build as _fastpath
 
     installed = _fastpath.load("auto")
     rows = [("AOT-compiled kernels installed and current (0/1)", float(installed.backend == "aot"))]
@@ -245,23 +245,23 @@ def bench_cold_start(data: Path) -> list[tuple[str, float]]:
         # cold JIT run did before the weighted-F kernel got its own process)
         env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "numba-cache-serial"), **{_fastpath.ENV_VAR: "jit"})
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "from salbench.metrics import warm_kernels; "
+        subprocess.run([sys.executable, "-c", "from salbench.metrics.core import warm_kernels; "
                         "warm_kernels('histograms'); warm_kernels('weighted_f')"], env=env, check=True)
         rows.append(("JIT build: compile of the same kernels in one process, serial (s)", time.perf_counter() - t0))
-        # what pip install adds: the ahead-of-time compile (setup.py -> salbench._aot_build)
+        # what pip install adds: the ahead-of-time compile (setup.py -> salbench.metrics.kernels.aot_build)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "salbench._aot_build", "--output-dir", str(Path(tmp) / "aot")],
+        subprocess.run([sys.executable, "-m", "salbench.metrics.kernels.aot_build", "--output-dir", str(Path(tmp) / "aot")],
                        check=True, capture_output=True)
-        rows.append(("AOT compile at install (python -m salbench._aot_build) (s)", time.perf_counter() - t0))
+        rows.append(("AOT compile at install (python -m salbench.metrics.kernels.aot_build) (s)", time.perf_counter() - t0))
         probe = subprocess.run([sys.executable, "-c", "import sys, time; t = time.perf_counter(); "
-                                "import salbench.evaluate; print(time.perf_counter() - t, 'torch' in sys.modules)"],
+                                "import salbench.run.evaluate; print(time.perf_counter() - t, 'torch' in sys.modules)"],
                                capture_output=True, text=True, check=True).stdout.split()
         bare = min(_bare_python() for _ in range(3))
     rows += [
         ("bare `python -c pass` (s)", bare),
         ("warm overhead, default build = warm - bare python (target < 0.5 s)", warm_default - bare),
-        ("import salbench.evaluate (s)", float(probe[0])),
-        ("torch imported by salbench.evaluate (0/1)", float(probe[1] == "True")),
+        ("import salbench.run.evaluate (s)", float(probe[0])),
+        ("torch imported by salbench.run.evaluate (0/1)", float(probe[1] == "True")),
     ]
     return rows
 

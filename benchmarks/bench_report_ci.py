@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from salbench import report
-from salbench.store import ResultsStore
+from salbench.report import tables as report
+from salbench.store.results import ResultsStore
 
 SIZES = {"ECSSD": 1000, "HKU-IS": 4447, "PASCAL-S": 850, "SOD": 300, "DUT-OMRON": 5168}
 KEYS = ("mae", "max_f", "mean_f", "adp_f", "s_measure", "max_e", "mean_e", "adp_e", "weighted_f")

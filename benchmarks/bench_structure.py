@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     import py_sod_metrics as psm
 
-    from salbench._kernels_structure import s_measure, weighted_f
+    from salbench.metrics.kernels.structure import s_measure, weighted_f
 
     pairs, what = load_pairs(args.pairs, args.method)
     s_measure(*pairs[0])  # load / compile outside the timing

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from salbench.errors import SalbenchError
-from salbench.store import ResultsStore
+from salbench.store.results import ResultsStore
 
 
 def make_pairs(folder: Path, n: int, size: int) -> tuple[Path, Path]:
@@ -120,7 +120,7 @@ def read_only_store(tmp: Path) -> tuple[str, str, str]:
         os.chmod(store, 0o444)
         os.chmod(d, 0o555)
         pre = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-        code = ("import sys\nfrom salbench.store import ResultsStore\nfrom salbench.paths import check_results_folder\n"
+        code = ("import sys\nfrom salbench.store.results import ResultsStore\nfrom salbench.data.paths import check_results_folder\n"
                 "s = ResultsStore(sys.argv[1] + '/salbench.sqlite', read_only=True)\n"
                 "print('rows', len(s.image_scores('m', 'd', 'pysodmetrics')))\n"
                 "try:\n    check_results_folder(sys.argv[1]); print('run: not refused')\n"

@@ -64,7 +64,7 @@ def _peak_gib(dev: torch.device) -> float | None:
 
 
 def build(backbone: str, dev: torch.device, channels_last: bool):
-    from salbench.registry import create
+    from salbench.plugins.registry import create
     torch.manual_seed(2018)
     net = create("r3net", backbone=backbone).build_model().to(dev)
     if channels_last:

@@ -77,8 +77,8 @@ from scipy import sparse
 from salbench.classical import (ClassicalMethod, adjacency_yang, framed_saliency, grady_weights, slic_lab,
                                 is_degenerate, minmax, rgb_to_lab_colorspace11, rgb_to_lab_ruzon,
                                 slic_superpixels, symmetric_from_edges, two_hop_edges)
-from salbench.options import Option, OptionError
-from salbench.registry import register_method
+from salbench.plugins.options import Option, OptionError
+from salbench.plugins.registry import register_method
 
 N_SUPERPIXELS = 300
 COMPACTNESS_BG = 30

@@ -51,8 +51,8 @@ import numpy as np
 from salbench.classical import (ClassicalMethod, adjacency_yang, framed_saliency, grady_weights,
                                 is_degenerate, minmax, rgb_to_lab_colorspace11, slic_superpixels,
                                 symmetric_from_edges, two_hop_edges)
-from salbench.options import Option
-from salbench.registry import register_method
+from salbench.plugins.options import Option
+from salbench.plugins.registry import register_method
 
 #: superpixels requested from SLIC (``spnumber`` in the MR code).
 N_SUPERPIXELS = 200

@@ -52,9 +52,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from salbench.nn.learned import LearnedMethod, SODNet
-from salbench.options import Option
+from salbench.plugins.options import Option
 from salbench.nn.modules import ASPP, ConvBNPReLU
-from salbench.registry import register_method
+from salbench.plugins.registry import register_method
 
 #: NLDF's feature width (``fea_dim`` in the code).
 FEA_DIM = 128

@@ -39,8 +39,8 @@ from torch import Tensor, nn
 from salbench.nn.learned import LearnedMethod, SODNet
 from salbench.nn.modules import ASPP, conv_bn_prelu
 from salbench.nn.weights import torch7_block_key
-from salbench.options import Option
-from salbench.registry import MethodNotReady, register_method
+from salbench.plugins.options import Option
+from salbench.plugins.registry import MethodNotReady, register_method
 
 __all__ = ["R3NetModel", "R3Net", "make_rrb"]
 

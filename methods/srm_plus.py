@@ -38,9 +38,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from salbench.nn.learned import LearnedMethod, SODNet
-from salbench.options import Option
+from salbench.plugins.options import Option
 from salbench.nn.modules import ASPP, ConvBNPReLU
-from salbench.registry import register_method
+from salbench.plugins.registry import register_method
 
 #: channels of every stage's features.
 WIDTH = 256

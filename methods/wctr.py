@@ -94,8 +94,8 @@ from scipy.sparse.linalg import spsolve
 from salbench.classical import (MATLAB_EPS, ClassicalMethod, adjacency_zhu, framed_saliency, graythresh,
                                 is_degenerate, link_clique, minmax, pairwise_dist, rgb_to_lab_colorspace11,
                                 slic_superpixels)
-from salbench.options import Option
-from salbench.registry import register_method
+from salbench.plugins.options import Option
+from salbench.plugins.registry import register_method
 
 #: pixels per superpixel (``pixNumInSP``).
 PIXELS_PER_SUPERPIXEL = 600

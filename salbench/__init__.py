@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 #: the Python API (imported on first use, so ``import salbench`` stays cheap)
 _API = {"run": "salbench.api", "evaluate_folder": "salbench.api", "results": "salbench.api",
-        "build_report": "salbench.api", "RunSpec": "salbench.runner", "Runner": "salbench.runner"}
+        "build_report": "salbench.api", "RunSpec": "salbench.run.runner", "Runner": "salbench.run.runner"}
 
 
 def __getattr__(name: str):

@@ -6,10 +6,10 @@ without any command line. The ``salbench`` commands are thin layers over these.
 >>> salbench.results("results")                                      # doctest: +SKIP
    method dataset      protocol  count    mae  max_f ...
 
-Every function returns data: :func:`run` a :class:`~salbench.runner.RunResult`,
+Every function returns data: :func:`run` a :class:`~salbench.run.runner.RunResult`,
 :func:`evaluate_folder` the scores dict (with its protocol), :func:`results` a
 pandas DataFrame, :func:`build_report` the table text. (The names avoid the
-modules ``salbench.evaluate`` and ``salbench.report``.)
+modules ``salbench.run.evaluate`` and ``salbench.report.tables``.)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from salbench.runner import RunResult
+    from salbench.run.runner import RunResult
 
 __all__ = ["run", "evaluate_folder", "results", "build_report", "store_path"]
 
@@ -30,7 +30,7 @@ def store_path(results: str | Path = "results") -> Path:
     p = Path(results)
     if p.suffix == ".sqlite" or p.is_file():
         return p
-    from salbench.store import default_path
+    from salbench.store.results import default_path
     return default_path(p)
 
 
@@ -38,11 +38,11 @@ def run(methods: str | Sequence[str], datasets: str | Sequence[str] = "all", *,
         options: Mapping[str, Any] | Sequence[str] | None = None, log=None,
         **spec: Any) -> "RunResult":
     """Run methods on datasets, evaluate and store; see
-    :class:`salbench.runner.RunSpec` for every keyword (``weights``, ``device``,
+    :class:`salbench.run.runner.RunSpec` for every keyword (``weights``, ``device``,
     ``crf``, ``protocols``, ``data_root``, ``results``, ``batch_size``,
     ``maps``, ``name``, ``recompute``, ``strict``, ``plugins``, ...).
     ``log`` receives progress lines (default: stderr)."""
-    from salbench.runner import Runner, RunSpec
+    from salbench.run.runner import Runner, RunSpec
     rs = RunSpec(methods=methods, datasets=datasets, options=options or {}, **spec)
     return Runner(rs, log=log).run()
 
@@ -51,9 +51,9 @@ def evaluate_folder(pred: str | Path, gt: str | Path, protocol: str = "pysodmetr
              workers: int | None = None, strict_size: bool = False,
              structural: bool = True, per_image: bool = False) -> dict:
     """Evaluate a folder of maps against a folder of GT (paired by stem);
-    the dict of :func:`salbench.evaluate.evaluate_pairs`, with ``protocol``,
+    the dict of :func:`salbench.run.evaluate.evaluate_pairs`, with ``protocol``,
     ``unpaired`` and, with ``per_image=True``, ``per_image`` (name -> scores)."""
-    from salbench.evaluate import evaluate_pairs, pair_files
+    from salbench.run.evaluate import evaluate_pairs, pair_files
     from salbench.errors import SalbenchError
     pairs, rep = pair_files(pred, gt)
     if not pairs:
@@ -90,9 +90,9 @@ def results(results: str | Path = "results", *, methods: Iterable[str] | str | N
     Dataset names are resolved as everywhere (``pascal`` is ``PASCAL-S``)."""
     import pandas as pd
 
-    from salbench.datasets import canonical_name, info
+    from salbench.data.datasets import canonical_name, info
     from salbench.errors import SalbenchError
-    from salbench.store import ResultsStore
+    from salbench.store.results import ResultsStore
     path = store_path(results)
     if not path.is_file():
         raise SalbenchError(f"no results store at {path} (run `salbench run` first)")
@@ -127,10 +127,10 @@ def build_report(results: str | Path = "results", *, protocol: str | None = None
            columns: str | None = None, claims: bool = True) -> str:
     """The Table 2 (or 1) layout of the stored results as Markdown or LaTeX text."""
     import importlib
-    rep = importlib.import_module("salbench.report")
+    rep = importlib.import_module("salbench.report.tables")
     from salbench.errors import SalbenchError
-    from salbench.protocols import DEFAULT_PROTOCOL, get_protocol
-    from salbench.store import ResultsStore
+    from salbench.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
+    from salbench.store.results import ResultsStore
     path = store_path(results)
     if not path.is_file():
         raise SalbenchError(f"no results store at {path} (run `salbench run` first)")

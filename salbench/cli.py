@@ -45,16 +45,16 @@ from salbench.errors import SalbenchError
 
 #: sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "eval": ("salbench.evaluate", "evaluate a folder of saliency maps against a folder of ground truth"),
-    "run": ("salbench.runner", "predict maps with a method on datasets, evaluate them and store the scores"),
+    "eval": ("salbench.run.evaluate", "evaluate a folder of saliency maps against a folder of ground truth"),
+    "run": ("salbench.run.runner", "predict maps with a method on datasets, evaluate them and store the scores"),
     "train": ("salbench.nn.train", "train a learned method (R3Net, the '+' baselines)"),
-    "report": ("salbench.report", "tables (Markdown / LaTeX) and PR / F-measure curves from the results store"),
-    "compare": ("salbench.compare", "paired comparison of two methods: differences with intervals, "
+    "report": ("salbench.report.tables", "tables (Markdown / LaTeX) and PR / F-measure curves from the results store"),
+    "compare": ("salbench.report.compare", "paired comparison of two methods: differences with intervals, "
                                     "significance, the images where they differ most"),
-    "worst": ("salbench.worst", "the images where a method does worst, as a contact sheet and CSV"),
-    "list": ("salbench.listing", "list registered methods (or protocols)"),
-    "datasets": ("salbench.datasets", "list benchmark datasets as found under the data root"),
-    "demo": ("salbench.demo", "generate the embedded demo dataset"),
+    "worst": ("salbench.report.worst", "the images where a method does worst, as a contact sheet and CSV"),
+    "list": ("salbench.commands.listing", "list registered methods (or protocols)"),
+    "datasets": ("salbench.data.datasets", "list benchmark datasets as found under the data root"),
+    "demo": ("salbench.data.demo", "generate the embedded demo dataset"),
 }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from salbench import demo
+from salbench.data import demo
 
 
 def cli(*args, check_rc=None, timeout=300, env=None) -> subprocess.CompletedProcess:

@@ -19,9 +19,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from salbench import analysis, demo
-from salbench.evaluate import evaluate_pairs
-from salbench.store import ResultsStore
+from salbench.report import analysis
+from salbench.data import demo
+from salbench.run.evaluate import evaluate_pairs
+from salbench.store.results import ResultsStore
 
 ODD = "Odd|name&50%_$\\frac{1}{2}$ é中"
 
@@ -225,7 +226,7 @@ def test_compare_and_worst_commands(store_root, tmp_path):
 
 
 def test_claims_file_and_delta_flags(store_root, tmp_path):
-    from salbench.claims import load_claims, records
+    from salbench.report.claims import load_claims, records
     shipped = Path(__file__).resolve().parents[1] / "reports" / "claims" / "r3net-ijcai2018.csv"
     assert load_claims(shipped) == records()  # the shipped R3Net claims, as a file
     (tmp_path / "c.json").write_text(json.dumps({"paper": "X et al. 2030", "protocol": "pysodmetrics", "claims": [
@@ -284,7 +285,7 @@ def test_html_leaderboard_renders_and_sorts(store_root, tmp_path):
 
 
 def test_odd_names_markdown_latex_and_figures(store_root, tmp_path):
-    from salbench.report import build_table, figures, md_escape, render_latex, render_markdown, tex_escape
+    from salbench.report.tables import build_table, figures, md_escape, render_latex, render_markdown, tex_escape
     with ResultsStore(store_root / "results" / "salbench.sqlite") as s:
         t = build_table(s, protocol="pysodmetrics", datasets=None, methods=None, metrics=["maxf", "mae"],
                         columns=[])

@@ -1,7 +1,7 @@
 """The ahead-of-time build of the 8-bit kernels (numba.pycc) against the JIT build.
 
 One test compiles the extension into a temporary folder with ``python -m
-salbench._aot_build`` (what ``pip install`` does through ``setup.py``), loads it
+salbench.metrics.kernels.aot_build`` (what ``pip install`` does through ``setup.py``), loads it
 from there and requires every score and curve of both builds to agree, on
 random pairs of every protocol and on the SOD maps; it also checks that the
 compiled functions release the GIL (the evaluator runs pairs in threads). Other
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from salbench import _fastpath as FP
-from salbench.metrics import image_stats
-from salbench.protocols import PROTOCOLS
+from salbench.metrics.kernels import build as FP
+from salbench.metrics.core import image_stats
+from salbench.metrics.protocols import PROTOCOLS
 
 from conftest import shared_data_root
 
@@ -41,7 +41,7 @@ def _load_built(folder: Path):
 def built(tmp_path_factory):
     """The extension compiled from this checkout into a temporary folder."""
     out = tmp_path_factory.mktemp("aot")
-    r = subprocess.run([sys.executable, "-m", "salbench._aot_build", "--output-dir", str(out)],
+    r = subprocess.run([sys.executable, "-m", "salbench.metrics.kernels.aot_build", "--output-dir", str(out)],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     mod = _load_built(out)
@@ -60,7 +60,7 @@ def _pairs():
         yield (rng.random((h, w)) * 255).astype(np.uint8), np.full((h, w), 255, np.uint8)
     root = shared_data_root()
     if root is not None:
-        from salbench.imageio import read_gt, read_map
+        from salbench.data.imageio import read_gt, read_map
 
         gts = sorted((root / "SOD" / "gt").glob("*.png"))[:40]
         for g in gts:
@@ -141,7 +141,7 @@ def test_cpu_tag_is_stable():
 _INSTALLED = FP._aot_kernels()[0] is not None
 
 
-@pytest.mark.skipif(not _INSTALLED, reason="no current salbench._kernels_aot installed (pip install builds it)")
+@pytest.mark.skipif(not _INSTALLED, reason="no current salbench.metrics.kernels._aot installed (pip install builds it)")
 def test_installed_module_keeps_numba_out_of_eval(tmp_path):
     pred, gt = tmp_path / "pred", tmp_path / "gt"
     pred.mkdir()

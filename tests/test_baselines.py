@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from salbench import registry
+from salbench.plugins import registry
 from salbench.cli import main as cli_main
 
 BASELINES = ("dss+", "nldf+", "amulet+", "srm+")
@@ -154,7 +154,7 @@ def test_nldf_local_contrast_and_boundary_iou_loss():
 def demo_small(tmp_path_factory):
     """Two demo training pairs at 64x64 (so a 64 crop is the whole image: every
     batch is the same two images) and three demo test pairs at 96x72."""
-    from salbench import demo
+    from salbench.data import demo
 
     root = tmp_path_factory.mktemp("demo")
     src = demo.ensure(root / "data")

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from salbench import classical as C
-from salbench.registry import create, get_spec
+from salbench.plugins.registry import create, get_spec
 
 METHODS = ["mr", "wctr", "bsca"]
 REPO = Path(__file__).resolve().parents[1]
@@ -394,7 +394,7 @@ def test_close_to_authors_maps_on_sod_subset(shared_data, methods, tmp_path, nam
     met (see reports/classical_validation.md: MAD 0.091 / 0.097 over all 300, and
     our maps score *higher* than the authors'); this test guards the level
     reached: MAD < MAD_BOUND and our maps no worse than theirs by more than 0.02."""
-    from salbench.evaluate import evaluate_pairs
+    from salbench.run.evaluate import evaluate_pairs
 
     bench = _load_bench()
     stems = sorted(p.stem for p in (shared_data / "SOD" / "images").glob("*.jpg"))[::10]
@@ -468,7 +468,7 @@ def test_declared_options_and_defaults():
     # strings (the command line) and typed values give the same options
     assert create("wctr", geo_sigma="10").options["geo_sigma"] == 10.0
     assert create("bsca", phases="3,3,4").options["phases"] == (3, 3, 4)
-    from salbench.options import OptionError
+    from salbench.plugins.options import OptionError
     with pytest.raises(OptionError, match=r"slic_variant=slic.*zhu_floor, zhu"):
         create("wctr", slic_variant="slic")
     with pytest.raises(OptionError, match=r"no option 'sigma'.*geo_sigma \(float or none"):
@@ -523,7 +523,7 @@ def test_run_cli_wctr_geo_sigma_option(tmp_path):
     (subprocess, process-pool workers): other maps than the default, the same
     as the Python API with the typed option; a bad value and an unknown option
     exit 2 with one line (no traceback)."""
-    from salbench.imageio import read_rgb
+    from salbench.data.imageio import read_rgb
 
     ds = _small_real_dataset(tmp_path / "data")
     base = ["run", "--method", "wctr", "--datasets", ds, "--data-root", str(tmp_path / "data"),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from salbench.crf import crf_unary, dense_crf
+from salbench.nn.crf import crf_unary, dense_crf
 from salbench.errors import SalbenchError
 
 dcrf = pytest.importorskip("pydensecrf.densecrf")

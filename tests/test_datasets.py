@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from salbench import datasets
-from salbench.datasets import DATASETS, TEST_SETS, data_root, expand, resolve
+from salbench.data import datasets
+from salbench.data.datasets import DATASETS, TEST_SETS, data_root, expand, resolve
 from salbench.errors import SalbenchError
 
 

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from salbench import demo
-from salbench.datasets import resolve
+from salbench.data import demo
+from salbench.data.datasets import resolve
 
 
 @pytest.fixture(scope="session")

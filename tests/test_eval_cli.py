@@ -17,9 +17,9 @@ from PIL import Image
 
 from salbench import cli
 from salbench.errors import SalbenchError
-from salbench.evaluate import EXIT_SKIPPED, evaluate_pairs, pair_files
-from salbench.imageio import read_gt, read_map
-from salbench.metrics import SCORE_KEYS, Evaluator
+from salbench.run.evaluate import EXIT_SKIPPED, evaluate_pairs, pair_files
+from salbench.data.imageio import read_gt, read_map
+from salbench.metrics.core import SCORE_KEYS, Evaluator
 
 JSON_KEYS = {"protocol", "count", "mae", "max_f", "mean_f", "adp_f", "s_measure", "max_e", "mean_e", "adp_e",
              "weighted_f", "precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_curve", "resized",
@@ -238,6 +238,6 @@ def test_real_subprocess_on_sod_maps(shared_data, tmp_path):
 
 
 def test_eval_import_is_torch_free():
-    r = subprocess.run([sys.executable, "-c", "import sys, salbench.evaluate, salbench.cli; "
+    r = subprocess.run([sys.executable, "-c", "import sys, salbench.run.evaluate, salbench.cli; "
                         "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr

@@ -1,4 +1,4 @@
-"""salbench.exactsum: exact fixed-point sums against Python's exact rationals."""
+"""salbench.metrics.exactsum: exact fixed-point sums against Python's exact rationals."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salbench import exactsum
-from salbench.exactsum import ExactSum
-from salbench.metrics import Evaluator
+from salbench.metrics import exactsum
+from salbench.metrics.exactsum import ExactSum
+from salbench.metrics.core import Evaluator
 
 _VALUES = st.one_of(
     st.floats(min_value=0.0, max_value=1.0, allow_nan=False, allow_subnormal=True),
@@ -104,7 +104,7 @@ def test_zero_count_gives_nan_and_version_1_states_load():
 
 
 def test_jit_and_installed_builds_split_alike():
-    from salbench import _fastpath as FP
+    from salbench.metrics.kernels import build as FP
 
     rng = np.random.default_rng(3)
     rows = [rng.random(50) * rng.choice([1e-300, 1e-20, 1.0, 1e15], 50) for _ in range(20)]

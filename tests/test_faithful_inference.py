@@ -93,7 +93,7 @@ def _reference_process(tmp: Path) -> None:
     ``infer.py`` with and without ``crf_refine``) and, from the same process,
     salbench's API maps (all images in one ``predict`` call, and the first one
     alone), as PNG files under ``tmp``."""
-    from salbench.registry import create
+    from salbench.plugins.registry import create
     torch.set_num_threads(THREADS)
     torch.manual_seed(2018)
     net = create("r3net").build_model().eval()
@@ -117,7 +117,7 @@ def _reference_process(tmp: Path) -> None:
             Image.fromarray(arr).save(tmp / "ref" / f"{p.stem}.png")
             Image.fromarray(_authors_crf_refine(np.array(img), arr)).save(tmp / "ref_crf" / f"{p.stem}.png")
     del net
-    from salbench.imageio import read_rgb
+    from salbench.data.imageio import read_rgb
     m = create("r3net", weights=tmp / "6000.pth")
     m.prepare()
     assert m.checkpoint_info == {"method": None, "iteration": None, "options": None}
@@ -190,8 +190,8 @@ def test_cli_run_at_default_settings_is_bit_identical(setup):
 def test_api_predict_and_crf_are_bit_identical(setup):
     """The same through the Python API: mixed sizes in one call, and one at a
     time (computed in the reference's process); the CRF in this process."""
-    from salbench.crf import dense_crf
-    from salbench.imageio import read_rgb
+    from salbench.nn.crf import dense_crf
+    from salbench.data.imageio import read_rgb
     assert setup["api"].keys() == setup["ref"].keys()
     for stem, got in setup["api"].items():
         np.testing.assert_array_equal(got, setup["ref"][stem])

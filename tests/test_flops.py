@@ -109,7 +109,7 @@ def _old_hook_count(model: nn.Module, shape) -> int:
 
 
 def test_r3net_light_equals_the_hook_count():
-    from salbench.registry import create
+    from salbench.plugins.registry import create
     torch.manual_seed(0)
     net = create("r3net", backbone="resnet18").build_model()
     shape = (1, 3, 96, 128)
@@ -121,7 +121,7 @@ def test_r3net_light_equals_the_hook_count():
 
 def test_r3net_default_on_meta_equals_the_hook_count():
     """The default ResNeXt-101 R3Net, built on the meta device (as listing does)."""
-    from salbench.registry import create
+    from salbench.plugins.registry import create
     with torch.device("meta"):
         m = create("r3net")
         net = m.build_model()

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from salbench.errors import InputError
-from salbench.imageio import IMAGE_EXTS, read_gt, read_map, read_rgb, write_png_atomic
+from salbench.data.imageio import IMAGE_EXTS, read_gt, read_map, read_rgb, write_png_atomic
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from helpers import make_set
-from salbench.store import ResultsStore
+from salbench.store.results import ResultsStore
 
 
 def _procs_mentioning(text: str) -> list[int]:

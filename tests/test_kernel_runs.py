@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from salbench import _fastpath as FP
-from salbench import _kernels as K
-from salbench._kernels_structure import weighted_f
+from salbench.metrics.kernels import build as FP
+from salbench.metrics.kernels import counts as K
+from salbench.metrics.kernels.structure import weighted_f
 
 SHAPES = [(1, 1), (2, 3), (3, 5), (4, 7), (5, 8), (6, 9), (7, 15), (9, 16), (11, 17), (17, 23), (13, 64), (31, 45)]
 

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import salbench._kernels_structure as ks
-from salbench import _fastpath as _fp
-from salbench import numeric
-from salbench._kernels_structure import s_measure, weighted_f
+import salbench.metrics.kernels.structure as ks
+from salbench.metrics.kernels import build as _fp
+from salbench.metrics import numeric
+from salbench.metrics.kernels.structure import s_measure, weighted_f
 
 cv2 = pytest.importorskip("cv2")
 psm = pytest.importorskip("py_sod_metrics")
@@ -223,7 +223,7 @@ def test_sod_dss_maps(shared_data) -> None:
 
 
 def test_s_and_weighted_f_equals_the_two_functions() -> None:
-    # the one-validation entry point that salbench.metrics uses
+    # the one-validation entry point that salbench.metrics.core uses
     rng = np.random.default_rng(9)
     for _ in range(5):
         p, g = random_case(rng, int(rng.integers(0, 6)), int(rng.integers(2, 60)), int(rng.integers(2, 60)))

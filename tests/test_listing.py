@@ -12,12 +12,13 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from salbench import listing, registry
+from salbench.commands import listing
+from salbench.plugins import registry
 
 TINY = textwrap.dedent('''
     import torch
     from torch import nn
-    from salbench.registry import Method, register_method
+    from salbench.plugins.registry import Method, register_method
 
 
     class Net(nn.Module):

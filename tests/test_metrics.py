@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from salbench import metrics, numeric
-from salbench.metrics import SCORE_KEYS, Evaluator
+from salbench.metrics import core as metrics
+from salbench.metrics import numeric
+from salbench.metrics.core import SCORE_KEYS, Evaluator
 
 py_sod_metrics = pytest.importorskip("py_sod_metrics")
 
@@ -30,7 +31,7 @@ REL = 1e-12
 def _structure_works() -> bool:
     """The S / wF kernels belong to another module; probe them in a child
     process so a crash there cannot take this test session down."""
-    code = ("import numpy as np; from salbench import _kernels_structure as k; "
+    code = ("import numpy as np; from salbench.metrics.kernels import structure as k; "
             "p = np.linspace(0, 1, 20).reshape(4, 5); g = p > 0.4; "
             "print(k.s_measure(p, g), k.weighted_f(p, g))")
     try:
@@ -200,7 +201,7 @@ def test_parity_reference_json(shared_data):
     """Against the values PySODMetrics 1.6.2 recorded for its own test data."""
     root = shared_data / "pysodmetrics-testdata"
     ref = json.loads((root / "reference_values_pysodmetrics_1.6.2.json").read_text())
-    from salbench.imageio import read_gt, read_map
+    from salbench.data.imageio import read_gt, read_map
 
     ev = Evaluator(structural=STRUCT)
     names = {"mae": "mae", "sm": "s_measure", "wfm": "weighted_f", "adpF": "adp_f", "meanF": "mean_f",
@@ -234,7 +235,7 @@ def test_parity_reference_json(shared_data):
 @pytest.mark.realdata
 def test_parity_sod_published_maps(shared_data):
     """All 300 SOD images, DSS maps, read as PySODMetrics reads them."""
-    from salbench.imageio import read_gt, read_map
+    from salbench.data.imageio import read_gt, read_map
 
     gt_dir = shared_data / "SOD" / "gt"
     pairs = []

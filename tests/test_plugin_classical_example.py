@@ -35,13 +35,13 @@ def _small_dataset(root: Path, n: int = 3) -> str:
 
 @pytest.fixture(scope="module")
 def plugin_method():
-    from salbench.registry import create, load_plugin
+    from salbench.plugins.registry import create, load_plugin
     assert NAME in load_plugin(PLUGIN)
     return create
 
 
 def test_plugin_run_report_list_through_cli(tmp_path, plugin_method):
-    from salbench.imageio import read_rgb
+    from salbench.data.imageio import read_rgb
 
     ds = _small_dataset(tmp_path / "data")
     results = tmp_path / "results"
@@ -98,7 +98,7 @@ def test_plugin_options_and_maps(plugin_method):
     """Typed options (strings parse as on the command line) and the map
     contract: uint8 at the image's size, the object brighter than the border,
     a constant image all zero."""
-    from salbench.registry import get_spec
+    from salbench.plugins.registry import get_spec
 
     cls = get_spec(NAME).cls
     assert cls.default_options == {"sigma": 0.25, "border": 8, "use_center_prior": True}

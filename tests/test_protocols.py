@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from salbench import numeric
+from salbench.metrics import numeric
 from salbench.errors import SalbenchError
-from salbench.metrics import Evaluator
-from salbench.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
+from salbench.metrics.core import Evaluator
+from salbench.metrics.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
 TOL = numeric.PARITY_TOL
 
@@ -100,7 +100,7 @@ def test_r3net_per_image_curves_and_float_input():
     rng = np.random.default_rng(1)
     for pred, gt in _pairs(rng, 4):
         p, r, m = r3net_pr_mae(pred, gt)
-        from salbench import metrics
+        from salbench.metrics import core as metrics
 
         f = metrics.fmeasure(pred, gt, protocol="r3net")
         np.testing.assert_allclose(f["precision"], p, rtol=1e-12, atol=TOL)
@@ -115,7 +115,7 @@ def test_r3net_per_image_curves_and_float_input():
 @pytest.mark.realdata
 def test_r3net_on_published_sod_maps(shared_data):
     """First 40 SOD images, DSS maps, read as R3Net's infer.py reads them."""
-    from salbench.imageio import read_gt, read_map
+    from salbench.data.imageio import read_gt, read_map
 
     gts = sorted((shared_data / "SOD" / "gt").glob("*.png"))[:40]
     pairs = []

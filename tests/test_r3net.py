@@ -13,7 +13,7 @@ import torch
 
 from salbench.nn.learned import CHECKPOINT_FORMAT, LearnedMethod, SODNet
 from salbench.nn.modules import upsample
-from salbench.registry import MethodNotReady, create, get_spec
+from salbench.plugins.registry import MethodNotReady, create, get_spec
 
 torch.set_num_threads(1)  # 2 shared cores: more threads only spin
 

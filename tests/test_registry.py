@@ -9,9 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from salbench import registry
-from salbench.options import OptionError
-from salbench.registry import Method, MethodNotReady, RegistryError, register_method
+from salbench.plugins import registry
+from salbench.plugins.options import OptionError
+from salbench.plugins.registry import Method, MethodNotReady, RegistryError, register_method
 
 
 class _Const(Method):
@@ -67,7 +67,7 @@ def test_builtin_methods_are_declared_as_entry_points_without_importing():
     for n in ("maps", "r3net", "dss+", "nldf+", "amulet+", "srm+", "mr", "wctr", "bsca"):
         assert n in names
     # nothing heavy imported just by listing names
-    code = ("import sys, salbench.registry as r; r.available(); "
+    code = ("import sys, salbench.plugins.registry as r; r.available(); "
             "print('torch' in sys.modules, 'numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
@@ -77,7 +77,7 @@ def test_plugin_file_named_by_user(tmp_path):
     plugin = tmp_path / "my_plugin.py"
     plugin.write_text(textwrap.dedent('''
         import numpy as np
-        from salbench.registry import Method, register_method
+        from salbench.plugins.registry import Method, register_method
 
         @register_method
         class Centre(Method):

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from salbench.errors import InputError, SalbenchError
-from salbench.imageio import read_map
-from salbench.store import ResultsStore
+from salbench.data.imageio import read_map
+from salbench.store.results import ResultsStore
 from tests.helpers import cli, one_line_error
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,8 +120,8 @@ def test_read_only_folder_checks_and_read_only_store():
         before = {p.name: p.stat().st_mtime_ns for p in (d / "results").iterdir()}
         code = (
             "import sys\n"
-            "from salbench.store import ResultsStore\n"
-            "from salbench.paths import check_results_folder\n"
+            "from salbench.store.results import ResultsStore\n"
+            "from salbench.data.paths import check_results_folder\n"
             "from salbench.errors import SalbenchError\n"
             f"s = ResultsStore({str(d / 'results' / 'salbench.sqlite')!r}, read_only=True)\n"
             "print('rows', len(s.image_scores('m', 'd', 'pysodmetrics')), s.summaries()[0]['count'])\n"
@@ -275,7 +275,7 @@ def test_degenerate_e_measure_flagged_value_kept(tmp_path):
     assert float(row["max_e"]) > 1e10
     # the store turns the key into problem rows
     with ResultsStore(tmp_path / "s.sqlite") as s:
-        from salbench.evaluate import evaluate_pairs, pair_files
+        from salbench.run.evaluate import evaluate_pairs, pair_files
         pairs, _ = pair_files(pred, gt)
         summary = evaluate_pairs(pairs, workers=1)
         s.put_results("m", "d", "pysodmetrics", summary, None, "r")
@@ -342,7 +342,8 @@ def test_eval_lists_ignored_files_and_accepts_run_extensions(tmp_path):
     r = cli("eval", "--pred", pred, "--gt", gt, check_rc=0)
     assert "2 images" in r.stdout
     assert "ignored" in r.stderr and "notes.txt" in r.stderr and "scores.mat" in r.stderr
-    from salbench import datasets, imageio
+    from salbench.data import datasets
+    from salbench.data import imageio
     assert set(datasets.IMAGE_EXTS) | set(datasets.GT_EXTS) == set(imageio.EVAL_EXTS)
 
 
@@ -386,7 +387,7 @@ def test_cli_user_errors(tmp_path):
 def test_evaluator_state_validation():
     import copy
 
-    from salbench.metrics import Evaluator, evaluate_pair
+    from salbench.metrics.core import Evaluator, evaluate_pair
     ev = Evaluator(structural=False)
     ev.update(np.full((6, 6), 100, np.uint8), (np.arange(36).reshape(6, 6) > 17).astype(np.uint8) * 255)
     good = ev.state_dict()
@@ -418,7 +419,7 @@ def test_evaluator_state_validation():
 def test_png_with_broken_deflate_under_valid_crcs(tmp_path, monkeypatch):
     """Both readers refuse it; with SALBENCH_PNG_INFLATE_CHECK=1 the check
     catches it first (same problem under both, no libpng line on stderr)."""
-    import salbench.imageio as imageio
+    import salbench.data.imageio as imageio
     f = tmp_path / "bad.png"
     f.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
                   + _png_chunk(b"IDAT", b"not a zlib stream") + _png_chunk(b"IEND", b""))

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from salbench import demo
-from salbench.evaluate import evaluate_pairs
-from salbench.report import build_table, render_latex, render_markdown
-from salbench.store import ResultsStore
+from salbench.data import demo
+from salbench.run.evaluate import evaluate_pairs
+from salbench.report.tables import build_table, render_latex, render_markdown
+from salbench.store.results import ResultsStore
 
 METHODS = {  # label -> how its maps are made from the GT and the image
     "good": lambda gt, img, rng: ndimage.gaussian_filter(gt.astype(float), 1.5),

@@ -18,12 +18,12 @@ import pytest
 from PIL import Image
 
 from helpers import cli, make_set, one_line_error
-from salbench.store import CURVE_KEYS, ResultsStore
+from salbench.store.results import CURVE_KEYS, ResultsStore
 
 PLUGIN = textwrap.dedent('''
     import numpy as np
-    from salbench.options import Option
-    from salbench.registry import Method, register_method
+    from salbench.plugins.options import Option
+    from salbench.plugins.registry import Method, register_method
 
 
     @register_method
@@ -159,7 +159,7 @@ def test_two_dataset_folders_with_one_basename_never_share_maps(tmp_path, plugin
 
 
 def test_a_run_folder_is_locked_while_written(tmp_path, plugin):
-    from salbench.identity import FolderLock
+    from salbench.run.identity import FolderLock
     make_set(tmp_path / "set", 2)
     res = tmp_path / "res"
     with FolderLock(res / "contrast-test" / "set", what="a test holding the lock"):
@@ -271,7 +271,7 @@ def test_python_api_runs_and_returns_dataframes(tmp_path, plugin):
     assert ev["protocol"] == "r3net" and ev["mae"] == row["mae"] and len(ev["per_image"]) == 3
     md = salbench.build_report(tmp_path / "res", datasets="set")
     assert "contrast-test" in md and "pysodmetrics" in md
-    from salbench.options import OptionError
+    from salbench.plugins.options import OptionError
     with pytest.raises(OptionError, match="no option 'gian'"):
         salbench.run("contrast-test", datasets=[str(tmp_path / "set")], options={"gian": 2},
                      results=str(tmp_path / "res"))
@@ -338,7 +338,7 @@ def test_store_schema_2_keeps_problems_out_of_curves_and_migrates_version_1(tmp_
 def _r3net_checkpoint(path: Path, seed: int) -> None:
     import torch
 
-    from salbench import registry
+    from salbench.plugins import registry
     from salbench.nn.learned import CHECKPOINT_FORMAT
     torch.manual_seed(seed)
     model = registry.create("r3net", backbone="resnet18").build_model()
@@ -360,7 +360,7 @@ def test_an_implicit_checkpoint_is_hashed_and_a_newer_one_never_mixes_in(tmp_pat
     cli(*base, check_rc=0, env=env)
     with ResultsStore(res / "salbench.sqlite") as s:
         [run] = s.runs("r3net-nocrf", "set")
-    from salbench.identity import sha256_file
+    from salbench.run.identity import sha256_file
     assert run["weights_sha256"] == sha256_file(ck / "r3net" / "A" / "final.pt")
     assert run["weights"].endswith("A/final.pt") and run["batch_size"] == 8 and run["dtype"] == "fp32"
     # a newer final.pt elsewhere would be picked up: refused, not mixed into the same folder
@@ -422,8 +422,8 @@ def test_many_map_sets_in_one_command(tmp_path, shared_data, layout):
 
 BROKEN = textwrap.dedent('''
     import numpy as np
-    from salbench.options import Option
-    from salbench.registry import Method, register_method
+    from salbench.plugins.options import Option
+    from salbench.plugins.registry import Method, register_method
 
 
     @register_method
@@ -472,12 +472,12 @@ def test_the_source_hash_covers_the_code_a_method_uses():
     """The code that shapes a method's maps enters its source hash: its module,
     its base classes' modules and the salbench modules it uses (R3Net's
     backbones and blocks, the classical helpers), not the registry plumbing."""
-    from salbench import registry
-    from salbench.identity import _module_files
+    from salbench.plugins import registry
+    from salbench.run.identity import _module_files
     repo = Path(__file__).resolve().parents[1]
     files = {p.resolve().relative_to(repo).as_posix() for p in _module_files(registry.get_spec("r3net").cls)}
     assert {"methods/r3net.py", "salbench/nn/learned.py", "salbench/nn/backbones.py",
             "salbench/nn/modules.py"} <= files
-    assert "salbench/registry.py" not in files and "salbench/options.py" not in files
+    assert "salbench/plugins/registry.py" not in files and "salbench/plugins/options.py" not in files
     bsca = {p.name for p in _module_files(registry.get_spec("bsca").cls)}
     assert bsca == {"bsca.py", "classical.py"}

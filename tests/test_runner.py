@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from salbench import demo
-from salbench.store import ResultsStore
+from salbench.data import demo
+from salbench.store.results import ResultsStore
 
 PLUGIN = textwrap.dedent('''
     import time
     import numpy as np
-    from salbench.registry import Method, MethodNotReady, register_method
+    from salbench.plugins.registry import Method, MethodNotReady, register_method
 
 
     def centre_contrast(im, sigma):
@@ -126,7 +126,7 @@ def test_plugin_run_writes_maps_scores_and_run_record(tmp_path, plugin):
         m = np.asarray(Image.open(out / f"{n}.png"))
         img = np.asarray(Image.open(tmp_path / "set8" / "images" / f"{n}.jpg"))
         assert m.dtype == np.uint8 and m.shape == img.shape[:2]
-    from salbench.evaluate import evaluate_pairs
+    from salbench.run.evaluate import evaluate_pairs
     with ResultsStore(res / "salbench.sqlite") as s:
         sums = {r["protocol"]: r for r in s.summaries(curves=True)}
         assert set(sums) == {"pysodmetrics", "r3net"}

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import textwrap
 
-from salbench.claims import CLAIMS, lookup
-from salbench.store import ResultsStore
+from salbench.report.claims import CLAIMS, lookup
+from salbench.store.results import ResultsStore
 
 
 def _summary(v: float) -> dict:
@@ -63,7 +63,7 @@ def test_claims_transcribed_from_r3net_paper(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    from salbench.store import ResultsStore
+    from salbench.store.results import ResultsStore
     path, label, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     s = ResultsStore(path)
     for i in range(n):
@@ -89,7 +89,7 @@ def test_two_processes_write_at_once(tmp_path):
 
 KILLED = textwrap.dedent("""
     import sys, time
-    from salbench.store import ResultsStore
+    from salbench.store.results import ResultsStore
     s = ResultsStore(sys.argv[1])
     with s.transaction() as c:
         c.execute("DELETE FROM image_scores")

@@ -34,7 +34,7 @@ TINY_PLUGIN = Path(__file__).parent / "plugins" / "tiny_learned.py"
 
 @pytest.fixture(scope="module")
 def tiny_plugin() -> Path:
-    from salbench.registry import load_plugin
+    from salbench.plugins.registry import load_plugin
     load_plugin(TINY_PLUGIN)
     return TINY_PLUGIN
 
@@ -85,7 +85,7 @@ def test_poly_schedule_values():
 def test_one_step_uses_group_learning_rates_and_decay(tiny_plugin):
     """One SGD step from zero momentum: biases move by 2·lr·grad (no decay),
     all other parameters by lr·(grad + 5e-4·p); checked against the formula."""
-    from salbench.registry import create
+    from salbench.plugins.registry import create
     torch.manual_seed(0)
     net = create("tiny-train-test").build_model().train()
     lr = 0.05
@@ -116,7 +116,7 @@ def test_one_step_uses_group_learning_rates_and_decay(tiny_plugin):
 def test_r3net_parameter_groups():
     """On the real R3Net (ResNet-18 backbone), the bias group is exactly the
     parameters named ``*.bias`` (R3Net's ``name[-4:] == 'bias'``)."""
-    from salbench.registry import create
+    from salbench.plugins.registry import create
     net = create("r3net", backbone="resnet18").build_model()
     groups = T.param_groups(net, 1e-3, 5e-4)
     named = list(net.named_parameters())
@@ -337,8 +337,8 @@ def test_cli_train_then_run_then_report(tmp_path):
     assert [x["iteration"] for x in log] == [1, 2, 3] and len(log[0]["losses"]) >= 2
     assert all(np.isfinite(x["loss"]) for x in log)
     try:
-        import salbench.runner as runner  # noqa: F401
-        import salbench.report  # noqa: F401
+        import salbench.run.runner as runner  # noqa: F401
+        import salbench.report.tables  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"salbench run / report not available yet ({exc})")
     # the demo test split, cut to 8 pairs to keep the CPU test short
@@ -400,8 +400,8 @@ class _BNDecoderNet(torch.nn.Module):
 @pytest.fixture(scope="module")
 def bn_method() -> str:
     """A learned method declaring ``bn_init`` as ``LearnedMethod`` does."""
-    from salbench.options import Option
-    from salbench.registry import Method, register_method
+    from salbench.plugins.options import Option
+    from salbench.plugins.registry import Method, register_method
 
     class BNInitTest(Method):
         name = "tiny-bn-init-test"
@@ -448,7 +448,7 @@ def test_bn_init_uniform_in_decoder_only_and_ones(bn_method, tmp_path):
     assert all(torch.all(w == 1) for w in dec1) and torch.all(bb1 == 1)
     assert ck1["options"]["bn_init"] == "ones" and ck1["config"]["bn_init"] == "ones"
     # a bad value is an OptionError naming the choices
-    from salbench.options import OptionError
+    from salbench.plugins.options import OptionError
     with pytest.raises(OptionError, match=r"bn_init=zeros.*uniform, ones"):
         T.Trainer(bn_method, str(folder), **kw, options={"bn_init": "zeros"})
 
@@ -493,7 +493,7 @@ def test_train_option_is_typed_dss_without_aspp(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "precision fp32 (faithful" in out
     # --option bn_init=ones (declared by LearnedMethod): PyTorch >= 1.0's init
-    from salbench.registry import get_spec
+    from salbench.plugins.registry import get_spec
     if "bn_init" not in {o.name for o in get_spec("dss+").cls.options_schema()}:
         pytest.skip("LearnedMethod does not declare bn_init yet")
     assert off["options"]["bn_init"] == "uniform"

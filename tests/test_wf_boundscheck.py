@@ -21,7 +21,7 @@ import numpy as np
 SCRIPT = r"""
 import json
 import numpy as np
-from salbench import _kernels_structure as ks
+from salbench.metrics.kernels import structure as ks
 
 def cases():
     rng = np.random.default_rng(3)

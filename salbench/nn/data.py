@@ -40,7 +40,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from salbench.errors import InputError, SalbenchError
-from salbench.numeric import GT_THRESHOLD_TRAIN, IMAGENET_MEAN, IMAGENET_STD
+from salbench.metrics.numeric import GT_THRESHOLD_TRAIN, IMAGENET_MEAN, IMAGENET_STD
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -61,13 +61,13 @@ class TrainPair:
 def resolve_training_set(dataset: str, data_root: str | Path | None = None) -> tuple[str, list[TrainPair]]:
     """``(name, pairs)`` of a training set.
 
-    Uses :func:`salbench.datasets.resolve` (registered names such as
+    Uses :func:`salbench.data.datasets.resolve` (registered names such as
     ``MSRA10K``, ``demo-train``, or an explicit folder) when that module is
     installed; falls back to reading ``<data_root>/<dataset>/{images,gt}`` or a
     folder given as a path.
     """
     try:
-        from salbench import datasets as _ds  # another engineer's module
+        from salbench.data import datasets as _ds  # another engineer's module
         resolve = getattr(_ds, "resolve", None)
     except ImportError:
         resolve = None

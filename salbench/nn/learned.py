@@ -2,7 +2,7 @@
 
 * :class:`SODNet` — an ``nn.Module`` with a backbone, returning all supervised
   outputs as logits at the input size, with its own loss and final map.
-* :class:`LearnedMethod` — a :class:`salbench.registry.Method` that resolves a
+* :class:`LearnedMethod` — a :class:`salbench.plugins.registry.Method` that resolves a
   checkpoint (``--weights`` or ``checkpoints/<method>/*/final.pt``), builds the
   network, and predicts uint8 maps exactly as the R3Net authors' ``infer.py``
   does (full resolution by default; images of different sizes are never put
@@ -39,9 +39,9 @@ from salbench.errors import SalbenchError
 from salbench.nn.backbones import build_backbone
 from salbench.nn.modules import upsample as _upsample
 from salbench.nn.weights import WeightsError, check_and_load, load_error, parse_device, unwrap_state_dict
-from salbench.numeric import IMAGENET_MEAN, IMAGENET_STD
-from salbench.options import Option
-from salbench.registry import Method, MethodNotReady
+from salbench.metrics.numeric import IMAGENET_MEAN, IMAGENET_STD
+from salbench.plugins.options import Option
+from salbench.plugins.registry import Method, MethodNotReady
 
 __all__ = ["SODNet", "LearnedMethod", "CHECKPOINT_FORMAT", "checkpoint_root",
            "find_checkpoint", "upsample", "normalise_images", "to_uint8", "NON_ARCH_OPTIONS"]
@@ -393,7 +393,7 @@ class LearnedMethod(Method):
         sha = None
         if self.weights is not None and Path(self.weights).is_file():
             if self._weights_sha256 is None:
-                from salbench.identity import sha256_file
+                from salbench.run.identity import sha256_file
                 self._weights_sha256 = sha256_file(self.weights)
             sha = self._weights_sha256
         return {"weights_sha256": sha, "weights": str(self.weights) if self.weights else None,

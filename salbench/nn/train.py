@@ -56,7 +56,7 @@ from torch import nn
 
 from salbench.errors import SalbenchError
 from salbench.nn.weights import load_error, parse_device
-from salbench.options import OptionError, parse_cli, validate
+from salbench.plugins.options import OptionError, parse_cli, validate
 
 CHECKPOINT_FORMAT = "salbench-checkpoint-v1"
 
@@ -349,7 +349,7 @@ class Trainer:
                  options: dict[str, Any] | None = None, resume: str | Path = "auto",
                  stop_after: int | None = None, progress: bool = True,
                  check_data: bool = True, **hyper: Any) -> None:
-        from salbench.registry import get_spec
+        from salbench.plugins.registry import get_spec
 
         unknown = set(hyper) - set(DEFAULTS)
         if unknown:
@@ -747,7 +747,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from salbench.registry import get_spec, load_plugin
+    from salbench.plugins.registry import get_spec, load_plugin
 
     for plug in args.plugin:
         load_plugin(plug)

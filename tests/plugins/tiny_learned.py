@@ -2,7 +2,7 @@
 a conv-BN backbone and two logit outputs at input size."""
 from typing import Any, ClassVar
 import torch, torch.nn as nn, torch.nn.functional as F
-from salbench.registry import Method, register_method
+from salbench.plugins.registry import Method, register_method
 
 class TinyNet(nn.Module):
     def __init__(self, width=6):

@@ -28,12 +28,12 @@ a teaching example, not a method from a paper.
         --method center-contrast --option sigma=0.4 border=12 --datasets SOD
     salbench report
 
-or from Python: ``salbench.registry.load_plugin(path)`` then
-``salbench.registry.create("center-contrast", sigma=0.4)``. To install it for
+or from Python: ``salbench.plugins.registry.load_plugin(path)`` then
+``salbench.plugins.registry.create("center-contrast", sigma=0.4)``. To install it for
 good, point the ``salbench.methods`` entry-point group of your package at this
 module (``center-contrast = "yourpackage.center_contrast"``).
 
-**The plugin contract** (:class:`salbench.registry.Method`), as this file
+**The plugin contract** (:class:`salbench.plugins.registry.Method`), as this file
 fills it in, is documented on each attribute of :class:`CenterContrast`.
 """
 
@@ -44,8 +44,8 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 from scipy import ndimage
 
-from salbench.options import Option, OptionError
-from salbench.registry import Method, register_method
+from salbench.plugins.options import Option, OptionError
+from salbench.plugins.registry import Method, register_method
 
 #: RGB → opponent colours (intensity, red-green, yellow-blue), orthonormal rows,
 #: so distances stay Euclidean distances in RGB units.
@@ -132,7 +132,7 @@ class CenterContrast(Method):
 
     def prepare(self) -> None:
         """Called once before any image is read: load weights, check optional
-        dependencies, raise :class:`salbench.registry.MethodNotReady` with a
+        dependencies, raise :class:`salbench.plugins.registry.MethodNotReady` with a
         how-to when something is missing. Nothing to do here."""
 
     def predict(self, images: Sequence[np.ndarray], names: Sequence[str]) -> list[np.ndarray]:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from salbench.nn.learned import LearnedMethod
-from salbench.registry import register_method
+from salbench.plugins.registry import register_method
 
 
 def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:

@@ -1,0 +1,130 @@
+"""``salbench list methods|protocols|datasets [--json]``.
+
+``methods`` imports every registered plugin (:func:`salbench.plugins.registry.load_all`;
+a plugin that fails to import is a warning on stderr, not a crash) and shows
+each method's kind, paper, its option schema (name, type, default, help;
+``--json``), and - for learned methods, computed from the architecture
+without weights - its parameter count (classifier layers excluded) and GMACs
+for one image of the method's declared input size (300×300 for networks that
+run at full resolution), and the numeric precision it runs / trains in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def method_rows(with_cost: bool = True) -> list[dict[str, Any]]:
+    from salbench.plugins import registry
+    rows = []
+    for name, spec in registry.load_all().items():
+        cls = spec.cls
+        row: dict[str, Any] = {"name": name, "kind": cls.kind, "paper": cls.paper,
+                               "family": cls.family or None, "needs_weights": cls.needs_weights,
+                               "supports_crf": cls.supports_crf, "default_crf": cls.default_crf,
+                               "parallel": cls.parallel, "presets": spec.options or None,
+                               "options": [o.to_dict() for o in cls.options_schema()],
+                               "description": spec.description, "params": None, "gmacs": None,
+                               "gmacs_size": list(getattr(cls, "cost_size", (300, 300)))}
+        if cls.kind == "learned":
+            row["precision"] = ("fp32 on CPU; on CUDA --amp (bf16 autocast + channels-last) is "
+                                "opt-in at inference; training on CUDA defaults to bf16, the "
+                                "authors' fp32 is --amp none")
+        if with_cost and cls.kind == "learned":
+            try:
+                row["params"], row["gmacs"] = method_cost(spec)
+            except Exception as exc:  # describe, never crash the listing
+                row["error"] = f"{type(exc).__name__}: {exc}"
+                print(f"warning: {name}: params/GMACs unavailable ({row['error']})", file=sys.stderr)
+        rows.append(row)
+    return rows
+
+
+def method_cost(spec, options: dict | None = None,
+                size: tuple[int, int] | None = None) -> tuple[int | None, float | None]:
+    """(parameters, GMACs for one image of ``size``, default the method's
+    ``cost_size``) of a learned method, without weights.
+
+    The network is built on PyTorch's ``meta`` device (shapes only, no memory,
+    no arithmetic), which makes listing 25 networks take seconds rather than
+    minutes; if a model cannot be built there, it is built for real."""
+    def measure():
+        m = spec.create(**(options or {}))
+        p = m.count_params()
+        g = m.gmacs(tuple(size or getattr(m, "cost_size", (300, 300))))
+        return (int(p) if p is not None else None,
+                float(g) if g is not None else None)
+    if spec.cls.kind != "learned":
+        return None, None
+    try:
+        import torch
+        with torch.device("meta"):
+            return measure()
+    except Exception:
+        return measure()
+
+
+def protocol_rows() -> list[dict[str, Any]]:
+    from salbench.metrics.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+    rows = []
+    for name, p in PROTOCOLS.items():
+        d = p.to_dict() if hasattr(p, "to_dict") else {}
+        rows.append({"name": name, "default": name == DEFAULT_PROTOCOL,
+                     "description": getattr(p, "description", ""),
+                     "reference": getattr(p, "reference", ""), "details": d})
+    return rows
+
+
+def dataset_rows() -> list[dict[str, Any]]:
+    from salbench.data.datasets import DATASETS, DEMO_SETS
+    from salbench.data.demo import COUNTS
+    rows = [{"name": d.name, "count": d.count, "role": d.role, "source": d.source,
+             "layout": d.layout, "aliases": list(d.aliases)} for d in DATASETS.values()]
+    rows += [{"name": k, "count": COUNTS[split], "role": split,
+              "source": "embedded, generated on first use (salbench demo)",
+              "layout": "images/*.jpg + gt/*.png", "aliases": []} for k, split in DEMO_SETS.items()]
+    return rows
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", nargs="?", default="methods", choices=("methods", "protocols", "datasets"))
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    p.add_argument("--plugin", action="append", metavar="FILE_OR_MODULE",
+                   help="also load this plugin (repeatable)")
+    p.add_argument("--no-cost", action="store_true",
+                   help="skip parameter / GMAC counting (faster)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from salbench.plugins import registry
+    for p in args.plugin or []:
+        registry.load_plugin(p)
+    if args.what == "methods":
+        rows = method_rows(with_cost=not args.no_cost)
+    elif args.what == "protocols":
+        rows = protocol_rows()
+    else:
+        rows = dataset_rows()
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+        return 0
+    from tabulate import tabulate
+    if args.what == "methods":
+        table = [[r["name"], r["kind"], f"{r['params'] / 1e6:.2f}M" if r["params"] else "-",
+                  f"{r['gmacs']:.2f}" if r["gmacs"] else "-",
+                  "{}x{}".format(*r["gmacs_size"]) if r["gmacs"] else "",
+                  r["paper"] + (" [CRF]" if r["default_crf"] else ""),
+                  ", ".join(o["name"] for o in r["options"]) or "-"] for r in rows]
+        print(tabulate(table, headers=["method", "kind", "params", "GMACs", "at", "paper",
+                                       "options (list methods --json for types)"],
+                       tablefmt="plain", disable_numparse=True))
+    elif args.what == "protocols":
+        print(tabulate([[r["name"] + (" (default)" if r["default"] else ""), r["description"]]
+                        for r in rows], tablefmt="plain"))
+    else:
+        print(tabulate([[r["name"], r["count"], r["role"], r["source"]] for r in rows],
+                       tablefmt="plain", colalign=("left", "right", "left", "left")))
+    return 0

@@ -1,0 +1,216 @@
+"""The contract of a metric family beyond the classic set, and the exact
+accumulator every family shares.
+
+A family (FmeasureV2 counts, size-invariant metrics, MSIoU, HCE, context
+measure, relaxed boundary F) sees each image once as an :class:`ImageInput`
+and returns two things:
+
+* its **per-image scores** (``dict[str, float]``, keys :attr:`Family.image_keys`;
+  ``nan`` where a score is undefined for that image), stored per image and
+  written to the per-image CSV;
+* its **contribution** to the dataset state (``dict[str, np.ndarray]``): float64
+  arrays are summed exactly (:class:`SignedExactSum`), integer arrays in int64.
+  Every dataset value is a function of the summed contributions and the image
+  count (:meth:`Family.finish`), so shards merge bit for bit by addition and
+  memory is constant in the number of images.
+
+Families are pure: no I/O, no protocol lookup. The caller (the Evaluator)
+normalises the inputs as the protocol says and refuses families the protocol
+does not define.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from salbench.metrics.exactsum import ExactSum
+
+
+@dataclass
+class ImageInput:
+    """One image, as every family sees it.
+
+    ``pred``: float64 map in [0, 1], normalised exactly as the protocol's
+    reference normalises it (PySODMetrics: ``pred / 255``, then min-max
+    rescaled when max > min). ``gt``: bool foreground mask (PySODMetrics:
+    ``gt > 128``). ``qhist``: int64 (2, 256) histogram of the normalised map at
+    the reference's 256 levels (``(pred * 255).astype(uint8)``), row 0 over
+    background pixels, row 1 over foreground pixels; the per-threshold
+    TP / FP / TN / FN of every curve metric follow from it without another
+    pass. ``adaptive_threshold``: the protocol's adaptive threshold of this map
+    (``min(2 * mean(pred), 1)``).
+    """
+
+    pred: np.ndarray
+    gt: np.ndarray
+    qhist: np.ndarray
+    adaptive_threshold: float
+    cache: dict = field(default_factory=dict)  # shared per-image work between families
+
+
+def image_input(pred, gt) -> ImageInput:
+    """The :class:`ImageInput` of a uint8 map and a uint8 (or bool) GT under
+    the ``pysodmetrics`` protocol, built with NumPy exactly as PySODMetrics
+    1.6.2 prepares its inputs (the reference construction; the Evaluator's
+    fast path builds the same values from its histogram pass)."""
+    pred = np.asarray(pred)
+    gt = np.asarray(gt)
+    if pred.dtype != np.uint8:
+        raise ValueError(f"image_input: map dtype {pred.dtype}, expected uint8")
+    gtb = gt if gt.dtype == np.bool_ else gt > 128
+    p = pred / 255
+    if p.max() != p.min():
+        p = (p - p.min()) / (p.max() - p.min())
+    levels = (p * 255).astype(np.uint8)
+    qhist = np.stack([np.bincount(levels[~gtb].ravel(), minlength=256),
+                      np.bincount(levels[gtb].ravel(), minlength=256)]).astype(np.int64)
+    thr = min(2 * p.mean(), 1.0)
+    return ImageInput(p, np.ascontiguousarray(gtb), qhist, float(thr))
+
+
+class Family:
+    """One metric family. Subclasses set the class attributes and implement
+    :meth:`image` and :meth:`finish`."""
+
+    #: short name used by ``--metrics`` (e.g. ``"fmv2"``)
+    name: str = ""
+    #: per-image score keys, in output order
+    image_keys: tuple[str, ...] = ()
+    #: dataset-level scalar keys, in output order
+    keys: tuple[str, ...] = ()
+    #: dataset-level curve keys (256-point arrays), in output order
+    curve_keys: tuple[str, ...] = ()
+
+    def image(self, x: ImageInput) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Per-image scores and this image's additive contribution."""
+        raise NotImplementedError
+
+    def finish(self, state: dict[str, np.ndarray], n_images: int) -> dict:
+        """Dataset-level values (scalars as float, curves as float64 arrays)
+        from the summed contributions: ``state`` holds each float key as the
+        correctly rounded mean over the images that gave it, each int key as
+        its exact sum, and ``_count:<key>`` the number of images that gave
+        ``key`` (see :meth:`Accumulator.state`)."""
+        raise NotImplementedError
+
+
+class SignedExactSum:
+    """Exact running sum of float64 arrays whose values may be negative
+    (Cohen's kappa): positive and negative parts in two :class:`ExactSum` and
+    one correctly rounded difference at the end."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = tuple(shape)
+        self.pos = ExactSum(self.shape)
+        self.neg = ExactSum(self.shape)
+
+    def add(self, x) -> None:
+        x = np.asarray(x, dtype=np.float64).reshape(self.shape)
+        if np.isnan(x).any():
+            raise ValueError("SignedExactSum.add: NaN value")
+        self.pos.add(np.where(x > 0, x, 0.0))
+        self.neg.add(np.where(x < 0, -x, 0.0))
+
+    def merge(self, other: "SignedExactSum") -> None:
+        self.pos.merge(other.pos)
+        self.neg.merge(other.neg)
+
+    def means(self, count: int) -> np.ndarray:
+        """Correctly rounded ``sum / count``."""
+        from salbench.metrics.exactsum import LIMB_BITS, _INT_LIMBS
+
+        used = max(self.pos.used, self.neg.used)
+        out = np.empty(int(np.prod(self.shape)) if self.shape else 1, np.float64)
+        pos, neg = self.pos._exact(), self.neg._exact()
+        shift_p = LIMB_BITS * (self.pos.used - _INT_LIMBS)
+        shift_n = LIMB_BITS * (self.neg.used - _INT_LIMBS)
+        shift = LIMB_BITS * (used - _INT_LIMBS)
+        for j in range(out.shape[0]):
+            total = (pos[j] << (shift - shift_p)) - (neg[j] << (shift - shift_n))
+            out[j] = total / (int(count) << shift) if count > 0 else np.nan
+        return out.reshape(self.shape)
+
+    def to_json(self) -> dict:
+        return {"pos": self.pos.to_json(), "neg": self.neg.to_json()}
+
+    @classmethod
+    def from_json(cls, shape, d: dict) -> "SignedExactSum":
+        s = cls(shape)
+        s.pos = ExactSum.from_json(tuple(shape), d["pos"])
+        s.neg = ExactSum.from_json(tuple(shape), d["neg"])
+        return s
+
+
+class Accumulator:
+    """The dataset state of one family: exact sums of its contributions plus
+    per-key counts of the images that contributed (a contribution may leave a
+    key out for an image where it is undefined, as NaN scores are left out of
+    PySODMetrics' means)."""
+
+    def __init__(self, family: Family) -> None:
+        self.family = family
+        self.floats: dict[str, SignedExactSum] = {}
+        self.ints: dict[str, np.ndarray] = {}
+        self.counts: dict[str, int] = {}
+        self.n_images = 0
+
+    def add(self, contribution: dict[str, np.ndarray]) -> None:
+        """Add one image's contribution (exactly)."""
+        for key, value in contribution.items():
+            a = np.asarray(value)
+            if np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
+                cur = self.ints.get(key)
+                self.ints[key] = a.astype(np.int64) if cur is None else cur + a
+            else:
+                acc = self.floats.get(key)
+                if acc is None:
+                    acc = self.floats[key] = SignedExactSum(a.shape)
+                acc.add(a)
+            self.counts[key] = self.counts.get(key, 0) + 1
+        self.n_images += 1
+
+    def merge(self, other: "Accumulator") -> None:
+        """Add another accumulator's state (exactly: equal to one pass)."""
+        for key, acc in other.floats.items():
+            if key in self.floats:
+                self.floats[key].merge(acc)
+            else:
+                mine = self.floats[key] = SignedExactSum(acc.shape)
+                mine.merge(acc)
+        for key, a in other.ints.items():
+            self.ints[key] = a.copy() if key not in self.ints else self.ints[key] + a
+        for key, c in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + c
+        self.n_images += other.n_images
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Float keys as correctly rounded means over the images that gave the
+        key; int keys as exact int64 sums. ``_count:<key>`` holds each count."""
+        out: dict[str, np.ndarray] = {}
+        for key, acc in self.floats.items():
+            out[key] = acc.means(self.counts[key])
+        out.update(self.ints)
+        for key, c in self.counts.items():
+            out[f"_count:{key}"] = np.int64(c)
+        return out
+
+    def compute(self) -> dict:
+        """The family's dataset-level values."""
+        return self.family.finish(self.state(), self.n_images)
+
+    def state_dict(self) -> dict:
+        """Plain JSON state (exact)."""
+        return {"n_images": self.n_images,
+                "floats": {k: {"shape": list(v.shape), **v.to_json()} for k, v in self.floats.items()},
+                "ints": {k: {"shape": list(v.shape), "values": v.reshape(-1).tolist()}
+                         for k, v in self.ints.items()},
+                "counts": dict(self.counts)}
+
+    def load_state_dict(self, d: dict) -> None:
+        """Replace the state by ``d`` (from :meth:`state_dict`)."""
+        self.n_images = int(d["n_images"])
+        self.floats = {k: SignedExactSum.from_json(tuple(v["shape"]), v) for k, v in d["floats"].items()}
+        self.ints = {k: np.asarray(v["values"], np.int64).reshape(v["shape"]) for k, v in d["ints"].items()}
+        self.counts = {k: int(c) for k, c in d["counts"].items()}

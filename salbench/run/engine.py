@@ -1,0 +1,225 @@
+"""Evaluate several map sets on one dataset under several protocols in one pass.
+
+The paper-table workload is N map sets × one dataset × both protocols. Here
+each GT file is decoded once for all map sets and protocols, and each map
+once for all protocols where the protocols' readers agree. Such a file is
+an 8-bit grey or 1-bit PNG, for which OpenCV's ``IMREAD_GRAYSCALE`` and PIL's
+``convert('L')`` give the same array (checked on every GT and published map
+of the shared SOD / PASCAL-S data by ``tests/test_multi_eval.py``). Any other file is decoded once per
+reader. Images are spread over threads (the kernels release the GIL); the
+main thread adds each image's statistics to one
+:class:`~salbench.metrics.core.Evaluator` per (map set, protocol), in dataset
+order.
+
+:func:`evaluate_sets` returns, per map set and protocol, the same dictionary
+as :func:`salbench.run.evaluate.evaluate_pairs`, so results are bit-identical to
+evaluating each set and protocol on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from salbench.errors import InputError, SalbenchError
+
+__all__ = ["evaluate_sets", "evaluate_sets_with_problems", "decode_for_readers", "default_workers",
+           "degenerate_entry", "E_TOLERANCE"]
+
+#: an image-level E-measure outside [-E_TOLERANCE, 1 + E_TOLERANCE] is flagged as
+#: degenerate. E's (N - 1) normalisation lets it reach N / (N - 1) on an image of N
+#: pixels (1.0004 at 50x50: not flagged), 2.0 at 1x2, and the 1x1 case blows up to
+#: 4.5e15: beyond 5 % above 1 (fewer than ~21 pixels) the value is flagged.
+E_TOLERANCE = 0.05
+_E_KEYS = ("max_e", "mean_e", "adp_e")
+
+
+def degenerate_entry(name: str, scores: dict) -> dict | None:
+    """``{"name", "metric", "value"}`` when an image's E-measure lies outside
+    ``[-E_TOLERANCE, 1 + E_TOLERANCE]`` (kept as computed, but flagged), else None."""
+    for k in _E_KEYS:
+        v = scores.get(k)
+        if v is not None and not (-E_TOLERANCE <= v <= 1 + E_TOLERANCE):
+            return {"name": name, "metric": k, "value": v}
+    return None
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def decode_for_readers(path: str | Path, readers: Sequence[str]) -> dict[str, np.ndarray]:
+    """``{reader: 2-D uint8 array}`` of one map or GT file for each reader.
+    Decodes once when every reader gives the same array (8-bit grey or 1-bit
+    PNG), else once per reader. Raises :class:`InputError` naming the file."""
+    from salbench.data.imageio import read_map
+    readers = list(dict.fromkeys(readers))
+    if len(readers) > 1 and _is_grey8_png(path):
+        arr = read_map(path, "cv2")
+        return {r: arr for r in readers}
+    return {r: read_map(path, r) for r in readers}
+
+
+def _is_grey8_png(path: str | Path) -> bool:
+    """True for an 8-bit grey or 1-bit PNG (PIL mode ``L`` / ``1``: IHDR colour
+    type 0, bit depth 8 or 1), read from the first 26 bytes of the file."""
+    from salbench.data.imageio import png_header
+    info = png_header(path)
+    return info is not None and info[3] == 0 and info[2] in (1, 8)
+
+
+def _resize_to(pred: np.ndarray, shape) -> np.ndarray:
+    import cv2
+    return cv2.resize(pred, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: list,
+                readers: list[str], strict_size: bool, structural: bool):
+    """One image: decode its GT and every set's map, compute each protocol's
+    statistics. Returns ``(gt_problem, [(label, problem_or_None, {proto: stats}, resized)])``."""
+    from salbench.metrics.core import image_stats
+    from salbench.data.paths import display
+    try:
+        gts = decode_for_readers(gt_path, readers)
+    except InputError as exc:
+        return {"name": name, "path": display(exc.path), "problem": exc.problem}, []
+    out = []
+    for label, map_path in maps:
+        try:
+            preds = decode_for_readers(map_path, readers)
+        except InputError as exc:
+            out.append((label, {"name": name, "path": display(exc.path), "problem": exc.problem}, {}, False))
+            continue
+        resized = False
+        stats = {}
+        share: list = []  # weighted F computed once where protocols give it the same inputs
+        for proto in protos:
+            pred, gt = preds[proto.reader], gts[proto.reader]
+            if pred.shape != gt.shape:
+                if strict_size:
+                    raise InputError(map_path, f"map size {pred.shape[1]}x{pred.shape[0]} differs from "
+                                               f"GT size {gt.shape[1]}x{gt.shape[0]} ({gt_path}); "
+                                               f"--strict-size is set")
+                pred = _resize_to(pred, gt.shape)
+                resized = True
+            stats[proto.name] = image_stats(pred, gt, proto, structural, share=share)
+        out.append((label, None, stats, resized))
+    return None, out
+
+
+def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mapping[str, str | Path]],
+                  protocols: Sequence, *, workers: int | None = None,
+                  on_image: Callable[[str, str, str, dict], None] | None = None,
+                  strict_size: bool = False, structural: bool = True) -> dict[str, dict[str, dict]]:
+    """Evaluate map sets against one dataset's GT.
+
+    ``gt``: ``(name, gt_path)`` of the dataset's images, in order. ``sets``:
+    ``{label: {name: map_path}}``; an image a set has no map for is skipped for
+    that set. Returns ``{label: {protocol: result}}``, each result as
+    :func:`salbench.run.evaluate.evaluate_pairs` returns it (scores, curves,
+    ``resized``, ``unreadable``, ``degenerate``, ``skipped``, ``workers``, ``seconds``,
+    ``kernels``).
+    A set with no image evaluated has no entry. ``on_image(label, protocol,
+    name, scores)`` is called on the calling thread, in dataset order.
+    ``protocols``: names or :class:`~salbench.metrics.protocols.Protocol` objects."""
+    return evaluate_sets_with_problems(gt, sets, protocols, workers=workers, on_image=on_image,
+                                       strict_size=strict_size, structural=structural)[0]
+
+
+def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=None,
+                                strict_size=False, structural=True):
+    """:func:`evaluate_sets`, and ``{label: unreadable entries}`` also for the
+    sets of which no image could be evaluated (they have no result)."""
+    from salbench.metrics.kernels import build as _fastpath
+    from salbench.metrics.core import Evaluator, prepare_kernels
+    from salbench.metrics.protocols import get_protocol
+
+    protos = [get_protocol(p) for p in protocols]
+    readers = list(dict.fromkeys(p.reader for p in protos))
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise SalbenchError(f"workers must be at least 1, got {workers}")
+    if structural:
+        prepare_kernels()
+    labels = list(sets)
+    evs = {(lab, p.name): Evaluator(p, structural=structural) for lab in labels for p in protos}
+    resized: dict[str, list[str]] = {lab: [] for lab in labels}
+    degenerate: dict[tuple[str, str], list[dict]] = {k: [] for k in evs}
+    unreadable: dict[str, list[dict]] = {lab: [] for lab in labels}
+    t0 = time.perf_counter()
+
+    def tasks():
+        for name, gp in gt:
+            maps = [(lab, Path(sets[lab][name])) for lab in labels if name in sets[lab]]
+            if maps:
+                yield name, Path(gp), maps
+
+    def consume(name, result):
+        gt_problem, per_set = result
+        if gt_problem is not None:
+            for lab in labels:
+                if name in sets[lab]:
+                    unreadable[lab].append(gt_problem)
+            return
+        for lab, problem, stats, was_resized in per_set:
+            if problem is not None:
+                unreadable[lab].append(problem)
+                continue
+            if was_resized:
+                resized[lab].append(name)
+            for pname, st in stats.items():
+                evs[(lab, pname)].add_stats(st)
+                scores = st.scores()
+                flag = degenerate_entry(name, scores)
+                if flag is not None:
+                    degenerate[(lab, pname)].append(flag)
+                if on_image is not None:
+                    on_image(lab, pname, name, scores)
+
+    if workers == 1:
+        for name, gp, maps in tasks():
+            consume(name, _image_task(name, gp, maps, protos, readers, strict_size, structural))
+    else:
+        window: deque = deque()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="salbench-eval") as pool:
+            try:
+                for name, gp, maps in tasks():
+                    window.append((name, pool.submit(_image_task, name, gp, maps, protos, readers,
+                                                     strict_size, structural)))
+                    if len(window) >= 4 * workers:
+                        n, fut = window.popleft()
+                        consume(n, fut.result())
+                while window:
+                    n, fut = window.popleft()
+                    consume(n, fut.result())
+            except BaseException:
+                for _, fut in window:
+                    fut.cancel()
+                raise
+    seconds = round(time.perf_counter() - t0, 3)
+    out: dict[str, dict[str, dict]] = {}
+    for lab in labels:
+        for p in protos:
+            ev = evs[(lab, p.name)]
+            if ev.count == 0:
+                continue
+            res = ev.compute()
+            res["resized"] = {"count": len(resized[lab]), "names": list(resized[lab]),
+                              "method": "map resized to GT size, bilinear (cv2.INTER_LINEAR)"}
+            res["unreadable"] = list(unreadable[lab])
+            res["degenerate"] = degenerate[(lab, p.name)]
+            res["skipped"] = len(unreadable[lab])
+            res["workers"] = workers
+            res["seconds"] = seconds
+            res["kernels"] = _fastpath.active().backend
+            out.setdefault(lab, {})[p.name] = res
+    return out, unreadable

@@ -1,0 +1,615 @@
+"""The results store: one SQLite file (standard library), by default
+``results/salbench.sqlite``.
+
+Tables
+
+* ``runs``: one row per ``salbench run`` of one method on one dataset - method
+  label and registry name, options, the run identity (everything that can
+  change a map: weights sha256, method source hash, batch size, device, dtype,
+  CRF and its parameters, input size, salbench version, the dataset's resolved
+  path and content fingerprint), versions, git revision, timings (FPS without
+  and with CRF), counts (images found / registered, predicted, resumed),
+  status (``running``; ``done``, ``done-with-problems``, ``interrupted``; a run
+  whose process died is marked ``interrupted`` by the next run, see
+  :meth:`ResultsStore.mark_dead_runs`).
+* ``image_scores``: per-image scalar scores, unique on
+  (method, dataset, protocol, image), packed as float64 (the names are the
+  summary's ``image_keys``): about 100 bytes an image, so a results folder of
+  referenced maps stays under 1 MB per 1000 maps.
+* ``summaries``: per (method, dataset, protocol): ``scores`` (the scalars,
+  JSON), ``curves`` (exactly the keys of :data:`CURVE_KEYS`), ``details``
+  (protocol record, kernel build, timing), unique on that key.
+* ``problems``: one row per problem of a run (kind ``resized``,
+  ``unreadable``, ``unpaired``, ``missing``, ``predict``, ``partial``, ...),
+  with the image, the file and the message.
+* ``methods``: description of each method label (kind, paper, params, GMACs
+  and the input size they were counted at).
+* ``claims``: numbers reported in papers (paper, table, method, dataset,
+  protocol, metric, value), seeded from :mod:`salbench.report.claims`.
+
+Faults: a store that is not SQLite, truncated or corrupt raises
+:class:`salbench.errors.SalbenchError` naming the file and what to do (never a
+``sqlite3`` traceback); opened for writing, the store is checked with ``PRAGMA
+quick_check`` first (measured: 4 ms on a 2 MB store of 10 000 image rows), so ``salbench run``
+never evaluates into a damaged file. ``ResultsStore(path, read_only=True)``
+(``salbench report``) opens it with ``mode=ro`` (``immutable=1`` when the
+folder is read-only and no WAL files exist) and writes nothing: no schema,
+migration or claims. A writable open of a read-only store or folder says so.
+Names that are not valid UTF-8 (bytes in file names, surrogate-escaped by
+Python) are stored with ``\\xNN`` escapes.
+
+Robustness: WAL journal, a busy timeout so two processes can write at once,
+every write in one ``BEGIN IMMEDIATE`` transaction (a kill loses at most the
+transaction in flight), and re-runs *replace* (unique keys), never duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_MS = 60_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    method TEXT NOT NULL,          -- label the results are stored under
+    method_name TEXT NOT NULL,     -- registry name
+    dataset TEXT NOT NULL,
+    protocols TEXT,                -- JSON list
+    options TEXT,                  -- JSON
+    weights TEXT,
+    weights_sha256 TEXT,
+    crf INTEGER,
+    device TEXT,
+    versions TEXT,                 -- JSON
+    git_revision TEXT,
+    started REAL,
+    finished REAL,
+    status TEXT,
+    n_images INTEGER,
+    n_predicted INTEGER,
+    n_resumed INTEGER,
+    n_problems INTEGER,
+    problems TEXT,                 -- JSON list
+    predict_seconds REAL,
+    crf_seconds REAL,
+    fps REAL,                      -- images/s excluding CRF
+    fps_crf REAL,                  -- images/s including CRF (NULL without CRF)
+    host TEXT,
+    pid INTEGER,
+    identity TEXT,                 -- JSON: everything compared on resume
+    dataset_path TEXT,
+    dataset_fingerprint TEXT,
+    n_expected INTEGER,            -- the dataset's registered count (NULL: a folder)
+    batch_size INTEGER,
+    dtype TEXT,
+    source_sha256 TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_md ON runs (method, dataset);
+CREATE TABLE IF NOT EXISTS image_scores (
+    method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL, image TEXT NOT NULL,
+    scores BLOB NOT NULL,          -- float64 little-endian, in the order of summaries.image_keys
+    PRIMARY KEY (method, dataset, protocol, image)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS summaries (
+    method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL,
+    count INTEGER, scores TEXT NOT NULL, curves TEXT, run_id TEXT, updated REAL, details TEXT,
+    image_keys TEXT,               -- JSON list: the per-image score names
+    PRIMARY KEY (method, dataset, protocol)
+);
+CREATE TABLE IF NOT EXISTS methods (
+    method TEXT PRIMARY KEY, method_name TEXT, kind TEXT, paper TEXT,
+    params INTEGER, gmacs REAL, updated REAL, gmacs_size TEXT
+);
+CREATE TABLE IF NOT EXISTS problems (
+    run_id TEXT, method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT,
+    kind TEXT NOT NULL, image TEXT, path TEXT, message TEXT
+);
+CREATE INDEX IF NOT EXISTS problems_md ON problems (method, dataset);
+CREATE TABLE IF NOT EXISTS claims (
+    paper TEXT NOT NULL, tab TEXT NOT NULL, method TEXT NOT NULL, display TEXT,
+    dataset TEXT NOT NULL, protocol TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (paper, tab, method, dataset, protocol, metric)
+);
+"""
+
+#: the curves of an evaluation (256 points each), stored in ``summaries.curves``
+CURVE_KEYS = ("precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_curve")
+#: evaluation output that describes how it was computed (``summaries.details``)
+DETAIL_KEYS = ("protocol_details", "curve_order", "workers", "seconds", "kernels")
+#: evaluation output that lists problems (``problems`` table, not scores)
+PROBLEM_KEYS = ("resized", "unreadable", "skipped", "unpaired", "degenerate")
+#: columns added to ``runs`` / ``methods`` / ``summaries`` by schema version 2
+_V2_COLUMNS = {
+    "runs": (("pid", "INTEGER"), ("identity", "TEXT"), ("dataset_path", "TEXT"),
+             ("dataset_fingerprint", "TEXT"), ("n_expected", "INTEGER"), ("batch_size", "INTEGER"),
+             ("dtype", "TEXT"), ("source_sha256", "TEXT")),
+    "methods": (("gmacs_size", "TEXT"),),
+    "summaries": (("details", "TEXT"), ("image_keys", "TEXT")),
+}
+
+
+_RUN_JSON = ("protocols", "options", "versions", "problems", "identity")
+
+
+def default_path(results_root: str | Path = "results") -> Path:
+    return Path(results_root) / "salbench.sqlite"
+
+
+def _jsonable(v: Any) -> Any:
+    try:
+        import numpy as np
+        if isinstance(v, np.ndarray):
+            return [_jsonable(x) for x in v.tolist()]
+        if isinstance(v, np.generic):
+            v = v.item()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _dumps(v: Any) -> str:
+    return _text(json.dumps(_jsonable(v), separators=(",", ":")))
+
+
+_IMAGE_SCORES_DDL = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS image_scores"):
+                            _SCHEMA.index("WITHOUT ROWID;") + len("WITHOUT ROWID")]
+
+
+def _image_keys(per_image: dict[str, dict]) -> list[str]:
+    """The score names of per-image rows, in first-seen order."""
+    keys: dict[str, None] = {}
+    for sc in per_image.values():
+        keys.update(dict.fromkeys(sc))
+    return list(keys)
+
+
+def _pack(scores: dict, keys: list[str]) -> bytes:
+    """One image's scores as float64 little-endian in ``keys`` order (None: NaN)."""
+    import struct
+    vals = [scores.get(k) for k in keys]
+    return struct.pack(f"<{len(keys)}d", *[math.nan if v is None else float(v) for v in vals])
+
+
+def _unpack(blob: bytes, keys: list[str]) -> dict:
+    import struct
+    vals = struct.unpack(f"<{len(keys)}d", blob)
+    return {k: (None if math.isnan(v) else v) for k, v in zip(keys, vals)}
+
+
+def split_summary(summary: dict, strict: bool = True) -> tuple[dict, dict, dict, dict]:
+    """(scalars, curves, details, problems) of an ``evaluate_pairs`` result,
+    by name: curves are :data:`CURVE_KEYS`, details :data:`DETAIL_KEYS`,
+    problems :data:`PROBLEM_KEYS`; every other key is a scalar score (a number,
+    None, or the protocol's name). Any other value raises, or, with
+    ``strict=False`` (migrating old stores), goes to the details."""
+    scalars, curves, details, problems = {}, {}, {}, {}
+    for k, v in summary.items():
+        if hasattr(v, "tolist") and not isinstance(v, (int, float)):
+            v = v.tolist()
+        if k in CURVE_KEYS:
+            curves[k] = v
+        elif k in DETAIL_KEYS:
+            details[k] = v
+        elif k in PROBLEM_KEYS:
+            problems[k] = v
+        elif v is None or isinstance(v, (int, float, str)):
+            scalars[k] = v
+        elif not strict:
+            details[k] = v
+        else:
+            raise ValueError(f"evaluation result key {k!r} ({type(v).__name__}) is neither a "
+                             f"scalar, a curve, a detail nor a problem list")
+    return scalars, curves, details, problems
+
+
+def problem_rows(problems: dict) -> list[tuple[str, str | None, str | None, str]]:
+    """``(kind, image, path, message)`` rows from the problem keys of an evaluation."""
+    rows: list[tuple[str, str | None, str | None, str]] = []
+    res = problems.get("resized")
+    if isinstance(res, dict):
+        how = res.get("method") or "resized to the GT size"
+        rows += [("resized", n, None, how) for n in res.get("names") or []]
+    elif isinstance(res, list):
+        rows += [("resized", str(n), None, "resized to the GT size") for n in res]
+    for u in problems.get("unreadable") or []:
+        if isinstance(u, dict):
+            rows.append(("unreadable", u.get("name"), u.get("path"), str(u.get("problem"))))
+    for d in problems.get("degenerate") or []:
+        if isinstance(d, dict):
+            try:
+                value = f"{float(d.get('value')):.6g}"
+            except (TypeError, ValueError):
+                value = str(d.get("value"))
+            rows.append(("degenerate", d.get("name"), None,
+                         f"{d.get('metric')} = {value}, outside [0, 1] (degenerate image: tiny or "
+                         f"all-foreground GT); kept as computed"))
+    return [tuple(_text(x) for x in r) for r in rows]
+
+
+def _text(v: Any) -> Any:
+    """Strings encodable as UTF-8 (SQLite refuses lone surrogates)."""
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return v
+
+
+def _fault(path: Path, exc: BaseException, read_only: bool = False) -> Exception:
+    """A one-line SalbenchError for an sqlite3 error on opening / checking a store."""
+    from salbench.errors import SalbenchError
+    msg = str(exc)
+    low = msg.lower()
+    if "not a database" in low or "file is encrypted" in low:
+        what = "is not an SQLite database (or its header is damaged)"
+    elif "malformed" in low or "corrupt" in low or "quick_check" in low:
+        what = f"is corrupt ({msg})"
+    elif "readonly" in low or "read-only" in low or "attempt to write" in low:
+        return SalbenchError(f"{path}: results store is read-only (results folder is read-only?); "
+                             f"`salbench report` can read it, `salbench run` needs a writable --results / --store")
+    elif "unable to open" in low:
+        return SalbenchError(f"{path}: cannot open the results store ({msg}); check that the file and "
+                             f"its folder exist and are readable")
+    elif "locked" in low or "busy" in low:
+        return SalbenchError(f"{path}: results store is locked by another process ({msg}); try again")
+    else:
+        what = f"cannot be used ({msg})"
+    return SalbenchError(f"{path}: results store {what}; move it aside (keep it for recovery: "
+                         f"`sqlite3 {path} .recover`) and run again to start a new store")
+
+
+class ResultsStore:
+    """The results database. Open with a path (created with its folder on demand)."""
+
+    def __init__(self, path: str | Path, read_only: bool = False, check: bool = True) -> None:
+        """``read_only``: open with ``mode=ro`` and write nothing (for
+        ``salbench report``); the file must exist. ``check``: in write mode,
+        run ``PRAGMA quick_check`` first and refuse a corrupt store."""
+        self.path = Path(path)
+        self.read_only = bool(read_only)
+        try:
+            if self.read_only:
+                self._open_read_only()
+            else:
+                self._open_write(check)
+        except sqlite3.Error as exc:
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            raise _fault(self.path, exc, self.read_only) from None
+
+    def _open_read_only(self) -> None:
+        from urllib.parse import quote
+
+        from salbench.errors import SalbenchError
+        if not self.path.is_file():
+            raise SalbenchError(f"no results store at {self.path}")
+        uri = "file:" + quote(str(self.path.resolve()))
+        self.conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                    isolation_level=None)
+        try:
+            self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            # a WAL store in a read-only folder without its -shm file: nobody can be writing it
+            wal = Path(str(self.path) + "-wal")
+            if "unable to open" not in str(exc) and "readonly" not in str(exc):
+                raise
+            if wal.exists() and wal.stat().st_size:
+                raise
+            self.conn.close()
+            self.conn = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
+            self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._quick_check()
+        row = self.conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'summaries'").fetchone()
+        if not row[0]:
+            raise SalbenchError(f"{self.path}: not a salbench results store (no summaries table)")
+
+    def _quick_check(self) -> None:
+        bad = [r[0] for r in self.conn.execute("PRAGMA quick_check(3)").fetchall()]
+        if bad != ["ok"]:
+            detail = " ".join(" ".join(map(str, bad)).split())[:200]
+            raise sqlite3.DatabaseError(f"database disk image is malformed; quick_check: {detail}")
+
+    def _open_write(self, check: bool) -> None:
+        from salbench.errors import SalbenchError
+        if self.path.is_dir():
+            raise SalbenchError(f"results store {self.path} is a folder, not a file")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SalbenchError(f"results folder {self.path.parent} cannot be created "
+                                f"({exc.strerror or exc})") from None
+        exists = self.path.is_file() and self.path.stat().st_size > 0
+        self.conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000,
+                                    isolation_level=None)
+        self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if exists and check:
+            self._quick_check()
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode and str(mode[0]).lower() != "wal" and exists:
+            # could not switch to WAL: read-only file or folder
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        with self.transaction() as c:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            have = int(row[0]) if row else None
+            if have is not None and have > SCHEMA_VERSION:
+                from salbench.errors import SalbenchError
+                raise SalbenchError(f"{self.path}: results store of schema version {have}, newer "
+                                    f"than this salbench ({SCHEMA_VERSION}); upgrade salbench")
+            if have is not None and have < SCHEMA_VERSION:
+                self._migrate(c, have)
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._seed_claims()
+
+    def _migrate(self, c: sqlite3.Connection, have: int) -> None:
+        """Version 1 -> 2: new columns; the problem lists and evaluation
+        details that version 1 kept among the curves / scores move to the
+        ``problems`` table and ``summaries.details``."""
+        for table, cols in _V2_COLUMNS.items():
+            present = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
+            for name, typ in cols:
+                if name not in present:
+                    c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {typ}")
+        rows = c.execute("SELECT method, dataset, protocol, scores, curves, run_id "
+                         "FROM summaries").fetchall()
+        for method, dataset, protocol, scores_txt, curves_txt, run_id in rows:
+            merged = {**json.loads(scores_txt or "{}"), **json.loads(curves_txt or "{}")}
+            scalars, curves, details, problems = split_summary(merged, strict=False)
+            c.execute("UPDATE summaries SET scores=?, curves=?, details=? WHERE method=? AND "
+                      "dataset=? AND protocol=?", (_dumps(scalars), _dumps(curves), _dumps(details),
+                                                   method, dataset, protocol))
+            c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
+                          [(run_id, method, dataset, protocol, *r) for r in problem_rows(problems)])
+        cols = {r[1] for r in c.execute("PRAGMA table_info(image_scores)")}
+        if "run_id" in cols:  # version 1: one JSON text per image
+            old = c.execute("SELECT method, dataset, protocol, image, scores FROM image_scores").fetchall()
+            c.execute("DROP TABLE image_scores")
+            c.execute(_IMAGE_SCORES_DDL)
+            groups: dict[tuple, dict[str, dict]] = {}
+            for m, d, pr, image, txt in old:
+                groups.setdefault((m, d, pr), {})[image] = json.loads(txt)
+            for (m, d, pr), per in groups.items():
+                keys = _image_keys(per)
+                c.executemany("INSERT INTO image_scores VALUES (?,?,?,?,?)",
+                              [(m, d, pr, name, _pack(sc, keys)) for name, sc in per.items()])
+                c.execute("UPDATE summaries SET image_keys=? WHERE method=? AND dataset=? AND protocol=?",
+                          (json.dumps(keys), m, d, pr))
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)", (str(have),))
+
+    # -- plumbing ------------------------------------------------------------
+    class _Tx:
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn = conn
+
+        def __enter__(self) -> sqlite3.Connection:
+            for attempt in range(20):
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:  # pragma: no cover - busy beyond timeout
+                    if "locked" not in str(exc) or attempt == 19:
+                        raise
+                    time.sleep(0.2)
+            return self.conn
+
+        def __exit__(self, et, ev, tb) -> None:
+            self.conn.execute("COMMIT" if et is None else "ROLLBACK")
+
+    def transaction(self) -> "_Tx":
+        return ResultsStore._Tx(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "ResultsStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _seed_claims(self) -> None:
+        from salbench.report.claims import CLAIMS
+        have = self.conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
+        if have == len(CLAIMS):
+            return
+        with self.transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?,?,?)",
+                          [(k.paper, k.table, k.method, k.display, k.dataset, k.protocol,
+                            k.metric, k.value) for k in CLAIMS])
+
+    # -- runs ----------------------------------------------------------------
+    def start_run(self, run_id: str, **fields: Any) -> None:
+        fields = {k: (_dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in fields.items()}
+        fields.setdefault("status", "running")
+        fields.setdefault("started", time.time())
+        cols = ["run_id", *fields]
+        with self.transaction() as c:
+            c.execute(f"INSERT OR REPLACE INTO runs ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                      [run_id, *fields.values()])
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        fields = {k: (_dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in fields.items()}
+        if not fields:
+            return
+        with self.transaction() as c:
+            c.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE run_id = ?",
+                      [*fields.values(), run_id])
+
+    def runs(self, method: str | None = None, dataset: str | None = None) -> list[dict]:
+        return [self._row(r, _RUN_JSON)
+                for r in self._select("runs", {"method": method, "dataset": dataset}, "started")]
+
+    def latest_run(self, method: str, dataset: str | None = None, done: bool = True) -> dict | None:
+        q = "SELECT * FROM runs WHERE method = ?"
+        args: list[Any] = [method]
+        if dataset:
+            q += " AND dataset = ?"
+            args.append(dataset)
+        if done:
+            q += " AND status IN ('done', 'done-with-problems')"
+        rows = self._query(q + " ORDER BY started DESC LIMIT 1", args)
+        return self._row(rows[0], _RUN_JSON) if rows else None
+
+    # -- scores --------------------------------------------------------------
+    def put_results(self, method: str, dataset: str, protocol: str, summary: dict,
+                    per_image: dict[str, dict] | None, run_id: str | None = None) -> None:
+        """Replace the per-image scores and the summary of (method, dataset,
+        protocol) in one transaction."""
+        scalars, curves, details, problems = split_summary(summary)
+        with self.transaction() as c:
+            c.execute("DELETE FROM problems WHERE method=? AND dataset=? AND protocol=?",
+                      (method, dataset, protocol))
+            c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
+                          [(run_id, method, dataset, protocol, *r) for r in problem_rows(problems)])
+            keys = None
+            if per_image is not None:
+                keys = _image_keys(per_image)
+                c.execute("DELETE FROM image_scores WHERE method=? AND dataset=? AND protocol=?",
+                          (method, dataset, protocol))
+                c.executemany("INSERT OR REPLACE INTO image_scores VALUES (?,?,?,?,?)",
+                              [(method, dataset, protocol, _text(name), _pack(s, keys))
+                               for name, s in sorted(per_image.items())])
+            else:
+                row = c.execute("SELECT image_keys FROM summaries WHERE method=? AND dataset=? AND "
+                                "protocol=?", (method, dataset, protocol)).fetchone()
+                keys = json.loads(row[0]) if row and row[0] else None
+            c.execute("INSERT OR REPLACE INTO summaries (method, dataset, protocol, count, scores, "
+                      "curves, run_id, updated, details, image_keys) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                      (method, dataset, protocol, int(scalars.get("count", 0) or 0),
+                       _dumps(scalars), _dumps(curves), run_id, time.time(), _dumps(details),
+                       json.dumps(keys) if keys is not None else None))
+
+    def put_problems(self, run_id: str, method: str, dataset: str,
+                     rows: Iterable[tuple[str, str | None, str | None, str]],
+                     protocol: str | None = None) -> None:
+        """Record ``(kind, image, path, message)`` problems of a run (replacing
+        that run's earlier rows of the same protocol)."""
+        rows = [tuple(_text(x) for x in r) for r in rows]
+        with self.transaction() as c:
+            c.execute("DELETE FROM problems WHERE run_id=? AND protocol IS ?", (run_id, protocol))
+            c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
+                          [(run_id, method, dataset, protocol, *r) for r in rows])
+
+    def problems(self, method: str | None = None, dataset: str | None = None) -> list[dict]:
+        """Problem rows (run_id, method, dataset, protocol, kind, image, path, message)."""
+        return [dict(r) for r in self._select("problems", {"method": method, "dataset": dataset})]
+
+    def mark_dead_runs(self) -> int:
+        """Runs left ``running`` by a process of this host that no longer
+        exists (killed) become ``interrupted``; returns how many."""
+        import os
+        import socket
+        host = socket.gethostname()
+        dead = []
+        for r in self._query("SELECT run_id, pid, host FROM runs WHERE status = 'running'", []):
+            if r["host"] != host or not r["pid"]:
+                continue
+            try:
+                os.kill(int(r["pid"]), 0)
+            except ProcessLookupError:
+                dead.append(r["run_id"])
+            except (PermissionError, OSError):
+                pass
+        if dead:
+            with self.transaction() as c:
+                c.executemany("UPDATE runs SET status = 'interrupted' WHERE run_id = ?",
+                              [(d,) for d in dead])
+        return len(dead)
+
+    def summaries(self, methods: Iterable[str] | None = None, datasets: Iterable[str] | None = None,
+                  protocol: str | None = None, curves: bool = False) -> list[dict]:
+        rows = self._query("SELECT * FROM summaries ORDER BY method, dataset, protocol", [])
+        ms = {m.lower() for m in methods} if methods else None
+        dss = {d.lower() for d in datasets} if datasets else None
+        out = []
+        for r in rows:
+            if ms is not None and r["method"].lower() not in ms:
+                continue
+            if dss is not None and r["dataset"].lower() not in dss:
+                continue
+            if protocol and r["protocol"] != protocol:
+                continue
+            d = dict(r)
+            d["scores"] = json.loads(d["scores"])
+            d["curves"] = json.loads(d["curves"]) if curves and d["curves"] else None
+            d["details"] = json.loads(d["details"]) if d.get("details") else {}
+            out.append(d)
+        return out
+
+    def image_scores(self, method: str, dataset: str, protocol: str) -> dict[str, dict]:
+        """``{image: {score name: value or None}}`` of (method, dataset, protocol)."""
+        row = self._query("SELECT image_keys FROM summaries WHERE method=? AND dataset=? AND protocol=?",
+                          [method, dataset, protocol])
+        keys = json.loads(row[0]["image_keys"]) if row and row[0]["image_keys"] else []
+        rows = self._query("SELECT image, scores FROM image_scores WHERE method=? AND dataset=? "
+                           "AND protocol=? ORDER BY image", [method, dataset, protocol])
+        return {r["image"]: _unpack(r["scores"], keys) for r in rows}
+
+    def count(self, table: str) -> int:
+        assert table in ("runs", "image_scores", "summaries", "methods", "claims", "problems")
+        return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    # -- methods & claims ------------------------------------------------------
+    def put_method(self, method: str, method_name: str, kind: str, paper: str,
+                   params: int | None, gmacs: float | None,
+                   gmacs_size: tuple[int, int] | None = None) -> None:
+        """Describe a method label (``gmacs_size``: the (H, W) GMACs were counted at)."""
+        size = f"{gmacs_size[0]}x{gmacs_size[1]}" if gmacs_size else None
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO methods (method, method_name, kind, paper, params, "
+                      "gmacs, updated, gmacs_size) VALUES (?,?,?,?,?,?,?,?)",
+                      (method, method_name, kind, paper, params, gmacs, time.time(), size))
+
+    def methods(self) -> dict[str, dict]:
+        return {r["method"]: dict(r) for r in self._query("SELECT * FROM methods", [])}
+
+    def claims(self, table: str | None = None, protocol: str | None = None) -> list[dict]:
+        return [dict(r) for r in self._select("claims", {"tab": table, "protocol": protocol})]
+
+    # -- helpers ----------------------------------------------------------------
+    def _select(self, table: str, filters: dict[str, Any], order: str | None = None) -> list[sqlite3.Row]:
+        """``SELECT *`` from ``table`` where each given (non-empty) column equals its value."""
+        used = {k: v for k, v in filters.items() if v}
+        q = f"SELECT * FROM {table}"
+        if used:
+            q += " WHERE " + " AND ".join(f"{k} = ?" for k in used)
+        if order:
+            q += f" ORDER BY {order}"
+        return self._query(q, list(used.values()))
+
+    def _query(self, q: str, args: list[Any]) -> list[sqlite3.Row]:
+        cur = self.conn.cursor()
+        cur.row_factory = sqlite3.Row
+        return cur.execute(q, args).fetchall()
+
+    @staticmethod
+    def _row(r: sqlite3.Row, json_cols: tuple[str, ...]) -> dict:
+        d = dict(r)
+        for k in json_cols:
+            if d.get(k):
+                try:
+                    d[k] = json.loads(d[k])
+                except ValueError:
+                    pass
+        return d
