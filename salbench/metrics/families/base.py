@@ -50,6 +50,26 @@ class ImageInput:
     cache: dict = field(default_factory=dict)  # shared per-image work between families
 
 
+@dataclass(frozen=True)
+class MetricSpec:
+    """One row of the metric table: what a result key means and how to show it.
+
+    ``key`` is the result key (JSON, store, CSV column); ``per_image`` says
+    whether the key is also a per-image score; ``curve`` marks 256-point
+    curves (JSON only). ``protocols`` names the protocols that define it."""
+
+    key: str
+    family: str
+    definition: str
+    reference: str
+    higher_is_better: bool
+    header_md: str
+    header_tex: str
+    per_image: bool = True
+    curve: bool = False
+    protocols: tuple[str, ...] = ("pysodmetrics",)
+
+
 def image_input(pred, gt) -> ImageInput:
     """The :class:`ImageInput` of a uint8 map and a uint8 (or bool) GT under
     the ``pysodmetrics`` protocol, built with NumPy exactly as PySODMetrics
@@ -82,6 +102,11 @@ class Family:
     keys: tuple[str, ...] = ()
     #: dataset-level curve keys (256-point arrays), in output order
     curve_keys: tuple[str, ...] = ()
+
+    def specs(self) -> tuple[MetricSpec, ...]:
+        """One :class:`MetricSpec` per key this family reports (per-image
+        scores, dataset scalars and curves)."""
+        raise NotImplementedError
 
     def image(self, x: ImageInput) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Per-image scores and this image's additive contribution."""
