@@ -109,7 +109,7 @@ def test_explicit_folder_is_an_adhoc_dataset(tmp_path):
 
 def test_data_root_precedence(tmp_path, monkeypatch):
     monkeypatch.delenv("SALBENCH_DATA", raising=False)
-    repo = Path(datasets.__file__).resolve().parents[1]
+    repo = Path(datasets.__file__).resolve().parents[2]
     assert data_root() == repo / "datasets"  # editable install: the checkout's datasets/
     monkeypatch.setenv("SALBENCH_DATA", str(tmp_path / "env"))
     assert data_root() == tmp_path / "env"

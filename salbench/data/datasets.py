@@ -225,7 +225,7 @@ def data_root(arg: str | Path | None = None) -> Path:
     env = os.environ.get("SALBENCH_DATA")
     if env:
         return Path(env).expanduser()
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").is_file():
         return checkout / "datasets"
     return Path.cwd() / "datasets"

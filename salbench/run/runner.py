@@ -180,7 +180,7 @@ def versions() -> dict[str, str]:
 
 
 def git_revision() -> str | None:
-    here = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parents[2]
     if not (here / ".git").exists():
         return None
     try:
