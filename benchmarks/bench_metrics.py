@@ -75,7 +75,7 @@ def time_it(fn, repeat: int = 1, clock=None) -> float:
 
 
 def bench_synthetic(n: int, skip_pysod: bool) -> list[tuple[str, float]]:
-    from salbench.metrics.core import Evaluator
+    from salbench.metrics import Evaluator
 
     pairs = synthetic_pairs(n)
     # JIT / cache load outside the timing. pairs[0] has an empty GT (i % 20 == 0),
@@ -245,7 +245,7 @@ def bench_cold_start(data: Path) -> list[tuple[str, float]]:
         # cold JIT run did before the weighted-F kernel got its own process)
         env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "numba-cache-serial"), **{_fastpath.ENV_VAR: "jit"})
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "from salbench.metrics.core import warm_kernels; "
+        subprocess.run([sys.executable, "-c", "from salbench.metrics.prepare import warm_kernels; "
                         "warm_kernels('histograms'); warm_kernels('weighted_f')"], env=env, check=True)
         rows.append(("JIT build: compile of the same kernels in one process, serial (s)", time.perf_counter() - t0))
         # what pip install adds: the ahead-of-time compile (setup.py -> salbench.metrics.kernels.aot_build)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from salbench.metrics.kernels import build as FP
-from salbench.metrics.core import image_stats
+from salbench.metrics import image_stats
 from salbench.metrics.protocols import PROTOCOLS
 
 from conftest import shared_data_root
@@ -45,7 +45,7 @@ def built(tmp_path_factory):
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     mod = _load_built(out)
-    return mod, FP.Kernels("aot", "", *(getattr(mod, name) for name in FP.KERNELS))
+    return mod, FP.Kernels("aot", "", {name: getattr(mod, name) for name in FP.KERNELS})
 
 
 def _pairs():

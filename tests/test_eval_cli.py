@@ -19,7 +19,7 @@ from salbench import cli
 from salbench.errors import SalbenchError
 from salbench.run.evaluate import EXIT_SKIPPED, evaluate_pairs, pair_files
 from salbench.data.imageio import read_gt, read_map
-from salbench.metrics.core import SCORE_KEYS, Evaluator
+from salbench.metrics import SCORE_KEYS, Evaluator
 
 JSON_KEYS = {"protocol", "count", "mae", "max_f", "mean_f", "adp_f", "s_measure", "max_e", "mean_e", "adp_e",
              "weighted_f", "precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_curve", "resized",

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from salbench.metrics import exactsum
 from salbench.metrics.exactsum import ExactSum
-from salbench.metrics.core import Evaluator
+from salbench.metrics import Evaluator
 
 _VALUES = st.one_of(
     st.floats(min_value=0.0, max_value=1.0, allow_nan=False, allow_subnormal=True),

@@ -23,7 +23,7 @@ import numpy as np
 SCORES = r"""
 def scores():
     import numpy as np
-    from salbench.metrics.core import Evaluator
+    from salbench.metrics import Evaluator
     rng = np.random.default_rng(7)
     out = {}
     for proto in ("pysodmetrics", "r3net"):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import salbench.metrics.kernels.structure as ks
-from salbench.metrics.kernels import build as _fp
+from salbench.metrics.kernels import host
 from salbench.metrics import numeric
 from salbench.metrics.kernels.structure import s_measure, weighted_f
 
@@ -142,7 +142,7 @@ def test_far_background_beyond_the_importance_table() -> None:
     g[2:9, 3:12] = True
     p = rng.random((330, 520))
     p[rng.random((330, 520)) < 0.3] = 0.0
-    assert (329 - 8) ** 2 + (519 - 11) ** 2 > _fp.B_SAT_D2
+    assert (329 - 8) ** 2 + (519 - 11) ** 2 > host.B_SAT_D2
     assert abs(weighted_f(p, g) - ref_wfm(p, g)) <= TOL
 
 
@@ -167,10 +167,10 @@ def test_sparse_far_background_pixels() -> None:
 
 def test_importance_saturates_to_two_in_numpy() -> None:
     # past _B_SAT_D2 the kernel uses B = 2.0 without a lookup: NumPy's own values agree
-    d2 = np.arange(_fp.B_SAT_D2, _fp.B_SAT_D2 + 2_000_000, 7, dtype=np.float64)
+    d2 = np.arange(host.B_SAT_D2, host.B_SAT_D2 + 2_000_000, 7, dtype=np.float64)
     assert (2 - np.exp(np.log(0.5) / 5 * np.sqrt(d2)) == 2.0).all()
-    table = _fp.importance_table(10**9)
-    assert table.shape[0] == _fp.B_SAT_D2 + 1 and table[-1] == 2.0
+    table = host.importance_table(10**9)
+    assert table.shape[0] == host.B_SAT_D2 + 1 and table[-1] == 2.0
 
 
 def test_last_row_or_column_foreground_is_finite() -> None:
@@ -223,7 +223,7 @@ def test_sod_dss_maps(shared_data) -> None:
 
 
 def test_s_and_weighted_f_equals_the_two_functions() -> None:
-    # the one-validation entry point that salbench.metrics.core uses
+    # the one-validation entry point that salbench.metrics.pair uses
     rng = np.random.default_rng(9)
     for _ in range(5):
         p, g = random_case(rng, int(rng.integers(0, 6)), int(rng.integers(2, 60)), int(rng.integers(2, 60)))

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from salbench.metrics import core as metrics
+import salbench.metrics as metrics
 from salbench.metrics import numeric
-from salbench.metrics.core import SCORE_KEYS, Evaluator
+from salbench.metrics import SCORE_KEYS, Evaluator
 
 py_sod_metrics = pytest.importorskip("py_sod_metrics")
 

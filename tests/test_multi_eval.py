@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from salbench.data.imageio import read_map
-from salbench.metrics.core import Evaluator
+from salbench.metrics import Evaluator
 from salbench.run.engine import decode_for_readers, evaluate_sets
 from salbench.metrics.protocols import get_protocol
 
@@ -102,7 +102,7 @@ def test_weighted_f_shared_between_protocols_is_bit_identical(shared_data):
     """Where both protocols give the weighted F the same map values and the same
     binary GT, it is computed once; every field stays bit-identical to
     computing each protocol alone."""
-    from salbench.metrics.core import image_stats
+    from salbench.metrics import image_stats
     shared = 0
     for m in ("DSS", "RBD"):
         for p in sorted((shared_data / "maps" / "SOD" / m).glob("*.png"))[:60]:

@@ -15,12 +15,12 @@ import sys
 
 import numpy as np
 
-from salbench.metrics.core import Evaluator
+from salbench.metrics import Evaluator
 
 SCRIPT = r"""
 import json
 import numpy as np
-from salbench.metrics.core import Evaluator, kernels_cached, prepare_kernels
+from salbench.metrics import Evaluator, kernels_cached, prepare_kernels
 cached_before = kernels_cached(True)
 done = prepare_kernels(True)
 assert kernels_cached(True)

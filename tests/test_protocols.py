@@ -10,7 +10,7 @@ from PIL import Image
 
 from salbench.metrics import numeric
 from salbench.errors import SalbenchError
-from salbench.metrics.core import Evaluator
+from salbench.metrics import Evaluator
 from salbench.metrics.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
 TOL = numeric.PARITY_TOL
@@ -100,7 +100,7 @@ def test_r3net_per_image_curves_and_float_input():
     rng = np.random.default_rng(1)
     for pred, gt in _pairs(rng, 4):
         p, r, m = r3net_pr_mae(pred, gt)
-        from salbench.metrics import core as metrics
+        import salbench.metrics as metrics
 
         f = metrics.fmeasure(pred, gt, protocol="r3net")
         np.testing.assert_allclose(f["precision"], p, rtol=1e-12, atol=TOL)

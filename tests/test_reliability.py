@@ -387,7 +387,7 @@ def test_cli_user_errors(tmp_path):
 def test_evaluator_state_validation():
     import copy
 
-    from salbench.metrics.core import Evaluator, evaluate_pair
+    from salbench.metrics import Evaluator, evaluate_pair
     ev = Evaluator(structural=False)
     ev.update(np.full((6, 6), 100, np.uint8), (np.arange(36).reshape(6, 6) > 17).astype(np.uint8) * 255)
     good = ev.state_dict()

@@ -48,7 +48,7 @@ CRF_BILATERAL_SRGB: float = 5.0
 CRF_BILATERAL_COMPAT: float = 5.0
 CRF_ITERATIONS: int = 1
 
-# --- metrics core (salbench.metrics.protocols / salbench.metrics.core) -------------------
+# --- metrics core (salbench.metrics.protocols / salbench.metrics.pair) -------------------
 
 #: Largest 8-bit value: maps are read as 0..255 and scaled by 1/255.
 U8_MAX: int = 255

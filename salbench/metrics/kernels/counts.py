@@ -12,7 +12,7 @@ MAE of the ``r3net`` protocol needs). Min-max normalisation, quantisation,
 MAE, the adaptive-threshold counts and all 256-point curves are then derived
 from those 512 counts, so no per-threshold pass over the image is ever made.
 
-Public, validated entry points live in :mod:`salbench.metrics.core`; nothing here
+Public, validated entry points live in :mod:`salbench.metrics.pair`; nothing here
 checks its inputs.
 """
 
