@@ -1,0 +1,139 @@
+"""Human Correction Effort (HCE) of DIS (Qin, Dai, Hu, Fan, Shao and Van Gool,
+"Highly Accurate Dichotomous Image Segmentation", ECCV 2022), as PySODMetrics
+1.6.2's ``HumanCorrectionEffortMeasure`` (``sod_metrics.py``) computes it, with
+its parameters ``relax = 5`` and ``epsilon = 2.0``.
+
+Per image (lower is better; an integer count of mouse clicks):
+
+* the map is binarised at ``pred > 0.5`` on the normalised map
+  (:attr:`ImageInput.pred`, exactly the reference's normalised input) and the
+  GT is :attr:`ImageInput.gt` (``gt > 128``); no other input is needed;
+* ``TP = pred & gt``, ``FP = pred & ~gt``, ``FN = gt & ~pred``; the union is
+  eroded ``relax`` times with the 3x3 cross (``skimage.morphology.disk(1)``,
+  OpenCV's default border, so the outside never erodes);
+* relaxed FP: ``FP & eroded_union`` dilated ``relax`` times, each time cut back
+  to ``~gt``, then ``& FP``; relaxed FN likewise with ``~pred``, then ``& FN``,
+  plus the GT skeleton pixels (Zhang-Suen, ``skimage.morphology.skeletonize``)
+  that are not true positives;
+* for each of the two relaxed masks: OpenCV contours (``RETR_TREE``,
+  ``CHAIN_APPROX_NONE``), runs of contour points where the dilated condition
+  holds (FP: ``TP | FN_``; FN: ``~(TP | FP_ | FN_)``), each run approximated by
+  ``cv2.approxPolyDP(run, epsilon, closed=False)`` and its vertices counted,
+  plus the number of 8-connected components with no kept point;
+* HCE = the four counts summed.
+
+HCE is defined for every image, also with an empty GT (skeleton empty), a full
+GT, or no foreground in the map: the reference returns a finite count in every
+case, and so does this family; every image contributes. The dataset value is
+the mean over images (PySODMetrics' ``np.mean``, equal here since the sum of
+integer counts is exact).
+
+Speed: the reference's time goes to scikit-image's skeletonisation and the
+per-point Python loop; both are numba kernels here
+(:mod:`salbench.metrics.kernels.hce`). Contours, the polygon approximation, the
+union erosion call the same OpenCV functions as the reference; the ``relax``
+dilations are one bounded breadth-first growth; the connected components of
+``skimage.measure.label`` (8-connectivity) come from the contour tree (each
+component has exactly one outer border; a hole border belongs to its parent's
+component): only their number and the component of each contour point matter.
+All the work is done in the box around ``pred | gt`` grown by ``relax + 2``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from salbench.metrics.families.base import Family, ImageInput, MetricSpec
+from salbench.metrics.kernels.hce import filter_boundaries, relaxed_state, zhang_skeleton
+
+#: PySODMetrics 1.6.2 ``HumanCorrectionEffortMeasure`` defaults: the number of
+#: relaxation steps, the approxPolyDP tolerance (pixels) and the binarisation of the map.
+HCE_RELAX: int = 5
+HCE_EPSILON: float = 2.0
+HCE_PRED_THRESHOLD: float = 0.5
+
+#: ``skimage.morphology.disk(1)``: the 3x3 cross.
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+
+_REF = "Qin et al., ECCV 2022 (DIS); PySODMetrics 1.6.2 HumanCorrectionEffortMeasure"
+
+
+def _count(mask: np.ndarray, state: np.ndarray, want_fn: bool, epsilon: float) -> int:
+    """Polygon control points of the kept runs plus independent components of ``mask``."""
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return 0
+    pts, off, total = filter_boundaries(contours, hierarchy, state, want_fn)
+    for i in range(off.shape[0] - 1):
+        total += len(cv2.approxPolyDP(pts[off[i]:off[i + 1]].reshape(-1, 1, 2), epsilon, False))
+    return total
+
+
+def _crop(predb: np.ndarray, gt: np.ndarray, margin: int):
+    """Slices of the box around ``predb | gt`` grown by ``margin`` (clipped to
+    the image), or None when both are empty."""
+    rows = np.flatnonzero(predb.any(axis=1) | gt.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(predb.any(axis=0) | gt.any(axis=0))
+    h, w = gt.shape
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, h)),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, w)))
+
+
+def hce_value(pred: np.ndarray, gt: np.ndarray, relax: int = HCE_RELAX,
+              epsilon: float = HCE_EPSILON) -> int:
+    """HCE of one image: ``pred`` the normalised float map in [0, 1], ``gt``
+    the bool GT (see the module docstring).
+
+    Everything happens in the box around ``pred | gt`` grown by ``relax + 2``
+    pixels (clipped to the image): outside it all masks are empty, every
+    dilation and erosion that reaches a pixel inside the box stays inside it,
+    and where the box meets the image edge OpenCV sees the same border."""
+    predb = pred > HCE_PRED_THRESHOLD
+    gt = np.asarray(gt, dtype=bool)
+    box = _crop(predb, gt, relax + 2)
+    if box is None:
+        return 0
+    p8 = np.ascontiguousarray(predb[box]).view(np.uint8)
+    g8 = np.ascontiguousarray(gt[box]).view(np.uint8)
+    skel = zhang_skeleton(g8.view(bool)).view(np.uint8)
+    eroded = cv2.erode(p8 | g8, _CROSS, iterations=relax)
+    state = relaxed_state(p8, g8, eroded, skel, relax)
+    fp_ = ((state & 2) >> 1)
+    fn_ = ((state & 4) >> 2)
+    return _count(fp_, state, False, epsilon) + _count(fn_, state, True, epsilon)
+
+
+class HCEFamily(Family):
+    """Human Correction Effort per image (an integer) and its mean over the
+    images, as PySODMetrics 1.6.2 computes it (see the module docstring)."""
+
+    name = "hce"
+    image_keys = ("hce",)
+    keys = ("hce",)
+    curve_keys = ()
+
+    def __init__(self, relax: int = HCE_RELAX, epsilon: float = HCE_EPSILON) -> None:
+        self.relax = int(relax)
+        self.epsilon = float(epsilon)
+
+    def specs(self) -> tuple[MetricSpec, ...]:
+        """The single ``hce`` row."""
+        return (MetricSpec(
+            key="hce", family=self.name,
+            definition="Human correction effort: polygon control points plus independent regions "
+                       "needed to fix the relaxed FP/FN of the map binarised at 0.5",
+            reference=_REF, higher_is_better=False,
+            header_md="HCE", header_tex=r"$\mathrm{HCE}_\gamma$"),)
+
+    def image(self, x: ImageInput) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """The image's HCE (always defined) and its contribution to the mean."""
+        v = float(hce_value(x.pred, x.gt, self.relax, self.epsilon))
+        return {"hce": v}, {"hce": np.float64(v)}
+
+    def finish(self, state: dict[str, np.ndarray], n_images: int) -> dict:
+        """Mean HCE over the images (NaN without images)."""
+        v = state.get("hce")
+        return {"hce": float(v) if v is not None else float("nan")}

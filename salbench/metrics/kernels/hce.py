@@ -1,0 +1,343 @@
+"""Numba kernels of the Human Correction Effort (HCE, Qin et al., "Highly Accurate
+Dichotomous Image Segmentation", ECCV 2022) as PySODMetrics 1.6.2's
+``HumanCorrectionEffortMeasure`` computes it.
+
+Two parts of the reference are slow and are replaced here by exact equivalents:
+
+* :func:`zhang_skeleton` — the GT skeleton. The reference calls
+  ``skimage.morphology.skeletonize`` (Zhang & Suen 1984, scikit-image's
+  ``_fast_skeletonize``), which rescans the whole image twice per thinning
+  iteration. This kernel applies the same look-up table and the same parallel
+  sub-iterations (phase 1 removes LUT classes 1 and 3, phase 2 classes 2 and 3,
+  each phase deciding on the image as it was when the phase began, repeated
+  until one full iteration removes nothing) but only visits the foreground
+  pixels that touch the background (8-neighbourhood): a pixel whose eight
+  neighbours are all set has LUT class 0 and is never removed. The result is
+  the same set of pixels.
+* :func:`relaxed_state` — the relaxed FP / FN masks: ``relax`` cross dilations
+  each cut back to a mask are a breadth-first growth of at most ``relax``
+  4-connected steps inside that mask, done once per mask instead of ``relax``
+  full-image dilations.
+* :func:`filter_boundaries` — the per-contour-point Python loop of
+  ``filter_conditional_boundary``: walks the OpenCV contour points in order,
+  keeps the runs of points where the (dilated) condition holds and that were not
+  visited before, marks their components as not independent, joins the last
+  run of a contour to the reversed first run when their ends are 8-adjacent,
+  and counts the components none of whose contour points was kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: scikit-image's Zhang-Suen look-up table (``_fast_skeletonize``): class of each
+#: 8-neighbourhood code (bit 0 = north-west, clockwise to bit 7 = west); 1 and 3
+#: are removed in the first phase, 2 and 3 in the second.
+ZHANG_LUT = np.array([
+    0, 0, 0, 1, 0, 0, 1, 3, 0, 0, 3, 1, 1, 0, 1, 3, 0, 0, 0, 0, 0, 0,
+    0, 0, 2, 0, 2, 0, 3, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 3, 0, 2, 2, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 2, 0,
+    0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 3, 0, 2, 0, 0, 0, 3, 1,
+    0, 0, 1, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 1, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 1, 3, 0, 0,
+    1, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 2, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3,
+    0, 1, 0, 0, 0, 0, 2, 2, 0, 0, 2, 0, 0, 0], dtype=np.uint8)
+
+
+@njit(cache=True, nogil=True)
+def _code(img, p, w):
+    """Zhang 8-neighbourhood code of flat index ``p`` in the padded image."""
+    return (img[p - w - 1] + 2 * img[p - w] + 4 * img[p - w + 1] + 8 * img[p + 1]
+            + 16 * img[p + w + 1] + 32 * img[p + w] + 64 * img[p + w - 1] + 128 * img[p - 1])
+
+
+@njit(cache=True, nogil=True)
+def _skeleton_kernel(img, w, lut):
+    """Thin the zero-padded uint8 image ``img`` (flattened, row length ``w``) in place.
+
+    ``code[p]`` holds the 8-neighbourhood code of every set pixel, updated as
+    pixels are removed. ``dirty[φ]`` lists the set pixels whose neighbourhood
+    changed since phase φ last kept them (initially every set pixel with an
+    unset neighbour): only those can be removed in the next phase φ. Each
+    phase decides on the codes as they were when it began, then removes."""
+    n = img.shape[0]
+    code = np.zeros(n, np.uint8)
+    for p in range(w + 1, n - w - 1):
+        code[p] = (img[p - w - 1] + 2 * img[p - w] + 4 * img[p - w + 1] + 8 * img[p + 1]
+                   + 16 * img[p + w + 1] + 32 * img[p + w] + 64 * img[p + w - 1] + 128 * img[p - 1])
+    inlist = np.zeros((2, n), np.uint8)
+    dirty = np.empty((2, n), np.int32)
+    nd = np.zeros(2, np.int64)
+    for p in range(w + 1, n - w - 1):
+        if img[p] and code[p] != 255:
+            for f in range(2):
+                dirty[f, nd[f]] = p
+                nd[f] += 1
+                inlist[f, p] = 1
+    removed = np.empty(n, np.int32)
+    # neighbour offsets and the bit each neighbour's code loses when p goes
+    offs = np.array([-w - 1, -w, -w + 1, 1, w + 1, w, w - 1, -1], np.int64)
+    bits = np.array([16, 32, 64, 128, 1, 2, 4, 8], np.uint8)
+    pixel_removed = True
+    while pixel_removed:
+        pixel_removed = False
+        for phase in range(2):
+            nr = 0
+            for k in range(nd[phase]):
+                p = dirty[phase, k]
+                inlist[phase, p] = 0
+                if not img[p]:
+                    continue
+                c = lut[code[p]]
+                if c == 3 or (c == 1 and phase == 0) or (c == 2 and phase == 1):
+                    removed[nr] = p
+                    nr += 1
+            nd[phase] = 0
+            if nr == 0:
+                continue
+            pixel_removed = True
+            for k in range(nr):
+                img[removed[k]] = 0
+            for k in range(nr):
+                p = removed[k]
+                for j in range(8):
+                    q = p + offs[j]
+                    code[q] -= bits[j]
+                    if img[q]:
+                        for f in range(2):
+                            if not inlist[f, q]:
+                                inlist[f, q] = 1
+                                dirty[f, nd[f]] = q
+                                nd[f] += 1
+
+
+def zhang_skeleton(mask: np.ndarray) -> np.ndarray:
+    """Zhang-Suen skeleton of a 2-D bool mask, equal to
+    ``skimage.morphology.skeletonize(mask)`` (bool array of the same shape)."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError("zhang_skeleton: 2-D mask expected")
+    h, w = mask.shape
+    pad = np.zeros((h + 2, w + 2), np.uint8)
+    pad[1:-1, 1:-1] = mask
+    flat = pad.reshape(-1)
+    _skeleton_kernel(flat, w + 2, ZHANG_LUT)
+    return pad[1:-1, 1:-1].astype(bool)
+
+
+@njit(cache=True, nogil=True)
+def _grow(seed_a, seed_b, block, h, w, relax, reached, frontier, nxt):
+    """Mark in ``reached`` (flat, zeroed) the pixels where ``block`` is 0 that a
+    4-connected path of at most ``relax`` steps through such pixels joins to a
+    seed (``seed_a & seed_b & ~block``): ``relax`` cross dilations, each cut
+    back to ``~block``."""
+    nf = 0
+    for p in range(h * w):
+        if seed_a[p] and seed_b[p] and not block[p]:
+            reached[p] = 1
+            frontier[nf] = p
+            nf += 1
+    for _ in range(relax):
+        nn = 0
+        for k in range(nf):
+            p = frontier[k]
+            r = p // w
+            c = p - r * w
+            if r > 0 and not block[p - w] and not reached[p - w]:
+                reached[p - w] = 1
+                nxt[nn] = p - w
+                nn += 1
+            if r < h - 1 and not block[p + w] and not reached[p + w]:
+                reached[p + w] = 1
+                nxt[nn] = p + w
+                nn += 1
+            if c > 0 and not block[p - 1] and not reached[p - 1]:
+                reached[p - 1] = 1
+                nxt[nn] = p - 1
+                nn += 1
+            if c < w - 1 and not block[p + 1] and not reached[p + 1]:
+                reached[p + 1] = 1
+                nxt[nn] = p + 1
+                nn += 1
+        if nn == 0:
+            break
+        frontier, nxt = nxt, frontier
+        nf = nn
+
+
+@njit(cache=True, nogil=True)
+def _relaxed_kernel(pred, gt, eroded, skel, h, w, relax, state):
+    """Fill ``state`` (flat uint8) with bit 1 = TP, bit 2 = relaxed FP, bit 4 = relaxed FN."""
+    n = h * w
+    frontier = np.empty(n, np.int64)
+    nxt = np.empty(n, np.int64)
+    fp_ = np.zeros(n, np.uint8)
+    fn_ = np.zeros(n, np.uint8)
+    _grow(pred, eroded, gt, h, w, relax, fp_, frontier, nxt)
+    _grow(gt, eroded, pred, h, w, relax, fn_, frontier, nxt)
+    for p in range(n):
+        tp = pred[p] != 0 and gt[p] != 0
+        s = 1 if tp else 0
+        if fp_[p] and pred[p] and not gt[p]:
+            s |= 2
+        if (fn_[p] and gt[p] and not pred[p]) or (skel[p] and not tp):
+            s |= 4
+        state[p] = s
+
+
+def relaxed_state(pred: np.ndarray, gt: np.ndarray, eroded: np.ndarray, skel: np.ndarray,
+                  relax: int) -> np.ndarray:
+    """uint8 map of the HCE error regions: bit 1 = ``TP``, bit 2 = relaxed FP
+    (``FP & eroded`` grown ``relax`` times by the 3x3 cross within ``~gt``,
+    then ``& FP``), bit 4 = relaxed FN (``FN & eroded`` grown within ``~pred``,
+    then ``& FN``, plus the skeleton pixels that are not TP). All inputs are 2-D
+    uint8 0/1 arrays of one shape (``eroded``: the union eroded ``relax`` times)."""
+    h, w = gt.shape
+    state = np.empty(h * w, np.uint8)
+    _relaxed_kernel(np.ascontiguousarray(pred).reshape(-1), np.ascontiguousarray(gt).reshape(-1),
+                    np.ascontiguousarray(eroded).reshape(-1), np.ascontiguousarray(skel).reshape(-1),
+                    h, w, int(relax), state)
+    return state.reshape(h, w)
+
+
+@njit(cache=True, nogil=True)
+def _adjacent(x0, y0, x1, y1):
+    dx = abs(x0 - x1)
+    dy = abs(y0 - y1)
+    return (dx == 1 and dy == 0) or (dx == 0 and dy == 1) or (dx == 1 and dy == 1)
+
+
+@njit(cache=True, nogil=True)
+def _condition(state, row, col, want_fn):
+    """The 3x3-cross dilation of the condition at (row, col): FP mask
+    ``TP | FN_``, FN mask ``~(TP | FP_ | FN_)``; outside the image counts as 0."""
+    h, w = state.shape
+    for dr, dc in ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)):
+        r = row + dr
+        c = col + dc
+        if r < 0 or r >= h or c < 0 or c >= w:
+            continue
+        s = state[r, c]
+        if want_fn:
+            if (s & 7) == 0:
+                return True
+        elif (s & 5) != 0:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _component_of(parents):
+    """Contour -> index of the outer contour of its 8-connected component
+    (RETR_TREE: a hole's parent is the outer border of the component it bounds)."""
+    m = parents.shape[0]
+    comp = np.empty(m, np.int64)
+    for i in range(m):
+        depth = 0
+        j = i
+        while parents[j] >= 0:
+            j = parents[j]
+            depth += 1
+        comp[i] = i if depth % 2 == 0 else parents[i]
+    return comp
+
+
+@njit(cache=True, nogil=True)
+def _filter_kernel(pts, offsets, parents, state, want_fn, out_pts, out_off):
+    """Runs of kept contour points (see :func:`filter_boundaries`); returns
+    ``(n_out_points, n_segments, independent_count)``."""
+    h, w = state.shape
+    m = offsets.shape[0] - 1
+    comp = _component_of(parents)
+    flags = np.zeros(m, np.uint8)
+    for i in range(m):
+        if comp[i] == i:
+            flags[i] = 1
+    visited = np.zeros((h, w), np.uint8)
+    # runs of one contour, as [start, end) into `acc`
+    acc = np.empty((pts.shape[0], 2), np.int32)
+    rs = np.empty(pts.shape[0] + 1, np.int64)
+    re = np.empty(pts.shape[0] + 1, np.int64)
+    no = 0
+    ns = 0
+    out_off[0] = 0
+    for c in range(m):
+        na = 0
+        nrun = 0
+        in_run = False
+        for k in range(offsets[c], offsets[c + 1]):
+            col = pts[k, 0]
+            row = pts[k, 1]
+            if visited[row, col] != 0 or not _condition(state, row, col, want_fn):
+                if in_run:
+                    re[nrun] = na
+                    nrun += 1
+                    in_run = False
+                continue
+            if not in_run:
+                rs[nrun] = na
+                in_run = True
+            acc[na, 0] = col
+            acc[na, 1] = row
+            na += 1
+            visited[row, col] = 1
+            flags[comp[c]] = 0
+        if in_run:
+            re[nrun] = na
+            nrun += 1
+        first = 0
+        merge = False
+        if nrun > 1:
+            if _adjacent(acc[rs[0], 0], acc[rs[0], 1], acc[re[nrun - 1] - 1, 0], acc[re[nrun - 1] - 1, 1]):
+                merge = True
+                first = 1
+        for r in range(first, nrun):
+            for j in range(rs[r], re[r]):
+                out_pts[no, 0] = acc[j, 0]
+                out_pts[no, 1] = acc[j, 1]
+                no += 1
+            if merge and r == nrun - 1:
+                for j in range(re[0] - 1, rs[0] - 1, -1):
+                    out_pts[no, 0] = acc[j, 0]
+                    out_pts[no, 1] = acc[j, 1]
+                    no += 1
+            ns += 1
+            out_off[ns] = no
+    indep = 0
+    for i in range(m):
+        indep += flags[i]
+    return no, ns, indep
+
+
+def filter_boundaries(contours, hierarchy, state: np.ndarray, want_fn: bool):
+    """Kept boundary runs and the independent-region count of one relaxed mask.
+
+    ``contours``, ``hierarchy``: OpenCV's ``findContours(mask, RETR_TREE,
+    CHAIN_APPROX_NONE)`` of the relaxed FP (``want_fn`` False) or FN mask;
+    ``state``: :func:`relaxed_state`. A contour point is kept when it was not
+    kept before (in any contour of this mask) and the condition dilated by the
+    3x3 cross holds there (FP: ``TP | FN_``, FN: ``~(TP | FP_ | FN_)``).
+    Returns ``(points, offsets, independent)``: int32 ``(n, 2)`` (x, y) points
+    of the runs laid end to end, run ``i`` being
+    ``points[offsets[i]:offsets[i + 1]]``, and the number of 8-connected
+    components of the mask with no kept point — what PySODMetrics'
+    ``filter_conditional_boundary`` returns as a list of arrays and an int
+    (components are found from the contour tree: one outer border each)."""
+    if len(contours):
+        pts = np.concatenate(contours).reshape(-1, 2)
+        offsets = np.zeros(len(contours) + 1, np.int64)
+        np.cumsum([len(c) for c in contours], out=offsets[1:])
+        parents = np.ascontiguousarray(hierarchy[0][:, 3], np.int64)
+    else:
+        pts = np.zeros((0, 2), np.int32)
+        offsets = np.zeros(1, np.int64)
+        parents = np.zeros(0, np.int64)
+    out_pts = np.empty((pts.shape[0], 2), np.int32)
+    out_off = np.empty(pts.shape[0] + 1, np.int64)
+    no, ns, indep = _filter_kernel(pts, offsets, parents, state, bool(want_fn), out_pts, out_off)
+    return out_pts[:no], out_off[:ns + 1], int(indep)
