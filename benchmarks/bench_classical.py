@@ -174,7 +174,8 @@ def region_iou(ref_map: np.ndarray, labels: np.ndarray, lo: int = 250, hi: int =
 def segments(root: Path, limit: int | None, methods: list[str]) -> dict:
     """For each method with reference maps: region IoU of each SLIC variant's
     superpixels with the regions of the authors' maps, per image."""
-    from salbench import classical as C
+    from salbench.classical.frame import remove_frame
+    from salbench.classical.slic import slic
 
     stems = sorted(p.stem for p in (root / "SOD" / "images").glob("*.jpg"))
     if limit:
@@ -188,12 +189,12 @@ def segments(root: Path, limit: int | None, methods: list[str]) -> dict:
         for s in stems:
             rgb = read_rgb(root / "SOD" / "images" / f"{s}.jpg")
             theirs = read_grey(root / "maps" / "SOD" / REFS[name] / f"{s}.png")
-            frame = C.remove_frame(rgb, rule)
+            frame = remove_frame(rgb, rule)
             inner = frame.crop(rgb)
             h, w = inner.shape[:2]
             kk = k or int(np.floor(h * w / 600 + 0.5))
             for v in variants:
-                ious[v].append(region_iou(theirs, frame.paste(C.slic(inner, kk, m, variant=v) + 1)))
+                ious[v].append(region_iou(theirs, frame.paste(slic(inner, kk, m, variant=v) + 1)))
         a, b = (np.array(ious[v]) for v in variants)
         entry = {v: round(float(np.nanmean(ious[v])), 4) for v in variants}
         entry[f"images_{variants[1]}_better"] = int((b > a).sum())
@@ -215,11 +216,13 @@ def geodesic_saliency(rgb: np.ndarray, slic_variant: str):
     from scipy import sparse
     from scipy.sparse import csgraph
 
-    from salbench import classical as C
+    from salbench.classical.graph import link_clique
+    from salbench.classical.matlab import MATLAB_EPS, minmax
+    from salbench.classical.slic import is_degenerate
     from salbench_methods import wctr as W
 
     sp = W.zhu_superpixels(rgb, slic_variant)
-    if C.is_degenerate(sp):
+    if is_degenerate(sp):
         return sp, np.zeros(sp.n)
     adj, bd, col, pos = W.zhu_features(sp, *rgb.shape[:2])
     clip = W.dynamic_params(adj, col)[0]
@@ -230,19 +233,20 @@ def geodesic_saliency(rgb: np.ndarray, slic_variant: str):
     bg = bd
     if ctx.max() - ctx.min() > 1:
         bg = bd[(ctx - ctx.min()) / (ctx.max() - ctx.min()) <= 0.5]
-    a = sparse.tril(C.link_clique((sparse.csr_matrix(adj) > 0).astype(np.float64), bd), k=-1).tocoo()
+    a = sparse.tril(link_clique((sparse.csr_matrix(adj) > 0).astype(np.float64), bd), k=-1).tocoo()
     # a virtual node n joined to the background at zero cost (tiny costs: scipy drops zeros)
     cost = np.concatenate([np.maximum(0.0, col[a.row, a.col] - clip), np.zeros(bg.size)]) + W.ZERO_COST
     g = sparse.coo_matrix((cost, (np.concatenate([a.row, np.full(bg.size, n)]), np.concatenate([a.col, bg]))),
                           shape=(n + 1, n + 1)).tocsr()
     geo = csgraph.dijkstra(g, directed=False, indices=n)[:n]
     top = np.sort(geo)[::-1][max(int(np.floor(0.02 * n + 0.5)), 1) - 1]
-    return sp, C.minmax(np.minimum(geo / top, 1.0), C.MATLAB_EPS)
+    return sp, minmax(np.minimum(geo / top, 1.0), MATLAB_EPS)
 
 
 def floor(root: Path, step: int) -> dict:
     """See the module docstring (``floor``)."""
-    from salbench import classical as C
+    from salbench.classical.frame import remove_frame
+    from salbench.classical.matlab import to_uint8_map
     from salbench_methods import bsca as B
     from salbench_methods import wctr as W
 
@@ -265,14 +269,14 @@ def floor(root: Path, step: int) -> dict:
         for s in stems:
             rgb = read_rgb(root / "SOD" / "images" / f"{s}.jpg")
             theirs = read_grey(root / "maps" / "SOD" / ref / f"{s}.png")
-            frame = C.remove_frame(rgb, rule)
+            frame = remove_frame(rgb, rule)
             inner = frame.crop(rgb)
             if inner.size == 0:
                 continue
             sp_a, val_a = fn(inner, va)
             sp_b, val_b = fn(inner, vb)
-            map_a = frame.paste(C.to_uint8_map(sp_a.paint(val_a)))
-            map_b = frame.paste(C.to_uint8_map(sp_b.paint(val_b)))
+            map_a = frame.paste(to_uint8_map(sp_a.paint(val_a)))
+            map_b = frame.paste(to_uint8_map(sp_b.paint(val_b)))
             labels_a = frame.paste(sp_a.labels + 1)
             for pr in protos:
                 gt = read_gt(root / "SOD" / "gt" / f"{s}.png", "cv2" if pr == "pysodmetrics" else "pil")

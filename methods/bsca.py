@@ -10,7 +10,7 @@ Follows Yao Qin's released MATLAB code (``demo_BSCA.m`` with ``removeframe.m``,
 2. Two SLIC segmentations of 300 superpixels, compactness 30 for the boundary
    clusters, 20 for everything else. The authors call Achanta's executable
    ``SLICSuperpixelSegmentation.exe`` (on a ``.bmp`` copy of the image); here
-   ``salbench.classical.slic(variant="achanta_exe")``, which follows that
+   ``salbench.classical.slic.slic(variant="achanta_exe")``, which follows that
    executable as read from its machine code (the copy shipped with the Dalian
    group's MATLAB code, byte-identical in the DSR, GR, SRD packages): seeds on a
    grid of real step √(HW/300) (21×14 seeds on 481×321), perturbed to the
@@ -74,9 +74,12 @@ from functools import partial
 import numpy as np
 from scipy import sparse
 
-from salbench.classical import (ClassicalMethod, adjacency_yang, framed_saliency, grady_weights, slic_lab,
-                                is_degenerate, minmax, rgb_to_lab_colorspace11, rgb_to_lab_ruzon,
-                                slic_superpixels, symmetric_from_edges, two_hop_edges)
+from salbench.classical.base import ClassicalMethod
+from salbench.classical.colour import rgb_to_lab_colorspace11, rgb_to_lab_ruzon
+from salbench.classical.frame import framed_saliency
+from salbench.classical.graph import adjacency_yang, grady_weights, symmetric_from_edges, two_hop_edges
+from salbench.classical.matlab import minmax
+from salbench.classical.slic import is_degenerate, slic_lab, slic_superpixels
 from salbench.plugins.options import Option, OptionError
 from salbench.plugins.registry import register_method
 
@@ -158,7 +161,7 @@ def kmeans(x: np.ndarray, k: int, max_iter: int = KMEANS_MAX_ITER, seed: int = K
 def pixel_features(rgb: np.ndarray, lab: np.ndarray | None = None) -> np.ndarray:
     """``RGB2Lab`` pixel features with each channel min-max normalised over the
     image. ``lab``: the image's Ruzon Lab if already computed (it is the
-    executable's SLIC Lab, ``salbench.classical.image_lab_exe``)."""
+    executable's SLIC Lab, ``salbench.classical.colour.image_lab_exe``)."""
     if lab is None:
         lab = rgb_to_lab_ruzon(rgb.astype(np.float64) / 255.0)
     out = np.empty_like(lab)

@@ -8,7 +8,7 @@ Follows Chuan Yang's released MATLAB code (``saliencymap`` demo with
    pasted back with zeros in the frame.
 2. SLIC with 200 superpixels, compactness 20: the authors call Achanta's
    ``SLICSuperpixelSegmentation`` executable; here
-   ``salbench.classical.slic(variant="achanta_exe")``, a numba re-implementation
+   ``salbench.classical.slic.slic(variant="achanta_exe")``, a numba re-implementation
    of that executable's seeding, step and merging as read from its machine code
    (the copy the Dalian group ships with DSR, GR, BSCA-family code; MR's own copy
    is not in the public index, so its identity is inferred). Not bit-identical.
@@ -48,9 +48,12 @@ from typing import Sequence
 
 import numpy as np
 
-from salbench.classical import (ClassicalMethod, adjacency_yang, framed_saliency, grady_weights,
-                                is_degenerate, minmax, rgb_to_lab_colorspace11, slic_superpixels,
-                                symmetric_from_edges, two_hop_edges)
+from salbench.classical.base import ClassicalMethod
+from salbench.classical.colour import rgb_to_lab_colorspace11
+from salbench.classical.frame import framed_saliency
+from salbench.classical.graph import adjacency_yang, grady_weights, symmetric_from_edges, two_hop_edges
+from salbench.classical.matlab import minmax
+from salbench.classical.slic import is_degenerate, slic_superpixels
 from salbench.plugins.options import Option
 from salbench.plugins.registry import register_method
 

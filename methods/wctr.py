@@ -30,7 +30,7 @@ Follows Wangjiang Zhu's released MATLAB code (``demo.m`` with
 3. Features: mean RGB per superpixel (``GetMeanColor``, over the uint8 pixels)
    → CIELab with the copy of Getreuer's ``colorspace.m`` the RBD code ships
    (version 1.1: Rec. 709 inverse gamma, not the sRGB curve;
-   ``salbench.classical.rgb_to_lab_colorspace11``) on ``meanRgb/255``;
+   ``salbench.classical.colour.rgb_to_lab_colorspace11``) on ``meanRgb/255``;
    positions are mean (row/h, col/w).
 4. Graph: 4-adjacency ``A + A'`` with unit diagonal (``GetAdjMatrix``); the
    boundary superpixels are those touching an 8-pixel band (the paper only says
@@ -91,9 +91,12 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.sparse.linalg import spsolve
 
-from salbench.classical import (MATLAB_EPS, ClassicalMethod, adjacency_zhu, framed_saliency, graythresh,
-                                is_degenerate, link_clique, minmax, pairwise_dist, rgb_to_lab_colorspace11,
-                                slic_superpixels)
+from salbench.classical.base import ClassicalMethod
+from salbench.classical.colour import rgb_to_lab_colorspace11
+from salbench.classical.frame import framed_saliency
+from salbench.classical.graph import adjacency_zhu, link_clique, pairwise_dist
+from salbench.classical.matlab import MATLAB_EPS, graythresh, minmax
+from salbench.classical.slic import is_degenerate, slic_superpixels
 from salbench.plugins.options import Option
 from salbench.plugins.registry import register_method
 

@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from salbench import classical as C
+from salbench.classical.base import ClassicalInputError
+from salbench.classical.colour import image_lab, rgb_to_lab, rgb_to_lab_colorspace11
+from salbench.classical.frame import remove_frame
+from salbench.classical.graph import adjacency_yang, adjacency_zhu, two_hop_edges
+from salbench.classical.matlab import graythresh, minmax
+from salbench.classical.slic import _grid_seeds, _grid_seeds_k, is_degenerate, slic, slic_superpixels
 from salbench.plugins.registry import create, get_spec
 
 METHODS = ["mr", "wctr", "bsca"]
@@ -133,18 +138,18 @@ def test_degenerate_images(methods, name):
 
 
 def test_single_superpixel_region():
-    sp = C.slic_superpixels(_scene(40, 40)[0], 1, 20)
+    sp = slic_superpixels(_scene(40, 40)[0], 1, 20)
     assert sp.n == 1 and (sp.labels == 0).all()
-    assert C.is_degenerate(sp)
-    const = C.slic_superpixels(np.full((50, 50, 3), 40, np.uint8), 30, 20)
-    assert const.n >= 1 and C.is_degenerate(const)
+    assert is_degenerate(sp)
+    const = slic_superpixels(np.full((50, 50, 3), 40, np.uint8), 30, 20)
+    assert const.n >= 1 and is_degenerate(const)
 
 
 @pytest.mark.parametrize("name", METHODS)
 def test_bad_input_names_the_image(methods, name):
-    with pytest.raises(C.ClassicalInputError, match="broken.png"):
+    with pytest.raises(ClassicalInputError, match="broken.png"):
         methods[name].predict([np.zeros((10, 10, 5), np.uint8)], ["broken.png"])
-    with pytest.raises(C.ClassicalInputError, match="float"):
+    with pytest.raises(ClassicalInputError, match="float"):
         methods[name].predict([np.full((10, 10, 3), 2.0)], ["f"])
 
 
@@ -165,12 +170,12 @@ def _framed(width: int = 12) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("style", ["zhu", "yang"])
 def test_frame_is_detected(style):
     framed, _ = _framed(12)
-    fr = C.remove_frame(framed, style)
+    fr = remove_frame(framed, style)
     assert not fr.is_full
     for v in (fr.top, fr.left, framed.shape[0] - fr.bottom, framed.shape[1] - fr.right):
         assert 10 <= v <= 16, (style, fr)
     plain, _ = _scene(140, 180, seed=4)
-    assert C.remove_frame(plain, style).is_full
+    assert remove_frame(plain, style).is_full
 
 
 @pytest.mark.parametrize("name", METHODS)
@@ -189,7 +194,7 @@ def test_all_frame_image(methods, name):
     img = np.full((12, 200, 3), 255, np.uint8)
     img[6] = 0
     for style in ("zhu", "yang"):
-        fr = C.remove_frame(img, style)
+        fr = remove_frame(img, style)
         assert fr.crop(img).size == 0, (style, fr)
     (sal,) = methods[name].predict([img], ["strip"])
     assert sal.shape == (12, 200) and sal.dtype == np.uint8 and not sal.any()
@@ -224,11 +229,11 @@ def test_mr_ranking_matrix_and_stages(scene_png):
     # a side query ranks its own side lowest after complementing
     y = np.zeros(n)
     y[d["sides"][0]] = 1
-    top = 1 - C.minmax(aff @ y)
+    top = 1 - minmax(aff @ y)
     assert top[d["sides"][0]].mean() < top[obj].mean()
     # stage 2 = ranking with the mean-thresholded stage-1 map
     q = (s1 >= s1.mean()).astype(float)
-    np.testing.assert_allclose(s2, C.minmax(aff @ q))
+    np.testing.assert_allclose(s2, minmax(aff @ q))
     assert s2[obj].mean() > 0.7 and s2[~obj].mean() < 0.3
 
 
@@ -240,8 +245,8 @@ def test_lab_matches_skimage():
     from skimage.color import rgb2lab
 
     rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3)).astype(np.uint8)
-    ours = C.rgb_to_lab(rgb / 255.0)
-    np.testing.assert_allclose(C.image_lab(rgb), ours, atol=1e-9)
+    ours = rgb_to_lab(rgb / 255.0)
+    np.testing.assert_allclose(image_lab(rgb), ours, atol=1e-9)
     # Getreuer's white point differs from scikit-image's in the 5th digit
     np.testing.assert_allclose(ours, rgb2lab(rgb), atol=0.05)
 
@@ -249,15 +254,15 @@ def test_lab_matches_skimage():
 def test_lab_colorspace11_uses_rec709_curve():
     # Getreuer's colorspace.m v1.1 (shipped with the RBD and MR-family code):
     # mid grey linearises to ((0.5 + 0.099) / 1.099) ** (1 / 0.45), not the sRGB value
-    grey = C.rgb_to_lab_colorspace11(np.array([0.5, 0.5, 0.5]))
+    grey = rgb_to_lab_colorspace11(np.array([0.5, 0.5, 0.5]))
     y = ((0.5 + 0.099) / 1.099) ** (1 / 0.45)
     assert grey[0] == pytest.approx(116 * y ** (1 / 3) - 16, abs=1e-4)
     assert abs(grey[1]) < 0.05 and abs(grey[2]) < 0.05
-    assert grey[0] > C.rgb_to_lab(np.array([0.5, 0.5, 0.5]))[0] + 4  # sRGB: 53.4
-    white = C.rgb_to_lab_colorspace11(np.ones(3))
+    assert grey[0] > rgb_to_lab(np.array([0.5, 0.5, 0.5]))[0] + 4  # sRGB: 53.4
+    white = rgb_to_lab_colorspace11(np.ones(3))
     np.testing.assert_allclose(white, [100, 0, 0], atol=0.05)
     # dark values take the linear segment c / 4.5138 (below 0.018 after linearisation)
-    dark = C.rgb_to_lab_colorspace11(np.array([0.05, 0.05, 0.05]))
+    dark = rgb_to_lab_colorspace11(np.array([0.05, 0.05, 0.05]))
     assert ((0.05 + 0.099) / 1.099) ** (1 / 0.45) < 0.018
     assert dark[0] == pytest.approx(116 * (0.05 / 4.5138) ** (1 / 3) - 16, abs=1e-3)
 
@@ -267,7 +272,7 @@ def test_graythresh_is_otsu():
 
     x = np.concatenate([np.random.default_rng(1).normal(0.2, 0.05, 500),
                         np.random.default_rng(2).normal(0.7, 0.05, 300)]).clip(0, 1)
-    t = C.graythresh(x)
+    t = graythresh(x)
     q = np.floor(x * 255 + 0.5).astype(np.uint8)
     # same two classes as scikit-image's Otsu (MATLAB puts a tied optimum in the
     # middle of the empty gap between the modes, scikit-image at its start)
@@ -276,11 +281,11 @@ def test_graythresh_is_otsu():
 
 
 def test_slic_close_to_scikit_image(scene_png):
-    from skimage.segmentation import slic
+    from skimage.segmentation import slic as skimage_slic
 
     img, _ = scene_png
-    ours = C.slic(img, 200, 20)
-    ref = slic(img, n_segments=200, compactness=20, sigma=0, start_label=0,
+    ours = slic(img, 200, 20)
+    ref = skimage_slic(img, n_segments=200, compactness=20, sigma=0, start_label=0,
                min_size_factor=0.25, enforce_connectivity=True)
     assert abs((ours.max() + 1) - (ref.max() + 1)) <= 0.15 * (ref.max() + 1)
     # each superpixel is one connected component
@@ -294,19 +299,19 @@ def test_slic_executable_grid(tmp_path):
     int(i·step + int(step/2)) with a real step √(HW/K) (21×14 on 481×321, K=300,
     where the SLIC.cpp source revision gives 20×13), window S = int(√(HW/K) + 2)."""
     flat = np.zeros((321, 481, 3))  # no gradient: perturbation keeps the grid
-    seeds = C._grid_seeds_k(flat, 300.0)
+    seeds = _grid_seeds_k(flat, 300.0)
     step = np.sqrt(321 * 481 / 300)
     xs, ys = np.unique(seeds[:, 4]), np.unique(seeds[:, 3])
     assert (xs.size, ys.size) == (21, 14) and seeds.shape[0] == 294
     np.testing.assert_array_equal(xs, (np.arange(21) * step + int(step / 2)).astype(int))
     np.testing.assert_array_equal(ys, (np.arange(14) * step + int(step / 2)).astype(int))
-    assert C._grid_seeds(flat, int(np.sqrt(round(321 * 481 / 300)) + 0.5)).shape[0] == 260
+    assert _grid_seeds(flat, int(np.sqrt(round(321 * 481 / 300)) + 0.5)).shape[0] == 260
     # on a real (PNG round-tripped) image: connected segments, none at or below the merge size
     img = np.asarray(Image.fromarray(np.kron(_scene(107, 161)[0], np.ones((3, 3, 1), np.uint8))[:321, :481]))
     p = tmp_path / "s.png"
     Image.fromarray(img).save(p)
     img = np.asarray(Image.open(p).convert("RGB"))
-    lab = C.slic(img, 300, 20, variant="achanta_exe")
+    lab = slic(img, 300, 20, variant="achanta_exe")
     sizes = np.bincount(lab.ravel())
     assert 200 <= sizes.size <= 294 and sizes[1:].min() > (321 * 481 // 300) >> 2
     from scipy import ndimage as ndi
@@ -321,8 +326,8 @@ def test_wctr_superpixel_grid():
     from salbench_methods import wctr
 
     img = np.kron(_scene(107, 161)[0], np.ones((3, 3, 1), np.uint8))[:321, :481]
-    assert C.slic(img, 257, 20, variant="zhu").max() + 1 <= 19 * 12
-    assert 19 * 12 < C.slic(img, 257, 20, variant="zhu_floor").max() + 1 <= 20 * 13
+    assert slic(img, 257, 20, variant="zhu").max() + 1 <= 19 * 12
+    assert 19 * 12 < slic(img, 257, 20, variant="zhu_floor").max() + 1 <= 20 * 13
     sp, _ = wctr.wctr_superpixel_saliency(img)
     sp_released, _ = wctr.wctr_superpixel_saliency(img, slic_variant="zhu")
     assert sp.n > 19 * 12 >= sp_released.n
@@ -341,17 +346,17 @@ def test_adjacency_graphs():
                     [0, 0, 1, 1],
                     [2, 2, 1, 1],
                     [2, 2, 2, 4]])
-    a = C.adjacency_yang(lab, 5, link_boundary=False).toarray()
+    a = adjacency_yang(lab, 5, link_boundary=False).toarray()
     assert a[0, 1] == 1 and a[0, 2] == 1
     assert a[1, 4] == 1  # a diagonal contact counts (8-connectivity)
     assert a[2, 4] == 0  # the last row is outside AdjcProcloop's (m-1)x(n-1) scan window
     assert np.all(np.diag(a) == 0) and np.array_equal(a, a.T)
-    b = C.adjacency_yang(lab, 5, link_boundary=True).toarray()
+    b = adjacency_yang(lab, 5, link_boundary=True).toarray()
     assert b[0, 4] == 1 and b[2, 4] == 1  # boundary clique
-    z = C.adjacency_zhu(lab, 5).toarray()
+    z = adjacency_zhu(lab, 5).toarray()
     assert np.all(np.diag(z) == 1) and np.array_equal(z, z.T)
     assert z[2, 4] == 1 and z[0, 4] == 0  # 4-connectivity over the whole image
-    e = C.two_hop_edges(C.adjacency_yang(lab, 5, link_boundary=False))
+    e = two_hop_edges(adjacency_yang(lab, 5, link_boundary=False))
     assert (e[:, 0] < e[:, 1]).all() and [0, 4] in e.tolist()  # 0-1-4
 
 
