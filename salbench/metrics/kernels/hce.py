@@ -60,60 +60,68 @@ def _code(img, p, w):
 def _skeleton_kernel(img, w, lut):
     """Thin the zero-padded uint8 image ``img`` (flattened, row length ``w``) in place.
 
-    ``code[p]`` holds the 8-neighbourhood code of every set pixel, updated as
-    pixels are removed. ``dirty[φ]`` lists the set pixels whose neighbourhood
-    changed since phase φ last kept them (initially every set pixel with an
-    unset neighbour): only those can be removed in the next phase φ. Each
-    phase decides on the codes as they were when it began, then removes."""
+    ``code[p]`` holds the 8-neighbourhood code of every pixel, updated as
+    pixels are removed. Only set pixels with an unset neighbour (the border
+    list) can be removed (LUT class of code 255 is 0). Each phase decides on
+    the codes as they were when it began, then removes."""
     n = img.shape[0]
     code = np.zeros(n, np.uint8)
-    for p in range(w + 1, n - w - 1):
-        code[p] = (img[p - w - 1] + 2 * img[p - w] + 4 * img[p - w + 1] + 8 * img[p + 1]
-                   + 16 * img[p + w + 1] + 32 * img[p + w] + 64 * img[p + w - 1] + 128 * img[p - 1])
-    inlist = np.zeros((2, n), np.uint8)
-    dirty = np.empty((2, n), np.int32)
-    nd = np.zeros(2, np.int64)
+    # shifted views, so that the loop vectorises: NW, N, NE, E, SE, S, SW, W
+    nw = img[0:n - 2 * w - 2]
+    no = img[1:n - 2 * w - 1]
+    ne = img[2:n - 2 * w]
+    ea = img[w + 2:n - w]
+    se = img[2 * w + 2:n]
+    so = img[2 * w + 1:n - 1]
+    sw = img[2 * w:n - 2]
+    we = img[w:n - w - 2]
+    inner = code[w + 1:n - w - 1]
+    for i in range(inner.shape[0]):
+        inner[i] = np.uint8(nw[i] | (no[i] << 1) | (ne[i] << 2) | (ea[i] << 3)
+                            | (se[i] << 4) | (so[i] << 5) | (sw[i] << 6) | (we[i] << 7))
+    # the border: set pixels with an unset neighbour; a pixel joins it once, when
+    # its first neighbour goes, and only border pixels can be removed
+    border = np.empty(n, np.int64)
+    nb = 0
     for p in range(w + 1, n - w - 1):
         if img[p] and code[p] != 255:
-            for f in range(2):
-                dirty[f, nd[f]] = p
-                nd[f] += 1
-                inlist[f, p] = 1
-    removed = np.empty(n, np.int32)
-    # neighbour offsets and the bit each neighbour's code loses when p goes
-    offs = np.array([-w - 1, -w, -w + 1, 1, w + 1, w, w - 1, -1], np.int64)
-    bits = np.array([16, 32, 64, 128, 1, 2, 4, 8], np.uint8)
+            border[nb] = p
+            nb += 1
+    removed = np.empty(n, np.int64)
+    offs = (-w - 1, -w, -w + 1, 1, w + 1, w, w - 1, -1)
+    bits = (16, 32, 64, 128, 1, 2, 4, 8)
     pixel_removed = True
     while pixel_removed:
         pixel_removed = False
         for phase in range(2):
+            # drop the pixels the last phase removed while deciding this one
             nr = 0
-            for k in range(nd[phase]):
-                p = dirty[phase, k]
-                inlist[phase, p] = 0
-                if not img[p]:
+            m = 0
+            for k in range(nb):
+                p = border[k]
+                if img[p] == 0:
                     continue
+                border[m] = p
+                m += 1
                 c = lut[code[p]]
-                if c == 3 or (c == 1 and phase == 0) or (c == 2 and phase == 1):
+                if c == 3 or c == phase + 1:
                     removed[nr] = p
                     nr += 1
-            nd[phase] = 0
+            nb = m
             if nr == 0:
                 continue
             pixel_removed = True
             for k in range(nr):
                 img[removed[k]] = 0
+            # the set neighbours that were inside join the border
             for k in range(nr):
                 p = removed[k]
                 for j in range(8):
                     q = p + offs[j]
+                    if code[q] == 255 and img[q]:
+                        border[nb] = q
+                        nb += 1
                     code[q] -= bits[j]
-                    if img[q]:
-                        for f in range(2):
-                            if not inlist[f, q]:
-                                inlist[f, q] = 1
-                                dirty[f, nd[f]] = q
-                                nd[f] += 1
 
 
 def zhang_skeleton(mask: np.ndarray) -> np.ndarray:
@@ -131,17 +139,10 @@ def zhang_skeleton(mask: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _grow(seed_a, seed_b, block, h, w, relax, reached, frontier, nxt):
-    """Mark in ``reached`` (flat, zeroed) the pixels where ``block`` is 0 that a
-    4-connected path of at most ``relax`` steps through such pixels joins to a
-    seed (``seed_a & seed_b & ~block``): ``relax`` cross dilations, each cut
-    back to ``~block``."""
-    nf = 0
-    for p in range(h * w):
-        if seed_a[p] and seed_b[p] and not block[p]:
-            reached[p] = 1
-            frontier[nf] = p
-            nf += 1
+def _grow(reached, block, h, w, relax, frontier, nf, nxt):
+    """Grow the marks of ``reached`` (flat; its ``nf`` seeds listed in
+    ``frontier``) by at most ``relax`` 4-connected steps through pixels where
+    ``block`` is 0: ``relax`` cross dilations, each cut back to ``~block``."""
     for _ in range(relax):
         nn = 0
         for k in range(nf):
@@ -174,20 +175,30 @@ def _grow(seed_a, seed_b, block, h, w, relax, reached, frontier, nxt):
 def _relaxed_kernel(pred, gt, eroded, skel, h, w, relax, state):
     """Fill ``state`` (flat uint8) with bit 1 = TP, bit 2 = relaxed FP, bit 4 = relaxed FN."""
     n = h * w
-    frontier = np.empty(n, np.int64)
-    nxt = np.empty(n, np.int64)
     fp_ = np.zeros(n, np.uint8)
     fn_ = np.zeros(n, np.uint8)
-    _grow(pred, eroded, gt, h, w, relax, fp_, frontier, nxt)
-    _grow(gt, eroded, pred, h, w, relax, fn_, frontier, nxt)
+    sfp = np.empty(n, np.int64)
+    sfn = np.empty(n, np.int64)
+    nfp = 0
+    nfn = 0
     for p in range(n):
-        tp = pred[p] != 0 and gt[p] != 0
-        s = 1 if tp else 0
-        if fp_[p] and pred[p] and not gt[p]:
-            s |= 2
-        if (fn_[p] and gt[p] and not pred[p]) or (skel[p] and not tp):
-            s |= 4
-        state[p] = s
+        if eroded[p] and pred[p] != gt[p]:
+            if pred[p]:
+                fp_[p] = 1
+                sfp[nfp] = p
+                nfp += 1
+            else:
+                fn_[p] = 1
+                sfn[nfn] = p
+                nfn += 1
+    nxt = np.empty(n, np.int64)
+    _grow(fp_, gt, h, w, relax, sfp, nfp, nxt)
+    _grow(fn_, pred, h, w, relax, sfn, nfn, nxt)
+    for p in range(n):
+        tp = pred[p] & gt[p]
+        fp = fp_[p] & pred[p] & (gt[p] ^ 1)
+        fn = (fn_[p] & gt[p] & (pred[p] ^ 1)) | (skel[p] & (tp ^ 1))
+        state[p] = np.uint8(tp | (fp << 1) | (fn << 2))
 
 
 def relaxed_state(pred: np.ndarray, gt: np.ndarray, eroded: np.ndarray, skel: np.ndarray,
