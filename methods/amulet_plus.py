@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 from salbench.nn.learned import LearnedMethod, SODNet
 from salbench.plugins.options import Option
-from salbench.nn.modules import ASPP, ConvBNPReLU
+from salbench.nn.modules import ASPP_CONTEXT_WIDTH, ConvBNPReLU, aspp_context
 from salbench.plugins.registry import register_method
 
 #: channels each level is shrunk to before the resolution-based combination.
@@ -60,7 +60,6 @@ INT_WIDTH = 256
 PRED_WIDTH = 128
 #: channels of the edge-aware low-level features of the BPR.
 EDGE_WIDTH = 32
-ASPP_WIDTH = 256
 
 
 def _resize(x: torch.Tensor, size, upsample) -> torch.Tensor:
@@ -76,7 +75,9 @@ def _resize(x: torch.Tensor, size, upsample) -> torch.Tensor:
 class AmuletNet(SODNet):
     """The Amulet head on the shared backbone. ``forward`` returns the five
     recursive predictions, coarse (F5's resolution) to fine (F1's), and the
-    fusion, all logits at the input size."""
+    fusion, all logits at the input size. Loss and map are
+    :class:`SODNet`'s: recursive deep supervision (cross-entropy on every
+    prediction and the fusion, summed); the sigmoid of the fusion at inference."""
 
     def __init__(self, backbone: str = "resnext101_32x4d", aspp: bool = True, bpr: bool = True,
                  **opts: Any) -> None:
@@ -85,8 +86,8 @@ class AmuletNet(SODNet):
         n = len(chans)
         self.use_aspp, self.use_bpr = bool(aspp), bool(bpr)
         if self.use_aspp:
-            self.context = nn.Sequential(ConvBNPReLU(chans[-1], ASPP_WIDTH, 3), ASPP(ASPP_WIDTH))
-            chans[-1] = ASPP_WIDTH
+            self.context = aspp_context(chans[-1])
+            chans[-1] = ASPP_CONTEXT_WIDTH
         self.shrink = nn.ModuleList(ConvBNPReLU(c, RFC_WIDTH, 3) for c in chans)
         self.integrate = nn.ModuleList(ConvBNPReLU(n * RFC_WIDTH, INT_WIDTH, 3) for _ in range(n))
         if self.use_bpr:
@@ -100,6 +101,7 @@ class AmuletNet(SODNet):
         self.fuse = nn.Conv2d(n, 1, 1)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Five predictions, coarse to fine, then the fusion."""
         size = x.shape[2:]
         feats = list(self.backbone(x))
         if self.use_aspp:
@@ -121,13 +123,6 @@ class AmuletNet(SODNet):
         preds = [self.upsample(p, size) for p in preds]
         return preds + [self.fuse(torch.cat(preds, 1))]
 
-    def loss(self, outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-        """Recursive deep supervision: cross-entropy on every prediction and the fusion."""
-        return sum(F.binary_cross_entropy_with_logits(o, target) for o in outputs)
-
-    def final(self, outputs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.sigmoid(outputs[-1])
-
 
 @register_method
 class AmuletPlus(LearnedMethod):
@@ -144,5 +139,6 @@ class AmuletPlus(LearnedMethod):
     train_defaults: dict = {}
 
     def build_model(self) -> AmuletNet:
+        """The Amulet head on the chosen backbone, freshly initialised."""
         return AmuletNet(backbone=self.options["backbone"], aspp=self.options["aspp"],
                          bpr=self.options["bpr"])

@@ -48,11 +48,10 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from salbench.nn.learned import LearnedMethod, SODNet
 from salbench.plugins.options import Option
-from salbench.nn.modules import ASPP, ConvBNPReLU
+from salbench.nn.modules import ASPP_CONTEXT_WIDTH, ConvBNPReLU, aspp_context
 from salbench.plugins.registry import register_method
 
 #: (channels, kernel) of the two convolutions of each side output, F1..F5
@@ -68,14 +67,13 @@ SHORT_CONNECTIONS: tuple[tuple[int, ...], ...] = ((1, 2, 3, 4), (3, 4), (3, 4), 
 #: the authors average the fusion with DSS sides 2, 3, 4.
 INFERENCE_SIDES: tuple[int, ...] = (0, 1, 2)
 
-#: width of the ASPP context on the deepest level (R3Net's reduce_high width).
-ASPP_WIDTH = 256
-
 
 class DSSNet(SODNet):
     """The DSS head on the shared backbone. ``forward`` returns the five
     connected side outputs (shallow to deep) and the fusion, all logits at the
-    input size."""
+    input size. The loss is :meth:`SODNet.loss`: deep supervision, sigmoid
+    cross-entropy on every side output and on the fusion, equal weights
+    (summed, as Caffe sums weighted losses)."""
 
     def __init__(self, backbone: str = "resnext101_32x4d", aspp: bool = True, **opts: Any) -> None:
         super().__init__(backbone=backbone, **opts)
@@ -84,8 +82,8 @@ class DSSNet(SODNet):
             raise ValueError(f"DSS+ needs a backbone with {len(SIDE_SPECS)} levels, got {len(chans)}")
         self.use_aspp = bool(aspp)
         if self.use_aspp:
-            self.context = nn.Sequential(ConvBNPReLU(chans[-1], ASPP_WIDTH, 3), ASPP(ASPP_WIDTH))
-            chans[-1] = ASPP_WIDTH
+            self.context = aspp_context(chans[-1])
+            chans[-1] = ASPP_CONTEXT_WIDTH
         self.sides = nn.ModuleList(
             nn.Sequential(ConvBNPReLU(c, w, k), ConvBNPReLU(w, w, k), nn.Conv2d(w, 1, 1))
             for c, (w, k) in zip(chans, SIDE_SPECS))
@@ -95,6 +93,7 @@ class DSSNet(SODNet):
         self.fuse = nn.Conv2d(len(SIDE_SPECS), 1, 1)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Five connected side outputs, shallow to deep, then the fusion."""
         size = x.shape[2:]
         feats = list(self.backbone(x))
         if self.use_aspp:
@@ -111,11 +110,6 @@ class DSSNet(SODNet):
         sides = [self.upsample(s, size) for s in sides]
         fused = self.fuse(torch.cat(sides, 1))
         return sides + [fused]
-
-    def loss(self, outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-        """Deep supervision: sigmoid cross-entropy on every side output and on
-        the fusion, equal weights (summed, as Caffe sums weighted losses)."""
-        return sum(F.binary_cross_entropy_with_logits(o, target) for o in outputs)
 
     def final(self, outputs: list[torch.Tensor]) -> torch.Tensor:
         """The authors' inference map: the mean of the fused probability and
@@ -138,4 +132,5 @@ class DSSPlus(LearnedMethod):
     train_defaults: dict = {}
 
     def build_model(self) -> DSSNet:
+        """The DSS head on the chosen backbone, freshly initialised."""
         return DSSNet(backbone=self.options["backbone"], aspp=self.options["aspp"])

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 
 from salbench.nn.learned import LearnedMethod, SODNet
 from salbench.plugins.options import Option
-from salbench.nn.modules import ASPP, ConvBNPReLU
+from salbench.nn.modules import ASPP_CONTEXT_WIDTH, ConvBNPReLU, aspp_context
 from salbench.plugins.registry import register_method
 
 #: NLDF's feature width (``fea_dim`` in the code).
@@ -68,7 +68,6 @@ CE_WEIGHT = 1.0
 IOU_WEIGHT = 1.0
 #: smoothing term of the IoU loss (the code's ``+1``).
 IOU_SMOOTH = 1.0
-ASPP_WIDTH = 256
 #: floor under the squared gradient so that sqrt stays differentiable on flat regions
 SQRT_FLOOR = 1e-12
 
@@ -117,7 +116,8 @@ class _Deconv(nn.Module):
 
 class NLDFNet(SODNet):
     """The NLDF head on the shared backbone. ``forward`` returns one logit map
-    (local + global score) at the input size."""
+    (local + global score) at the input size; its sigmoid is the map
+    (:meth:`SODNet.final`)."""
 
     def __init__(self, backbone: str = "resnext101_32x4d", aspp: bool = True, **opts: Any) -> None:
         super().__init__(backbone=backbone, **opts)
@@ -126,8 +126,8 @@ class NLDFNet(SODNet):
             raise ValueError(f"NLDF+ needs a backbone with 5 levels, got {len(chans)}")
         self.use_aspp = bool(aspp)
         if self.use_aspp:
-            self.context = nn.Sequential(ConvBNPReLU(chans[-1], ASPP_WIDTH, 3), ASPP(ASPP_WIDTH))
-            chans[-1] = ASPP_WIDTH
+            self.context = aspp_context(chans[-1])
+            chans[-1] = ASPP_CONTEXT_WIDTH
         strides = list(self.backbone.strides)
         # deconvolution stride between consecutive levels (F1 and F2 share stride 4)
         steps = [max(1, strides[i + 1] // strides[i]) for i in range(4)]
@@ -146,6 +146,7 @@ class NLDFNet(SODNet):
         self.global_score = nn.Conv2d(d, 1, 1)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One logit map: the local score plus the global score."""
         feats = list(self.backbone(x))
         if self.use_aspp:
             feats[-1] = self.context(feats[-1])
@@ -171,9 +172,6 @@ class NLDFNet(SODNet):
         ce, iou = self.loss_terms(outputs, target)
         return ce + iou
 
-    def final(self, outputs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.sigmoid(outputs[-1])
-
 
 @register_method
 class NLDFPlus(LearnedMethod):
@@ -189,4 +187,5 @@ class NLDFPlus(LearnedMethod):
     train_defaults: dict = {}
 
     def build_model(self) -> NLDFNet:
+        """The NLDF head on the chosen backbone, freshly initialised."""
         return NLDFNet(backbone=self.options["backbone"], aspp=self.options["aspp"])

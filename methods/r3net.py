@@ -76,7 +76,7 @@ class R3NetModel(SODNet):
         else:
             self.reduce_low = None
         high: list[nn.Module] = [*conv_bn_prelu(c[3] + c[4], d, 3), *conv_bn_prelu(d, d, 3)]
-        if self.use_aspp:
+        if self.use_aspp:  # not aspp_context: ASPP sits flat in reduce_high (the authors' key layout)
             high.append(ASPP(d))
         self.reduce_high = nn.Sequential(*high)
         self.predict0 = nn.Conv2d(d, 1, 1)
@@ -90,6 +90,7 @@ class R3NetModel(SODNet):
         return self.features[0]
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """S0 and the ``steps`` refined maps, logits at the input size."""
         f1, f2, f3, f4, f5 = self.backbone(x)
         s1 = f1.shape[-2:]
         up = self.upsample
@@ -132,6 +133,7 @@ class R3Net(LearnedMethod):
     train_defaults: ClassVar[dict[str, Any]] = {}
 
     def build_model(self) -> R3NetModel:
+        """The network of the chosen variant, freshly initialised."""
         o = self.options
         return R3NetModel(o["backbone"], steps=o["steps"], residual=o["residual"],
                           shared=o["shared"], features=o["features"], aspp=o["aspp"])

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from salbench.nn.learned import LearnedMethod, SODNet
 from salbench.plugins.options import Option
-from salbench.nn.modules import ASPP, ConvBNPReLU
+from salbench.nn.modules import ASPP_CONTEXT_WIDTH, ConvBNPReLU, aspp_context
 from salbench.plugins.registry import register_method
 
 #: channels of every stage's features.
@@ -48,7 +48,6 @@ WIDTH = 256
 PPM_BINS: tuple[int, ...] = (1, 2, 3, 6)
 #: backbone levels (0-based) the two refinement stages read: F4 then F3.
 REFINE_LEVELS: tuple[int, ...] = (3, 2)
-ASPP_WIDTH = 256
 
 
 class PyramidPooling(nn.Module):
@@ -64,6 +63,7 @@ class PyramidPooling(nn.Module):
         self.fuse = ConvBNPReLU(c + b * len(self.bins), c, 3)
 
     def forward(self, x: torch.Tensor, upsample) -> torch.Tensor:
+        """``x`` with its pooled branches (resized by ``upsample``), fused."""
         size = x.shape[2:]
         pooled = [upsample(br(F.adaptive_avg_pool2d(x, k)), size)
                   for k, br in zip(self.bins, self.branches)]
@@ -72,15 +72,17 @@ class PyramidPooling(nn.Module):
 
 class SRMNet(SODNet):
     """The SRM head on the shared backbone. ``forward`` returns the three
-    stage maps (coarse, refined once, refined twice), logits at the input size."""
+    stage maps (coarse, refined once, refined twice), logits at the input size.
+    Loss and map are :class:`SODNet`'s: stage-wise supervision (cross-entropy
+    on every stage's map, summed); the sigmoid of the last stage at inference."""
 
     def __init__(self, backbone: str = "resnext101_32x4d", aspp: bool = True, **opts: Any) -> None:
         super().__init__(backbone=backbone, **opts)
         chans = list(self.backbone.channels)
         self.use_aspp = bool(aspp)
         if self.use_aspp:
-            self.context = nn.Sequential(ConvBNPReLU(chans[-1], ASPP_WIDTH, 3), ASPP(ASPP_WIDTH))
-            chans[-1] = ASPP_WIDTH
+            self.context = aspp_context(chans[-1])
+            chans[-1] = ASPP_CONTEXT_WIDTH
         self.stage1 = nn.Sequential(ConvBNPReLU(chans[-1], WIDTH, 3), ConvBNPReLU(WIDTH, WIDTH, 3))
         self.score1 = nn.Conv2d(WIDTH, 1, 1)
         self.reduce = nn.ModuleList(ConvBNPReLU(chans[lvl], WIDTH, 3) for lvl in REFINE_LEVELS)
@@ -89,6 +91,7 @@ class SRMNet(SODNet):
         self.residual = nn.ModuleList(nn.Conv2d(WIDTH, 1, 1) for _ in REFINE_LEVELS)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The three stage maps, coarse to refined."""
         size = x.shape[2:]
         feats = list(self.backbone(x))
         if self.use_aspp:
@@ -103,13 +106,6 @@ class SRMNet(SODNet):
             feat = self.ppm[k](merged, self.upsample)
             maps.append(prev_map + self.residual[k](feat))
         return [self.upsample(m, size) for m in maps]
-
-    def loss(self, outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-        """Stage-wise supervision: cross-entropy on every stage's map."""
-        return sum(F.binary_cross_entropy_with_logits(o, target) for o in outputs)
-
-    def final(self, outputs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.sigmoid(outputs[-1])
 
 
 @register_method
@@ -126,4 +122,5 @@ class SRMPlus(LearnedMethod):
     train_defaults: dict = {}
 
     def build_model(self) -> SRMNet:
+        """The SRM head on the chosen backbone, freshly initialised."""
         return SRMNet(backbone=self.options["backbone"], aspp=self.options["aspp"])

@@ -57,12 +57,16 @@ class Backbone(nn.Module):
     strides: list[int]
 
     def forward(self, x: Tensor) -> list[Tensor]:  # pragma: no cover - abstract
+        """The five feature maps F1..F5 of ``x``."""
         raise NotImplementedError
 
 
 # -- ResNet / ResNeXt ---------------------------------------------------------
 
 class BasicBlock(nn.Module):
+    """torchvision's ResNet basic block (two 3×3 convs); ``groups`` and
+    ``base_width`` are accepted for :meth:`ResNet._make_layer` and unused."""
+
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
@@ -76,6 +80,7 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
+        """ReLU of the block's convolutions of ``x`` plus the (downsampled) ``x``."""
         idt = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
@@ -83,6 +88,8 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
+    """torchvision's ResNet / ResNeXt bottleneck (1×1, grouped 3×3, 1×1)."""
+
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
@@ -99,6 +106,7 @@ class Bottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
+        """ReLU of the block's convolutions of ``x`` plus the (downsampled) ``x``."""
         idt = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
@@ -140,6 +148,7 @@ class ResNet(Backbone):
         return nn.Sequential(*blocks)
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """F1 (stem after max-pool) and the outputs of ``layer1``..``layer4``."""
         f1 = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         f2 = self.layer1(f1)
         f3 = self.layer2(f2)
@@ -210,6 +219,7 @@ class DenseNet(Backbone):
         _init_weights(self)
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """F1 (stem after pool0) and the outputs of the four dense blocks."""
         f = self.features
         f1 = f.pool0(f.relu0(f.norm0(f.conv0(x))))
         f2 = f.denseblock1(f1)
@@ -247,6 +257,7 @@ class VGG(Backbone):
         _init_weights(self)
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """The outputs of the ``LEVELS`` ranges of ``features``."""
         out = []
         for a, b in self.LEVELS:
             for i in range(a, b):

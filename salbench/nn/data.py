@@ -31,6 +31,7 @@ Differences from the reference code, all deliberate:
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -59,48 +60,27 @@ class TrainPair:
 # --------------------------------------------------------------------------
 
 def resolve_training_set(dataset: str, data_root: str | Path | None = None) -> tuple[str, list[TrainPair]]:
-    """``(name, pairs)`` of a training set.
+    """``(name, pairs)`` of a training set, found by
+    :func:`salbench.data.datasets.resolve` (registered names such as
+    ``MSRA10K``, ``demo-train``, or an explicit folder). Files it had to skip
+    are a warning on stderr; a set without pairs is an error."""
+    from salbench.data.datasets import resolve
 
-    Uses :func:`salbench.data.datasets.resolve` (registered names such as
-    ``MSRA10K``, ``demo-train``, or an explicit folder) when that module is
-    installed; falls back to reading ``<data_root>/<dataset>/{images,gt}`` or a
-    folder given as a path.
-    """
-    try:
-        from salbench.data import datasets as _ds  # another engineer's module
-        resolve = getattr(_ds, "resolve", None)
-    except ImportError:
-        resolve = None
-    if resolve is not None:
-        ds = resolve(dataset, data_root=data_root)
-        name = str(getattr(ds, "name", None) or Path(str(dataset)).name)
-        pairs = [TrainPair(str(p.name), Path(p.image), Path(p.gt)) for p in ds.pairs]
-        problems = list(getattr(ds, "problems", []) or [])
-        if problems:
-            import sys
-            shown = "; ".join(str(x) for x in problems[:5])
-            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            print(f"warning: {name}: {len(problems)} file(s) skipped: {shown}{more}", file=sys.stderr)
-    else:
-        name, pairs = _resolve_folder(dataset, data_root)
+    ds = resolve(dataset, data_root=data_root)
+    name = str(ds.name)
+    pairs = [TrainPair(str(p.name), Path(p.image), Path(p.gt)) for p in ds.pairs]
+    problems = list(ds.problems)
+    if problems:
+        shown = "; ".join(str(x) for x in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        print(f"warning: {name}: {len(problems)} file(s) skipped: {shown}{more}", file=sys.stderr)
     if not pairs:
         raise SalbenchError(f"training set {dataset!r} has no image/ground-truth pairs")
     return name, pairs
 
 
-def _resolve_folder(dataset: str, data_root: str | Path | None) -> tuple[str, list[TrainPair]]:
-    cands = []
-    if data_root is not None:
-        cands.append(Path(data_root) / dataset)
-    cands.append(Path(dataset))
-    for folder in cands:
-        if folder.is_dir():
-            return folder.name, folder_pairs(folder)
-    raise SalbenchError(f"training set {dataset!r} not found (looked in {', '.join(map(str, cands))})")
-
-
 def folder_pairs(folder: str | Path) -> list[TrainPair]:
-    """Pairs of ``folder/images/x.jpg`` + ``folder/gt/x.png`` (or a flat folder
+    """The pairs of one folder without the dataset registry: pairs of ``folder/images/x.jpg`` + ``folder/gt/x.png`` (or a flat folder
     of ``x.jpg`` + ``x.png``), sorted by name. Images without a mask are an error."""
     folder = Path(folder)
     img_dir, gt_dir = folder / "images", folder / "gt"
@@ -245,6 +225,7 @@ class StreamDataset(torch.utils.data.Dataset):
         return len(self.pairs)
 
     def index_of(self, position: int) -> int:
+        """The index in ``pairs`` of stream position ``position``."""
         n = len(self.pairs)
         epoch, k = divmod(int(position), n)
         if epoch != self._perm_epoch:
@@ -287,7 +268,7 @@ class ShardedBatchSampler(torch.utils.data.Sampler):
 
 def _worker_init(_: int) -> None:
     """DataLoader workers ignore Ctrl-C: the main process finishes the step,
-    saves and stops (see ``salbench.nn.train``)."""
+    saves and stops (see :class:`salbench.nn.train.Trainer`)."""
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 

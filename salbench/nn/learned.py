@@ -15,18 +15,15 @@ Hooks for a third-party pretrained network (a plugin of a few dozen lines):
 :meth:`~LearnedMethod.preprocess`, :meth:`~LearnedMethod.select_output`,
 :meth:`~LearnedMethod.postprocess` (see ``examples/plugins/pretrained_net/``).
 
-Checkpoints written by ``salbench train`` are dicts::
-
-    {"format": "salbench-checkpoint-v1", "method": "r3net",
-     "options": {...}, "model": <state dict>, "optimizer": ..., "iteration": N, "rng": ...}
-
-A plain state dict of the whole model is accepted too (subclasses map foreign
-key names, e.g. the authors' released R3Net file, in :meth:`LearnedMethod.convert_state_dict`).
+Weights are a checkpoint written by ``salbench train`` (the dicts of
+:mod:`salbench.nn.checkpoint`, found under :func:`checkpoint_root` when no
+``--weights`` is given) or a plain state dict of the whole model (subclasses
+map foreign key names, e.g. the authors' released R3Net file, in
+:meth:`LearnedMethod.convert_state_dict`).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
@@ -37,7 +34,8 @@ from torch import Tensor, nn
 
 from salbench.errors import SalbenchError
 from salbench.nn.backbones import build_backbone
-from salbench.nn.modules import upsample as _upsample
+from salbench.nn.checkpoint import CHECKPOINT_FORMAT, checkpoint_root, find_checkpoint
+from salbench.nn.modules import upsample
 from salbench.nn.weights import WeightsError, check_and_load, load_error, parse_device, unwrap_state_dict
 from salbench.metrics.numeric import IMAGENET_MEAN, IMAGENET_STD
 from salbench.plugins.options import Option
@@ -49,18 +47,10 @@ __all__ = ["SODNet", "LearnedMethod", "CHECKPOINT_FORMAT", "checkpoint_root",
 #: learned options that do not shape the network (not compared with a checkpoint's).
 NON_ARCH_OPTIONS: tuple[str, ...] = ("amp", "bn_init")
 
-#: the ``"format"`` value of checkpoints written by ``salbench train``.
-CHECKPOINT_FORMAT = "salbench-checkpoint-v1"
-
 #: the ImageNet weight-file formats :func:`salbench.nn.weights.load_backbone_weights` reads.
 ACCEPTED_IMAGENET_FILES = (
     "resnext_101_32x4d.pth (R3Net's Torch7-converted file), Cadene pretrainedmodels "
     "resnext101_32x4d, or torchvision's resnet18/resnet50/resnext101_32x8d/densenet161/vgg16 files")
-
-
-def upsample(x: Tensor, size) -> Tensor:
-    """The one bilinear resize of the learned methods (``align_corners=True``)."""
-    return _upsample(x, size)
 
 
 class SODNet(nn.Module):
@@ -81,6 +71,7 @@ class SODNet(nn.Module):
     upsample = staticmethod(upsample)
 
     def forward(self, x: Tensor) -> list[Tensor]:  # pragma: no cover - abstract
+        """All supervised outputs of ``x``, logit maps ``(B, 1, H, W)`` at the input size."""
         raise NotImplementedError
 
     def loss(self, outputs: Sequence[Tensor], target: Tensor) -> Tensor:
@@ -90,24 +81,6 @@ class SODNet(nn.Module):
     def final(self, outputs: Sequence[Tensor]) -> Tensor:
         """Probability map ``(B, 1, H, W)`` used at inference."""
         return torch.sigmoid(outputs[-1])
-
-
-def checkpoint_root() -> Path:
-    """``$SALBENCH_CHECKPOINTS`` or ``./checkpoints``."""
-    env = os.environ.get("SALBENCH_CHECKPOINTS")
-    return Path(env) if env else Path("checkpoints")
-
-
-def find_checkpoint(method: str, root: Path | None = None) -> Path | None:
-    """Newest ``<root>/<method>/*/final.pt``, else newest ``last.pt``; None if neither."""
-    base = (root or checkpoint_root()) / method
-    if not base.is_dir():
-        return None
-    for fname in ("final.pt", "last.pt"):
-        found = [p for p in base.glob(f"*/{fname}") if p.is_file()]
-        if found:
-            return max(found, key=lambda p: (p.stat().st_mtime, str(p)))
-    return None
 
 
 def _check_images(images: Sequence[np.ndarray], names: Sequence[str] | None) -> list[tuple[int, int]]:

@@ -8,6 +8,10 @@
   concatenated and fused by a 1×1 conv-BN-PReLU back to ``in`` channels.
   The paper cites DeepLab v3, whose dilations are 6/12/18 at output stride 16;
   R3Net's code uses 2/4/6, reproduced here.
+* :func:`aspp_context` — the "+" baselines' context on the deepest backbone
+  level: a 3×3 conv-BN-PReLU to :data:`ASPP_CONTEXT_WIDTH` channels, then
+  :class:`ASPP` (R3Net's ``reduce_high`` ends in the same ASPP, spliced into
+  its own flat ``nn.Sequential`` after two reductions).
 * :func:`upsample` — the one bilinear resize (``align_corners=True``, as the
   PyTorch 0.3-era ``F.upsample(mode="bilinear")`` of the authors' code behaved).
 """
@@ -18,7 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ConvBNPReLU", "ConvBNReLU", "ASPP", "upsample", "conv_bn_prelu"]
+__all__ = ["ConvBNPReLU", "ASPP", "ASPP_CONTEXT_WIDTH", "aspp_context", "upsample", "conv_bn_prelu"]
+
+#: width of the ASPP context the "+" baselines put on the deepest backbone level
+#: (R3Net's ``reduce_high`` width).
+ASPP_CONTEXT_WIDTH = 256
 
 
 def upsample(x: Tensor, size) -> Tensor:
@@ -46,15 +54,6 @@ class ConvBNPReLU(nn.Sequential):
         super().__init__(*conv_bn_prelu(cin, cout, kernel_size, dilation))
 
 
-class ConvBNReLU(nn.Sequential):
-    """Conv2d (with bias) → BatchNorm2d → ReLU, "same" padding."""
-
-    def __init__(self, cin: int, cout: int, kernel_size: int = 3, dilation: int = 1) -> None:
-        pad = dilation * (kernel_size - 1) // 2
-        super().__init__(nn.Conv2d(cin, cout, kernel_size, padding=pad, dilation=dilation),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
 class ASPP(nn.Module):
     """R3Net's ASPP (see the module docstring); ``in_ch`` → ``in_ch`` channels."""
 
@@ -69,6 +68,7 @@ class ASPP(nn.Module):
         self.fuse = ConvBNPReLU(5 * b, in_ch, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The five branches on ``x``, concatenated and fused to ``in_ch`` channels."""
         size = x.shape[-2:]
         pooled = F.adaptive_avg_pool2d(x, 1)
         if self.training and x.shape[0] == 1:
@@ -84,3 +84,10 @@ class ASPP(nn.Module):
         g = g.expand(-1, -1, size[0], size[1])
         return self.fuse(torch.cat([self.conv1(x), self.conv2(x), self.conv3(x),
                                     self.conv4(x), g], 1))
+
+
+def aspp_context(cin: int, width: int = ASPP_CONTEXT_WIDTH) -> nn.Sequential:
+    """``Sequential(ConvBNPReLU(cin, width, 3), ASPP(width))``: the context the
+    "+" baselines read instead of the deepest backbone level when their
+    ``aspp`` option is on (state-dict keys ``0.*`` and ``1.*``)."""
+    return nn.Sequential(ConvBNPReLU(cin, width, 3), ASPP(width))

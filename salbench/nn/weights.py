@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -148,6 +148,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def unwrap_state_dict(obj: Any, path: str | Path = "<state dict>") -> dict[str, torch.Tensor]:
+    """The state dict inside a loaded file: ``obj`` itself, or its
+    ``"state_dict"`` / ``"model"`` entry, with a ``module.`` prefix on every
+    key (DataParallel) removed; :class:`WeightsError` naming ``path`` when it is
+    not a mapping of names to tensors."""
     if isinstance(obj, Mapping):
         for k in ("state_dict", "model"):
             if k in obj and isinstance(obj[k], Mapping):
@@ -267,13 +271,6 @@ def load_backbone_state_dict(backbone: nn.Module, sd: Mapping[str, torch.Tensor]
     """:func:`load_backbone_weights` for a state dict already in memory."""
     mapped, dropped, _unknown, fmt = map_backbone_state_dict(sd)
     name = getattr(backbone, "name", "") or type(backbone).__name__
-    try:
-        report = check_and_load(backbone, mapped, f"{source} (format {fmt})", strict,
-                                what=f"backbone {name}")
-    except WeightsError:
-        raise
+    report = check_and_load(backbone, mapped, f"{source} (format {fmt})", strict,
+                            what=f"backbone {name}")
     return {"format": fmt, "dropped": dropped, **report}
-
-
-#: exported for other modules that map whole-model checkpoints
-KeyMap = Callable[[str], "str | None"]
