@@ -212,6 +212,27 @@ def test_si_mae_nan_when_boxes_cover_image():
     assert_parity("si", [(pred, g)] + edge_pairs()[:2])
 
 
+def test_si_adaptive_ties():
+    """The target's adaptive threshold lands on a map value (constant map,
+    box = half the image) or is 0 (map 0 in the box): the reference's own
+    float decides the ties, and the pixels outside the box count at 0."""
+    g = np.zeros((20, 30), np.uint8)
+    g[:, :15] = 255
+    g[5, 5] = 0
+    const = np.full((20, 30), 100, np.uint8)
+    zero_box = np.random.default_rng(0).integers(0, 256, (20, 30), dtype=np.uint8)
+    zero_box[:, :15] = 0
+    assert_parity("si", [(const, g), (zero_box, g)])
+
+
+def test_msiou_float16_gt_sum():
+    """7328 GT-edge pixels: the reference's float16 ``|G| + 1`` rounds to
+    7328, which the family reproduces."""
+    rng = np.random.default_rng(0)
+    g = (rng.random((90, 90)) < 0.5).astype(np.uint8) * 255
+    assert_parity("msiou", [(rng.integers(0, 256, (90, 90), dtype=np.uint8), g)])
+
+
 def test_si_64_targets_beyond_reference():
     """With 64 or more targets the reference overflows its bit encoding
     (OverflowError); the family still scores every target by its box."""
