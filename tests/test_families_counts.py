@@ -233,6 +233,23 @@ def test_msiou_float16_gt_sum():
     assert_parity("msiou", [(rng.integers(0, 256, (90, 90), dtype=np.uint8), g)])
 
 
+def test_si_61_targets_float_encoding():
+    """61 targets, the first (a frame) boxing the whole image: where a box of
+    bit >= 53 overlaps it, the reference's float64 encoding drops the frame's
+    bit; the family rebuilds that mask and matches."""
+    g = np.zeros((90, 100), np.uint8)
+    g[0, :] = 255
+    g[:, 0] = 255
+    k = 0
+    for i in range(3, 90, 11):
+        for j in range(3, 100, 11):
+            if k < 60:
+                g[i:i + 8, j:j + 8] = 255
+                k += 1
+    pred = np.random.default_rng(0).integers(0, 256, g.shape, dtype=np.uint8)
+    assert_parity("si", [(pred, g)])
+
+
 def test_si_64_targets_beyond_reference():
     """With 64 or more targets the reference overflows its bit encoding
     (OverflowError); the family still scores every target by its box."""
