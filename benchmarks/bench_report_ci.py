@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from salbench.report import tables as report
+from salbench.commands import report
 from salbench.store.results import ResultsStore
 
 SIZES = {"ECSSD": 1000, "HKU-IS": 4447, "PASCAL-S": 850, "SOD": 300, "DUT-OMRON": 5168}

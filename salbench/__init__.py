@@ -11,10 +11,11 @@ __version__ = "0.1.0"
 
 #: the Python API (imported on first use, so ``import salbench`` stays cheap)
 _API = {"run": "salbench.api", "evaluate_folder": "salbench.api", "results": "salbench.api",
-        "build_report": "salbench.api", "RunSpec": "salbench.run.runner", "Runner": "salbench.run.runner"}
+        "build_report": "salbench.api", "RunSpec": "salbench.run.spec", "Runner": "salbench.run.runner"}
 
 
 def __getattr__(name: str):
+    """The API names, imported on first use."""
     if name in _API:
         import importlib
         return getattr(importlib.import_module(_API[name]), name)

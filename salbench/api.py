@@ -6,10 +6,9 @@ without any command line. The ``salbench`` commands are thin layers over these.
 >>> salbench.results("results")                                      # doctest: +SKIP
    method dataset      protocol  count    mae  max_f ...
 
-Every function returns data: :func:`run` a :class:`~salbench.run.runner.RunResult`,
+Every function returns data: :func:`run` a :class:`~salbench.run.spec.RunResult`,
 :func:`evaluate_folder` the scores dict (with its protocol), :func:`results` a
-pandas DataFrame, :func:`build_report` the table text. (The names avoid the
-modules ``salbench.run.evaluate`` and ``salbench.report.tables``.)
+pandas DataFrame, :func:`build_report` the table text.
 """
 
 from __future__ import annotations
@@ -20,29 +19,27 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from salbench.run.runner import RunResult
+    from salbench.run.spec import RunResult
 
 __all__ = ["run", "evaluate_folder", "results", "build_report", "store_path"]
 
 
 def store_path(results: str | Path = "results") -> Path:
     """The store file of a results folder (or the file itself when given one)."""
-    p = Path(results)
-    if p.suffix == ".sqlite" or p.is_file():
-        return p
-    from salbench.store.results import default_path
-    return default_path(p)
+    from salbench.store.frames import store_path as path
+    return path(results)
 
 
 def run(methods: str | Sequence[str], datasets: str | Sequence[str] = "all", *,
         options: Mapping[str, Any] | Sequence[str] | None = None, log=None,
         **spec: Any) -> "RunResult":
     """Run methods on datasets, evaluate and store; see
-    :class:`salbench.run.runner.RunSpec` for every keyword (``weights``, ``device``,
+    :class:`salbench.run.spec.RunSpec` for every keyword (``weights``, ``device``,
     ``crf``, ``protocols``, ``data_root``, ``results``, ``batch_size``,
     ``maps``, ``name``, ``recompute``, ``strict``, ``plugins``, ...).
     ``log`` receives progress lines (default: stderr)."""
-    from salbench.run.runner import Runner, RunSpec
+    from salbench.run.runner import Runner
+    from salbench.run.spec import RunSpec
     rs = RunSpec(methods=methods, datasets=datasets, options=options or {}, **spec)
     return Runner(rs, log=log).run()
 
@@ -68,18 +65,10 @@ def evaluate_folder(pred: str | Path, gt: str | Path, protocol: str = "pysodmetr
     return out
 
 
-def _filter(values: Iterable[str] | str | None) -> list[str] | None:
-    if values is None:
-        return None
-    if isinstance(values, str):
-        values = [v.strip() for v in values.split(",") if v.strip()]
-    return list(values)
-
-
 def results(results: str | Path = "results", *, methods: Iterable[str] | str | None = None,
             datasets: Iterable[str] | str | None = None, protocol: str | None = None,
             per_image: bool = False) -> "pd.DataFrame":
-    """The stored scores as a DataFrame.
+    """The stored scores as a DataFrame (:func:`salbench.store.frames.results_frame`).
 
     Default: one row per method × dataset × protocol, columns ``method``,
     ``dataset``, ``protocol``, ``count``, ``n_expected``, ``partial`` and one
@@ -88,47 +77,23 @@ def results(results: str | Path = "results", *, methods: Iterable[str] | str | N
     ``max_iou``, ...). ``per_image=True``: one row per image, columns
     ``method``, ``dataset``, ``protocol``, ``image`` and the per-image scores.
     Dataset names are resolved as everywhere (``pascal`` is ``PASCAL-S``)."""
-    import pandas as pd
-
-    from salbench.data.datasets import canonical_name, info
-    from salbench.errors import SalbenchError
-    from salbench.store.results import ResultsStore
-    path = store_path(results)
-    if not path.is_file():
-        raise SalbenchError(f"no results store at {path} (run `salbench run` first)")
-    ms = _filter(methods)
-    ds = [canonical_name(d) for d in _filter(datasets) or []] or None
-    with ResultsStore(path, read_only=True) as store:
-        sums = store.summaries(methods=ms, datasets=ds, protocol=protocol)
-        if not per_image:
-            rows = []
-            for s in sums:
-                d = info(s["dataset"])
-                expected = d.count if d is not None else None
-                row = {"method": s["method"], "dataset": s["dataset"], "protocol": s["protocol"],
-                       "count": s["count"], "n_expected": expected,
-                       "partial": bool(expected is not None and s["count"] < expected)}
-                row.update({k: v for k, v in s["scores"].items()
-                            if k not in ("protocol", "count") and not isinstance(v, str)})
-                rows.append(row)
-            cols = ["method", "dataset", "protocol", "count", "n_expected", "partial"]
-            return pd.DataFrame(rows, columns=None if rows else cols)
-        rows = []
-        for s in sums:
-            for name, sc in store.image_scores(s["method"], s["dataset"], s["protocol"]).items():
-                rows.append({"method": s["method"], "dataset": s["dataset"],
-                             "protocol": s["protocol"], "image": name, **sc})
-        return pd.DataFrame(rows, columns=None if rows else ["method", "dataset", "protocol", "image"])
+    from salbench.store.frames import results_frame
+    return results_frame(results, methods=methods, datasets=datasets, protocol=protocol,
+                         per_image=per_image)
 
 
 def build_report(results: str | Path = "results", *, protocol: str | None = None, table: int = 2,
            format: str = "markdown", datasets: Iterable[str] | str | None = None,
            methods: Iterable[str] | str | None = None, metrics: str | None = None,
            columns: str | None = None, claims: bool = True) -> str:
-    """The Table 2 (or 1) layout of the stored results as Markdown or LaTeX text."""
-    import importlib
-    rep = importlib.import_module("salbench.report.tables")
+    """The report entry point of the API: the Table 2 (or 1) layout of the
+    stored results as Markdown (``format="markdown"``) or a LaTeX document
+    (``format="latex"``); see :func:`salbench.report.tables.build_table`."""
     from salbench.errors import SalbenchError
+    from salbench.report.layout import column_list, metric_list
+    from salbench.report.render import render_latex, render_markdown
+    from salbench.report.tables import build_table
+    from salbench.store.frames import name_list
     from salbench.metrics.protocols import DEFAULT_PROTOCOL, get_protocol
     from salbench.store.results import ResultsStore
     path = store_path(results)
@@ -136,7 +101,7 @@ def build_report(results: str | Path = "results", *, protocol: str | None = None
         raise SalbenchError(f"no results store at {path} (run `salbench run` first)")
     proto = get_protocol(protocol or DEFAULT_PROTOCOL).name
     with ResultsStore(path, read_only=True) as store:
-        t = rep.build_table(store, number=table, protocol=proto, datasets=_filter(datasets),
-                            methods=_filter(methods), metrics=rep._metric_list(metrics),
-                            columns=rep._column_list(columns), claims=claims)
-    return rep.render_latex([t]) if format == "latex" else rep.render_markdown(t)
+        t = build_table(store, number=table, protocol=proto, datasets=name_list(datasets),
+                        methods=name_list(methods), metrics=metric_list(metrics),
+                        columns=column_list(columns), claims=claims)
+    return render_latex([t]) if format == "latex" else render_markdown(t)

@@ -1,8 +1,10 @@
-"""``salbench`` command line.
+"""``salbench`` command line: a thin dispatcher over :mod:`salbench.commands`.
 
 Start-up is kept cheap: only the module of the chosen sub-command is imported
 (``salbench eval`` never imports torch). Each sub-command module exposes
-``add_arguments(parser)`` and ``main(args) -> int``.
+``add_arguments(parser)`` and ``main(args) -> int``; this module adds the
+top-level help and version, and turns interrupts, broken pipes and
+:class:`~salbench.errors.SalbenchError` into exit statuses 130, 141 and 2.
 """
 
 from __future__ import annotations
@@ -43,20 +45,19 @@ import importlib  # noqa: E402
 
 from salbench.errors import SalbenchError
 
-#: sub-command -> (module, one-line help)
+#: sub-command -> (module in salbench.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "eval": ("salbench.run.evaluate", "evaluate a folder of saliency maps against a folder of ground truth"),
-    "run": ("salbench.run.runner", "predict maps with a method on datasets, evaluate them and store the scores"),
+    "eval": ("salbench.commands.eval", "evaluate a folder of saliency maps against a folder of ground truth"),
+    "run": ("salbench.commands.run", "predict maps with a method on datasets, evaluate them and store the scores"),
     "train": ("salbench.nn.train", "train a learned method (R3Net, the '+' baselines)"),
-    "report": ("salbench.report.tables", "tables (Markdown / LaTeX) and PR / F-measure curves from the results store"),
-    "compare": ("salbench.report.compare", "paired comparison of two methods: differences with intervals, "
-                                    "significance, the images where they differ most"),
-    "worst": ("salbench.report.worst", "the images where a method does worst, as a contact sheet and CSV"),
-    "list": ("salbench.commands.listing", "list registered methods (or protocols)"),
-    "datasets": ("salbench.data.datasets", "list benchmark datasets as found under the data root"),
-    "demo": ("salbench.data.demo", "generate the embedded demo dataset"),
+    "report": ("salbench.commands.report", "tables (Markdown / LaTeX) and PR / F-measure curves from the results store"),
+    "compare": ("salbench.commands.compare", "paired comparison of two methods: differences with intervals, "
+                                             "significance, the images where they differ most"),
+    "worst": ("salbench.commands.worst", "the images where a method does worst, as a contact sheet and CSV"),
+    "list": ("salbench.commands.list", "list registered methods (or protocols)"),
+    "datasets": ("salbench.commands.datasets", "list benchmark datasets as found under the data root"),
+    "demo": ("salbench.commands.demo", "generate the embedded demo dataset"),
 }
-
 
 #: what an interrupt leaves behind, per command
 INTERRUPTED = {
@@ -94,6 +95,7 @@ def _ignore_further_interrupts() -> None:
 
 
 def _top_parser() -> argparse.ArgumentParser:
+    """``salbench [--version] COMMAND``."""
     p = argparse.ArgumentParser(
         prog="salbench",
         description="Benchmark and evaluation suite for salient object detection.")
@@ -104,6 +106,7 @@ def _top_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``salbench`` with ``argv`` (default: the process arguments); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] == "--version":
         if argv and argv[0] == "--version":

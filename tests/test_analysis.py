@@ -285,7 +285,10 @@ def test_html_leaderboard_renders_and_sorts(store_root, tmp_path):
 
 
 def test_odd_names_markdown_latex_and_figures(store_root, tmp_path):
-    from salbench.report.tables import build_table, figures, md_escape, render_latex, render_markdown, tex_escape
+    from salbench.report.escape import md_escape, tex_escape
+    from salbench.report.figures import figures
+    from salbench.report.render import render_latex, render_markdown
+    from salbench.report.tables import build_table
     with ResultsStore(store_root / "results" / "salbench.sqlite") as s:
         t = build_table(s, protocol="pysodmetrics", datasets=None, methods=None, metrics=["maxf", "mae"],
                         columns=[])

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from salbench.data import datasets
-from salbench.data.datasets import DATASETS, TEST_SETS, data_root, expand, resolve
+from salbench.data.datasets import DATASETS, TEST_SETS, expand, resolve, root_folder
 from salbench.errors import SalbenchError
 
 
@@ -110,10 +110,10 @@ def test_explicit_folder_is_an_adhoc_dataset(tmp_path):
 def test_data_root_precedence(tmp_path, monkeypatch):
     monkeypatch.delenv("SALBENCH_DATA", raising=False)
     repo = Path(datasets.__file__).resolve().parents[2]
-    assert data_root() == repo / "datasets"  # editable install: the checkout's datasets/
+    assert root_folder() == repo / "datasets"  # editable install: the checkout's datasets/
     monkeypatch.setenv("SALBENCH_DATA", str(tmp_path / "env"))
-    assert data_root() == tmp_path / "env"
-    assert data_root(tmp_path / "arg") == tmp_path / "arg"
+    assert root_folder() == tmp_path / "env"
+    assert root_folder(tmp_path / "arg") == tmp_path / "arg"
 
 
 def test_all_skips_missing_with_one_line_each(tmp_path):

@@ -17,7 +17,8 @@ from PIL import Image
 
 from salbench import cli
 from salbench.errors import SalbenchError
-from salbench.run.evaluate import EXIT_SKIPPED, evaluate_pairs, pair_files
+from salbench.commands.eval import EXIT_SKIPPED
+from salbench.run.evaluate import evaluate_pairs, pair_files
 from salbench.data.imageio import read_gt, read_map
 from salbench.metrics import SCORE_KEYS, Evaluator
 

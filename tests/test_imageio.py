@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from salbench.errors import InputError
-from salbench.data.imageio import IMAGE_EXTS, read_gt, read_map, read_rgb, write_png_atomic
+from salbench.data.datasets import IMAGE_EXTS
+from salbench.data.imageio import read_gt, read_map, read_rgb, write_png_atomic
 
 
 @pytest.fixture()

@@ -12,7 +12,8 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from salbench.commands import listing
+from salbench.commands import list as listing
+from salbench.plugins.catalog import method_cost
 from salbench.plugins import registry
 
 TINY = textwrap.dedent('''
@@ -75,10 +76,10 @@ def test_method_cost_without_weights(tmp_path):
     p = tmp_path / "tiny_cost.py"
     p.write_text(TINY.replace("tiny-learned", "tiny-cost"))
     registry.load_plugin(p)
-    params, gmacs = listing.method_cost(registry.get_spec("tiny-cost"))
+    params, gmacs = method_cost(registry.get_spec("tiny-cost"))
     assert params == 224 + 9
     assert gmacs == pytest.approx((300 * 300 * 8 * 27 + 300 * 300 * 8) / 1e9)
-    assert listing.method_cost(registry.get_spec("maps")) == (None, None)
+    assert method_cost(registry.get_spec("maps")) == (None, None)
 
 
 def test_broken_plugin_is_a_warning(monkeypatch, capsys):

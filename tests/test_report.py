@@ -18,7 +18,8 @@ from scipy import ndimage
 
 from salbench.data import demo
 from salbench.run.evaluate import evaluate_pairs
-from salbench.report.tables import build_table, render_latex, render_markdown
+from salbench.report.render import render_latex, render_markdown
+from salbench.report.tables import build_table
 from salbench.store.results import ResultsStore
 
 METHODS = {  # label -> how its maps are made from the GT and the image

@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from helpers import cli, make_set, one_line_error
-from salbench.store.results import CURVE_KEYS, ResultsStore
+from salbench.store.results import ResultsStore
+from salbench.store.schema import CURVE_KEYS
 
 PLUGIN = textwrap.dedent('''
     import numpy as np

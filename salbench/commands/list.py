@@ -6,68 +6,22 @@ each method's kind, paper, its option schema (name, type, default, help;
 ``--json``), and - for learned methods, computed from the architecture
 without weights - its parameter count (classifier layers excluded) and GMACs
 for one image of the method's declared input size (300×300 for networks that
-run at full resolution), and the numeric precision it runs / trains in.
+run at full resolution), and the numeric precision it runs / trains in
+(:mod:`salbench.plugins.catalog`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from salbench.plugins.catalog import method_rows
 
-def method_rows(with_cost: bool = True) -> list[dict[str, Any]]:
-    from salbench.plugins import registry
-    rows = []
-    for name, spec in registry.load_all().items():
-        cls = spec.cls
-        row: dict[str, Any] = {"name": name, "kind": cls.kind, "paper": cls.paper,
-                               "family": cls.family or None, "needs_weights": cls.needs_weights,
-                               "supports_crf": cls.supports_crf, "default_crf": cls.default_crf,
-                               "parallel": cls.parallel, "presets": spec.options or None,
-                               "options": [o.to_dict() for o in cls.options_schema()],
-                               "description": spec.description, "params": None, "gmacs": None,
-                               "gmacs_size": list(getattr(cls, "cost_size", (300, 300)))}
-        if cls.kind == "learned":
-            row["precision"] = ("fp32 on CPU; on CUDA --amp (bf16 autocast + channels-last) is "
-                                "opt-in at inference; training on CUDA defaults to bf16, the "
-                                "authors' fp32 is --amp none")
-        if with_cost and cls.kind == "learned":
-            try:
-                row["params"], row["gmacs"] = method_cost(spec)
-            except Exception as exc:  # describe, never crash the listing
-                row["error"] = f"{type(exc).__name__}: {exc}"
-                print(f"warning: {name}: params/GMACs unavailable ({row['error']})", file=sys.stderr)
-        rows.append(row)
-    return rows
-
-
-def method_cost(spec, options: dict | None = None,
-                size: tuple[int, int] | None = None) -> tuple[int | None, float | None]:
-    """(parameters, GMACs for one image of ``size``, default the method's
-    ``cost_size``) of a learned method, without weights.
-
-    The network is built on PyTorch's ``meta`` device (shapes only, no memory,
-    no arithmetic), which makes listing 25 networks take seconds rather than
-    minutes; if a model cannot be built there, it is built for real."""
-    def measure():
-        m = spec.create(**(options or {}))
-        p = m.count_params()
-        g = m.gmacs(tuple(size or getattr(m, "cost_size", (300, 300))))
-        return (int(p) if p is not None else None,
-                float(g) if g is not None else None)
-    if spec.cls.kind != "learned":
-        return None, None
-    try:
-        import torch
-        with torch.device("meta"):
-            return measure()
-    except Exception:
-        return measure()
 
 
 def protocol_rows() -> list[dict[str, Any]]:
+    """One row per protocol (name, default, description, reference, details)."""
     from salbench.metrics.protocols import DEFAULT_PROTOCOL, PROTOCOLS
     rows = []
     for name, p in PROTOCOLS.items():
@@ -79,6 +33,7 @@ def protocol_rows() -> list[dict[str, Any]]:
 
 
 def dataset_rows() -> list[dict[str, Any]]:
+    """One row per registered dataset and demo split."""
     from salbench.data.datasets import DATASETS, DEMO_SETS
     from salbench.data.demo import COUNTS
     rows = [{"name": d.name, "count": d.count, "role": d.role, "source": d.source,
@@ -90,6 +45,7 @@ def dataset_rows() -> list[dict[str, Any]]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``salbench list``."""
     p.add_argument("what", nargs="?", default="methods", choices=("methods", "protocols", "datasets"))
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")
     p.add_argument("--plugin", action="append", metavar="FILE_OR_MODULE",
@@ -99,6 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Print the rows as a table, or as JSON with ``--json``."""
     from salbench.plugins import registry
     for p in args.plugin or []:
         registry.load_plugin(p)

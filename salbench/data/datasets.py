@@ -33,8 +33,6 @@ Dataset names: :func:`canonical_name` is the one resolver of names and aliases
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import sys
@@ -43,8 +41,29 @@ from pathlib import Path
 
 from salbench.errors import SalbenchError
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-GT_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".gif")
+#: file extensions read as images (lower case, with the dot): what ``salbench
+#: eval`` pairs, what dataset folders and precomputed-map folders may hold
+IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
+#: the lossless ones among them
+LOSSLESS_EXTS: tuple[str, ...] = (".png", ".bmp", ".tif", ".tiff")
+
+
+def is_image_file(path: str | Path, exclude: tuple[str, ...] = ()) -> bool:
+    """``path``'s extension is one of :data:`IMAGE_EXTS` (and not in ``exclude``)."""
+    ext = Path(path).suffix.lower()
+    return ext in IMAGE_EXTS and ext not in exclude
+
+
+def lossless_first(path: str | Path) -> tuple[int, int]:
+    """Sort key of image files: lossless formats first, then the order of
+    :data:`IMAGE_EXTS` (PNG, BMP, TIFF, JPEG, GIF)."""
+    ext = Path(path).suffix.lower()
+    rank = IMAGE_EXTS.index(ext) if ext in IMAGE_EXTS else len(IMAGE_EXTS)
+    return (0 if ext in LOSSLESS_EXTS else 1, rank)
+
+
+#: extensions of :data:`IMAGE_EXTS` read as GT but never as a photo
+NOT_PHOTO_EXTS = (".gif",)
 
 #: folder names (normalised: lower case, no punctuation) that hold images
 IMAGE_DIR_NAMES = ("images", "image", "imgs", "img", "im", "jpegimages", "rgb",
@@ -217,7 +236,7 @@ def count_label(name: str, count: int | None) -> str | None:
     return f"{n}/{n_exp}" if n < n_exp else None
 
 
-def data_root(arg: str | Path | None = None) -> Path:
+def root_folder(arg: str | Path | None = None) -> Path:
     """The data root: ``arg``, else ``$SALBENCH_DATA``, else ``datasets/`` of the
     checkout salbench is installed from (editable install), else ``./datasets``."""
     if arg:
@@ -240,9 +259,11 @@ def _listdir(d: Path) -> list[Path]:
         return []
 
 
-def _files(d: Path, exts: tuple[str, ...]) -> list[Path]:
-    return [p for p in _listdir(d) if p.is_file() and p.suffix.lower() in exts
-            and not p.name.startswith(".")]
+def _files(d: Path, exclude: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> list[Path]:
+    """The image files of ``d`` (hidden ones left out), without the
+    extensions ``exclude``, or only those of ``only``."""
+    return [p for p in _listdir(d) if p.is_file() and is_image_file(p, exclude)
+            and (only is None or p.suffix.lower() in only) and not p.name.startswith(".")]
 
 
 def _dir_role(name: str) -> str | None:
@@ -267,12 +288,12 @@ def _find_layout(d: Path, depth: int = 1, prefix: str = "") -> tuple[Path, Path,
     (ECSSD/ECSSD/..., MSRA10K_Imgs_GT/Imgs/...). ``prefix`` is the path of
     ``d`` below the dataset folder, for the note."""
     subdirs = [p for p in _listdir(d) if p.is_dir() and not p.name.startswith(".")]
-    img_dirs = [p for p in subdirs if _dir_role(p.name) == "image" and _files(p, IMAGE_EXTS)]
-    gt_dirs = [p for p in subdirs if _dir_role(p.name) == "gt" and _files(p, GT_EXTS)]
+    img_dirs = [p for p in subdirs if _dir_role(p.name) == "image" and _files(p, NOT_PHOTO_EXTS)]
+    gt_dirs = [p for p in subdirs if _dir_role(p.name) == "gt" and _files(p)]
     if img_dirs and gt_dirs:
         return img_dirs[0], gt_dirs[0], f"{prefix}{img_dirs[0].name}/ + {prefix}{gt_dirs[0].name}/"
-    jpgs = {p.stem for p in _files(d, (".jpg", ".jpeg"))}
-    pngs = {p.stem for p in _files(d, (".png",))}
+    jpgs = {p.stem for p in _files(d, only=(".jpg", ".jpeg"))}
+    pngs = {p.stem for p in _files(d, only=(".png",))}
     if jpgs and pngs and len(jpgs & pngs) >= max(1, len(jpgs) // 2):
         return d, d, f"flat {prefix}name.jpg + name.png"
     if depth > 0:
@@ -297,11 +318,11 @@ def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
 def _pair_up(img_dir: Path, gt_dir: Path) -> tuple[list[Pair], list[str]]:
     problems: list[str] = []
     if img_dir == gt_dir:  # flat: images are the non-png files
-        images = _by_stem(_files(img_dir, tuple(e for e in IMAGE_EXTS if e != ".png")), "image")
-        gts = _by_stem(_files(gt_dir, (".png",)), "ground-truth")
+        images = _by_stem(_files(img_dir, NOT_PHOTO_EXTS + (".png",)), "image")
+        gts = _by_stem(_files(gt_dir, only=(".png",)), "ground-truth")
     else:
-        images = _by_stem(_files(img_dir, IMAGE_EXTS), "image")
-        gts = _by_stem(_files(gt_dir, GT_EXTS), "ground-truth")
+        images = _by_stem(_files(img_dir, NOT_PHOTO_EXTS), "image")
+        gts = _by_stem(_files(gt_dir), "ground-truth")
     lone_img = sorted(set(images) - set(gts))
     lone_gt = sorted(set(gts) - set(images))
     if lone_img:
@@ -352,6 +373,7 @@ def load_folder(folder: Path, name: str | None = None, info_: DatasetInfo | None
 
 
 def how_to_get(name: str, root: Path) -> str:
+    """Where a registered dataset comes from and where to put it ("" for an unknown name)."""
     d = info(name)
     if d is None:
         return ""
@@ -363,7 +385,7 @@ def resolve(name: str, data_root: str | Path | None = None) -> Dataset:
     """Find dataset ``name`` (case-insensitive, usual spellings) under the data
     root, or load an explicit folder. ``demo`` / ``demo-train`` are generated on
     first use. Raises :class:`SalbenchError` saying how to obtain a missing one."""
-    root = globals()["data_root"](data_root)
+    root = root_folder(data_root)
     p = Path(name).expanduser()
     if (os.sep in name or "/" in name) and p.is_dir():
         return load_folder(p)  # an explicit path: an ad-hoc dataset
@@ -372,7 +394,7 @@ def resolve(name: str, data_root: str | Path | None = None) -> Dataset:
         from salbench.data import demo
         # generated data goes to the default root ($SALBENCH_DATA or datasets/),
         # never into a user-named --data-root that may hold read-only benchmarks
-        demo_root = root if demo.is_complete(root) else globals()["data_root"](None)
+        demo_root = root if demo.is_complete(root) else root_folder(None)
         folder = demo.ensure(demo_root)
         return load_folder(folder / DEMO_SETS[key], key)
     if p.is_dir() and info(name) is None:
@@ -390,6 +412,7 @@ def resolve(name: str, data_root: str | Path | None = None) -> Dataset:
 
 
 def all_names() -> list[str]:
+    """Every registered dataset name and the demo splits."""
     return [d.name for d in DATASETS.values()] + list(DEMO_SETS)
 
 
@@ -403,7 +426,7 @@ def expand(spec: str, data_root: str | Path | None = None,
         raise SalbenchError("no dataset named (use --datasets all or --datasets SOD,PASCAL-S)")
     out: list[Dataset] = []
     if [n.lower() for n in names] == ["all"]:
-        root = globals()["data_root"](data_root)
+        root = root_folder(data_root)
         for n in TEST_SETS:
             try:
                 out.append(resolve(n, root))
@@ -426,7 +449,6 @@ def expand(spec: str, data_root: str | Path | None = None,
     return out
 
 
-# -- `salbench datasets` --------------------------------------------------------
 
 def survey(root: Path, names: list[str] | None = None) -> list[dict]:
     """Every registered dataset as found (count, layout, problems, partial) or
@@ -465,44 +487,3 @@ def survey(root: Path, names: list[str] | None = None) -> list[dict]:
             row.update(status="not generated", how_to_get="run `salbench demo` (or just use it)")
         rows.append(row)
     return rows
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="*", metavar="NAME",
-                   help="only these datasets (any usual spelling: pascal, duts-te, hkuis ...)")
-    p.add_argument("--data-root", help="folder holding the datasets (default: $SALBENCH_DATA or datasets/)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-
-def main(args: argparse.Namespace) -> int:
-    root = data_root(args.data_root)
-    if (args.data_root or os.environ.get("SALBENCH_DATA")) and not root.is_dir():
-        given = "--data-root" if args.data_root else "$SALBENCH_DATA"
-        what = "is not a folder" if root.exists() else "does not exist"
-        raise SalbenchError(f"data root {root} ({given}) {what}")
-    names = [n for arg in (getattr(args, "names", None) or []) for n in arg.split(",") if n.strip()]
-    known = {n.lower() for n in all_names()}
-    unknown = [n for n in names if canonical_name(n).lower() not in known]
-    if unknown:
-        raise SalbenchError(f"unknown dataset {unknown[0]!r}: not a registered name "
-                            f"({', '.join(all_names())})")
-    rows = survey(root, names or None)
-    if args.json:
-        print(json.dumps({"data_root": str(root), "datasets": rows}, indent=1))
-        return 0
-    print(f"data root: {root}")
-    for r in rows:
-        if r["status"] in ("missing", "not generated"):
-            state = "MISSING" if r["status"] == "missing" else "NOT GENERATED"
-            print(f"  {r['name']:<10} {r['role']:<6} {state} (expected {r['expected']}): {r['how_to_get']}")
-        else:
-            counted = f"{r['count']}/{r['expected']}"
-            state = "partial" if r.get("partial") else r["status"]
-            print(f"  {r['name']:<10} {r['role']:<6} {counted:>12} {state:<10} "
-                  f"{r['layout'] if 'layout' in r else ''}  {r['path']}")
-            if r.get("partial"):
-                print(f"      partial: {r['count']} of the {r['expected']} images; scored, "
-                      f"and marked {counted} in reports")
-            for prob in r.get("problems", []):
-                print(f"      problem: {prob}")
-    return 0

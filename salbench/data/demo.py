@@ -24,7 +24,6 @@ half-made dataset behind; a ``COMPLETE.json`` marker records the version.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -42,10 +41,12 @@ MARKER = "COMPLETE.json"
 
 
 def demo_dir(root: Path) -> Path:
+    """``<root>/demo``."""
     return Path(root) / "demo"
 
 
 def is_complete(root: Path) -> bool:
+    """The demo data under ``root`` is complete and of the current :data:`DEMO_VERSION`."""
     marker = demo_dir(root) / MARKER
     try:
         return json.loads(marker.read_text()).get("version") == DEMO_VERSION
@@ -162,14 +163,8 @@ def _texture(rng, yy, xx, base, accent) -> np.ndarray:
     return base[None, None, :] * (1 - w) + accent[None, None, :] * w
 
 
-def make_sample(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Image (H×W×3 uint8) and exact GT (H×W uint8, 0/255) of one demo sample."""
-    rng = np.random.default_rng([SEED, {"train": 1, "test": 2}[split], index])
-    W = int(rng.integers(25, 41)) * 8          # 200..320
-    H = int(np.clip(round(W * rng.uniform(0.65, 0.85) / 2) * 2, 150, 240))
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
-
-    # background: gradient between two muted colours + low-frequency shading
+def _background(rng, yy, xx, H: int, W: int) -> tuple[np.ndarray, float]:
+    """A gradient between two muted colours with low-frequency shading; and its hue."""
     bg_h = rng.uniform(0, 1)
     c0 = _hsv(bg_h, rng.uniform(0.1, 0.35), rng.uniform(0.45, 0.8))
     c1 = _hsv((bg_h + rng.uniform(-0.12, 0.12)) % 1, rng.uniform(0.1, 0.35), rng.uniform(0.4, 0.8))
@@ -183,10 +178,11 @@ def make_sample(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
         shade += np.sin(fx * xx + fy * yy + rng.uniform(0, 2 * np.pi))
     img *= (1 + 0.06 * shade)[..., None]
 
-    # the object's hue: away from the background's, not necessarily opposite
-    obj_h = (bg_h + rng.uniform(0.2, 0.8)) % 1
+    return img, bg_h
 
-    # background texture: one or two large striped patches in muted colours
+
+def _patches(rng, img, yy, xx, H: int, W: int, bg_h: float) -> np.ndarray:
+    """Background texture: one or two large striped patches in muted colours."""
     for _ in range(int(rng.integers(1, 3))):
         x0, y0 = rng.uniform(-0.2, 0.8) * W, rng.uniform(-0.2, 0.8) * H
         pw, ph = rng.uniform(0.2, 0.5) * W, rng.uniform(0.2, 0.5) * H
@@ -197,8 +193,12 @@ def make_sample(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
         a = (patch * stripes * rng.uniform(0.3, 0.6))[..., None]
         img = img * (1 - a) + col[None, None, :] * a
 
-    # clutter: muted distractor shapes and strokes, plus saturated ones, some in
-    # the object's own hue (colour alone does not find the object)
+    return img
+
+
+def _clutter(rng, img, yy, xx, H: int, W: int, bg_h: float, obj_h: float) -> None:
+    """Muted distractor shapes and strokes, plus saturated ones, some in the
+    object's own hue (colour alone does not find the object); drawn in place."""
     n_sat = int(rng.integers(2, 7))
     for j in range(int(rng.integers(8, 16)) + n_sat):
         saturated = j < n_sat
@@ -216,7 +216,12 @@ def make_sample(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
             m = _shape_mask(rng, yy, xx, cx, cy, r, rng.choice(["ellipse", "blob"]))
         img[m] = img[m] * 0.3 + col * 0.7
 
-    # salient object(s): centred-ish, 18..32% of the short side in radius
+
+
+def _objects(rng, img, yy, xx, H: int, W: int, obj_h: float) -> np.ndarray:
+    """The salient object(s), drawn in place: centred-ish, 18..32% of the
+    short side in radius, sometimes cut by the frame, with thin parts and
+    holes. Returns the exact mask."""
     gt = np.zeros((H, W), dtype=bool)
     n_obj = 1 if rng.uniform() < 0.8 else 2
     for o in range(n_obj):
@@ -251,24 +256,19 @@ def make_sample(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
         img[m] = tex[m]
         gt |= m
 
+    return gt
+
+
+def make_sample(split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image (H×W×3 uint8) and exact GT (H×W uint8, 0/255) of one demo sample."""
+    rng = np.random.default_rng([SEED, {"train": 1, "test": 2}[split], index])
+    W = int(rng.integers(25, 41)) * 8          # 200..320
+    H = int(np.clip(round(W * rng.uniform(0.65, 0.85) / 2) * 2, 150, 240))
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
+    img, bg_h = _background(rng, yy, xx, H, W)
+    obj_h = (bg_h + rng.uniform(0.2, 0.8)) % 1  # the object's hue: away from the background's
+    img = _patches(rng, img, yy, xx, H, W, bg_h)
+    _clutter(rng, img, yy, xx, H, W, bg_h, obj_h)
+    gt = _objects(rng, img, yy, xx, H, W, obj_h)
     img += rng.normal(0, 4.0, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8), (gt.astype(np.uint8) * 255)
-
-
-# -- `salbench demo` ---------------------------------------------------------------
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-root", help="where to put demo/ (default: $SALBENCH_DATA or datasets/)")
-    p.add_argument("--force", action="store_true", help="regenerate even if present")
-
-
-def main(args: argparse.Namespace) -> int:
-    from salbench.data.datasets import data_root
-    root = data_root(args.data_root)
-    was = is_complete(root)
-    folder = ensure(root, force=args.force)
-    state = "already present" if was and not args.force else "generated"
-    print(f"demo dataset {state} at {folder}: "
-          + ", ".join(f"{split} {n} images" for split, n in COUNTS.items())
-          + " (names: demo-train, demo)")
-    return 0

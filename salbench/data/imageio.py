@@ -30,19 +30,12 @@ import io
 import os
 import struct
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from salbench.errors import InputError
-
-#: file extensions recognised as images (lower case, with the dot)
-#: (the same as ``salbench run``'s datasets accept, see :mod:`salbench.data.datasets`)
-IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
-#: what ``salbench eval`` pairs
-EVAL_EXTS = IMAGE_EXTS
 
 #: PIL's default ``Image.MAX_IMAGE_PIXELS``; PIL refuses twice that as a bomb
 _PIL_MAX_PIXELS = 89_478_485
@@ -83,6 +76,19 @@ def png_header(path: str | Path) -> tuple[int, int, int, int] | None:
     if len(head) < 26 or head[:8] != _PNG_SIG or head[12:16] != b"IHDR":
         return None
     return (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[24], head[25])
+
+
+def header_size(path: str | Path) -> tuple[int, int] | None:
+    """(W, H) from an image file's header, without decoding it; None if unreadable."""
+    head = png_header(path)
+    if head is not None:
+        return head[0], head[1]
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except Exception:
+        return None
 
 
 def check_container(path, data) -> None:
@@ -269,9 +275,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
 def write_png_atomic(path: str | Path, arr: np.ndarray) -> Path:
     """Write ``arr`` (``uint8``, (H, W) grey or (H, W, 3) RGB) as a PNG.
 
-    The bytes go to a temporary file in the same folder, are flushed to disk,
-    then ``os.replace``-d onto ``path``: a killed run never leaves a
-    half-written PNG under the final name.
+    The bytes go through :func:`salbench.data.paths.atomic_file` (flushed to
+    disk before the rename): a killed run never leaves a half-written PNG
+    under the final name.
     """
     arr = np.asarray(arr)
     if arr.dtype != np.uint8:
@@ -285,19 +291,7 @@ def write_png_atomic(path: str | Path, arr: np.ndarray) -> Path:
     if not ok:  # pragma: no cover
         raise InputError(path, "PNG encoding failed")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(enc.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from salbench.data.paths import atomic_file
+    with atomic_file(path, "wb", fsync=True) as fh:
+        fh.write(enc.tobytes())
     return path

@@ -1,4 +1,4 @@
-"""Output paths checked before any work is done.
+"""Output paths: checked before any work is done, and written atomically.
 
 Each check raises :class:`salbench.errors.SalbenchError` with one line naming
 the path and the problem (the CLI prints it and exits with status 2), so that
@@ -8,6 +8,9 @@ Decision on missing folders: the parent folders of an output file (and a
 missing results folder) are *created* by the check, as the commands always
 did, as long as the nearest existing ancestor is a writable folder; a path
 through a file, or through a folder that cannot be written, is refused.
+
+:func:`atomic_file` is the one atomic writer (JSON records, PNG maps, the
+``eval --per-image`` CSV).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from salbench.errors import SalbenchError
@@ -114,19 +118,87 @@ def check_results_folder(results: str | Path, store: str | Path | None = None) -
     return results
 
 
-def write_json_atomic(path: str | Path, obj, sort_keys: bool = False) -> None:
-    """``obj`` as JSON (indent 1, trailing newline) to a temporary file beside
-    ``path`` (this process's own), then ``os.replace``-d onto it: a killed
-    writer never leaves a half-written file under the final name."""
-    import json
+def _block_signals():
+    """Block SIGINT / SIGTERM (returns the old mask, or None where unsupported)."""
+    import signal
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    except (AttributeError, ValueError, OSError):  # pragma: no cover
+        return None
+
+
+def _restore_signals(old) -> None:
+    import signal
+    if old is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextmanager
+def atomic_file(path: str | Path, mode: str = "w", *, fsync: bool = False, keep_partial: bool = False,
+                tmp_name: str | None = None, **open_kw):
+    """Write ``path`` through a temporary file beside it, ``os.replace``-d
+    onto ``path`` when the block ends: a killed writer never leaves a
+    half-written file under the final name. Yields the open temporary file.
+
+    The temporary file is this writer's own (``.NAME.XXXX.tmp``, mode 0644),
+    or ``tmp_name`` in the same folder. ``fsync`` flushes it to disk before
+    the rename. When the block raises, the temporary file is deleted, unless
+    ``keep_partial``: then what was written is renamed into place anyway
+    (with SIGINT / SIGTERM blocked, so a second interrupt cannot strand it)
+    and the exception goes on. Missing parent folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if tmp_name is not None:
+        tmp = path.with_name(tmp_name)
+        fh = open(tmp, mode, **open_kw)
+        chmod = False
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
+        fh = os.fdopen(fd, mode, **open_kw)
+        chmod = True  # mkstemp creates 0600
+    done = False
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1, sort_keys=sort_keys)
-            fh.write("\n")
-        os.replace(tmp, path)
+        yield fh
+        done = True
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        if done or keep_partial:
+            old = _block_signals() if keep_partial else None
+            try:
+                _finish(fh, tmp, path, fsync, chmod)
+            finally:
+                _restore_signals(old)
+        else:
+            _discard(fh, tmp)
+
+
+def _finish(fh, tmp: Path, path: Path, fsync: bool, chmod: bool) -> None:
+    """Close ``tmp`` and rename it onto ``path`` (deleted if that fails)."""
+    try:
+        fh.flush()
+        if fsync:
+            os.fsync(fh.fileno())
+        fh.close()
+        if chmod:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        _discard(fh, tmp)
+        raise
+
+
+def _discard(fh, tmp: Path) -> None:
+    fh.close()
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+
+
+def write_json_atomic(path: str | Path, obj, sort_keys: bool = False) -> None:
+    """``obj`` as JSON (indent 1, trailing newline), written through
+    :func:`atomic_file`."""
+    import json
+    with atomic_file(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=1, sort_keys=sort_keys)
+        fh.write("\n")

@@ -32,12 +32,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from salbench.data.datasets import is_image_file
 from salbench.errors import InputError
 from salbench.run.identity import fingerprint_files
 from salbench.plugins.options import Option
 from salbench.plugins.registry import Method, MethodNotReady
 
-MAP_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 class PrecomputedMaps(Method):
@@ -95,7 +95,7 @@ class PrecomputedMaps(Method):
         self._label = label
         index: dict[str, Path] = {}
         for p in sorted(sub.iterdir()):
-            if p.is_file() and p.suffix.lower() in MAP_EXTS:
+            if p.is_file() and is_image_file(p):
                 if p.stem in index:
                     raise InputError(p, f"two map files for image {p.stem!r}: {index[p.stem]} and "
                                         f"{p}; keep one")
@@ -125,7 +125,7 @@ class PrecomputedMaps(Method):
         if ds_dirs:
             inner = sorted({q.name for d in ds_dirs for q in d.iterdir()
                             if q.is_dir() and not q.name.startswith(".")})
-            has_maps = any(q.is_file() and q.suffix.lower() in MAP_EXTS
+            has_maps = any(q.is_file() and is_image_file(q)
                            for d in ds_dirs for q in d.iterdir())
             if inner and not has_maps:
                 return f"{root}/<dataset>/<method>/", inner

@@ -8,7 +8,7 @@ an 8-bit grey or 1-bit PNG, for which OpenCV's ``IMREAD_GRAYSCALE`` and PIL's
 of the shared SOD / PASCAL-S data by ``tests/test_multi_eval.py``). Any other file is decoded once per
 reader. Images are spread over threads (the kernels release the GIL); the
 main thread adds each image's statistics to one
-:class:`~salbench.metrics.core.Evaluator` per (map set, protocol), in dataset
+:class:`~salbench.metrics.Evaluator` per (map set, protocol), in dataset
 order.
 
 :func:`evaluate_sets` returns, per map set and protocol, the same dictionary
@@ -50,11 +50,15 @@ def degenerate_entry(name: str, scores: dict) -> dict | None:
     return None
 
 
-def default_workers() -> int:
+def default_workers(cap: int | None = None) -> int:
+    """The usable cores (the CPU affinity where known), at least 1 and at
+    most ``cap``: ``eval``'s default thread count, and with ``cap``
+    (:data:`salbench.run.spec.RUN_WORKERS_CAP`) ``run``'s process count."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        n = os.cpu_count() or 1
+    return max(1, min(n, cap) if cap is not None else n)
 
 
 def decode_for_readers(path: str | Path, readers: Sequence[str]) -> dict[str, np.ndarray]:
@@ -86,7 +90,7 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
                 readers: list[str], strict_size: bool, structural: bool):
     """One image: decode its GT and every set's map, compute each protocol's
     statistics. Returns ``(gt_problem, [(label, problem_or_None, {proto: stats}, resized)])``."""
-    from salbench.metrics.core import image_stats
+    from salbench.metrics import image_stats
     from salbench.data.paths import display
     try:
         gts = decode_for_readers(gt_path, readers)
@@ -135,12 +139,37 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
                                        strict_size=strict_size, structural=structural)[0]
 
 
+def _in_order(tasks, run_one, consume, workers: int) -> None:
+    """``consume(name, run_one(name, *args))`` for each ``(name, *args)`` of
+    ``tasks``, in order; with several workers the tasks run on a thread pool,
+    at most ``4 * workers`` in flight (pending ones cancelled on an error)."""
+    if workers == 1:
+        for name, *rest in tasks:
+            consume(name, run_one(name, *rest))
+        return
+    window: deque = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="salbench-eval") as pool:
+        try:
+            for name, *rest in tasks:
+                window.append((name, pool.submit(run_one, name, *rest)))
+                if len(window) >= 4 * workers:
+                    n, fut = window.popleft()
+                    consume(n, fut.result())
+            while window:
+                n, fut = window.popleft()
+                consume(n, fut.result())
+        except BaseException:
+            for _, fut in window:
+                fut.cancel()
+            raise
+
+
 def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=None,
                                 strict_size=False, structural=True):
     """:func:`evaluate_sets`, and ``{label: unreadable entries}`` also for the
     sets of which no image could be evaluated (they have no result)."""
     from salbench.metrics.kernels import build as _fastpath
-    from salbench.metrics.core import Evaluator, prepare_kernels
+    from salbench.metrics import Evaluator, prepare_kernels
     from salbench.metrics.protocols import get_protocol
 
     protos = [get_protocol(p) for p in protocols]
@@ -185,41 +214,24 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
                 if on_image is not None:
                     on_image(lab, pname, name, scores)
 
-    if workers == 1:
-        for name, gp, maps in tasks():
-            consume(name, _image_task(name, gp, maps, protos, readers, strict_size, structural))
-    else:
-        window: deque = deque()
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="salbench-eval") as pool:
-            try:
-                for name, gp, maps in tasks():
-                    window.append((name, pool.submit(_image_task, name, gp, maps, protos, readers,
-                                                     strict_size, structural)))
-                    if len(window) >= 4 * workers:
-                        n, fut = window.popleft()
-                        consume(n, fut.result())
-                while window:
-                    n, fut = window.popleft()
-                    consume(n, fut.result())
-            except BaseException:
-                for _, fut in window:
-                    fut.cancel()
-                raise
+    def one(name, gp, maps):
+        return _image_task(name, gp, maps, protos, readers, strict_size, structural)
+
+    _in_order(tasks(), one, consume, workers)
     seconds = round(time.perf_counter() - t0, 3)
+    kernels = _fastpath.active().backend
     out: dict[str, dict[str, dict]] = {}
-    for lab in labels:
-        for p in protos:
-            ev = evs[(lab, p.name)]
-            if ev.count == 0:
-                continue
-            res = ev.compute()
-            res["resized"] = {"count": len(resized[lab]), "names": list(resized[lab]),
-                              "method": "map resized to GT size, bilinear (cv2.INTER_LINEAR)"}
-            res["unreadable"] = list(unreadable[lab])
-            res["degenerate"] = degenerate[(lab, p.name)]
-            res["skipped"] = len(unreadable[lab])
-            res["workers"] = workers
-            res["seconds"] = seconds
-            res["kernels"] = _fastpath.active().backend
-            out.setdefault(lab, {})[p.name] = res
+    for (lab, pname), ev in evs.items():
+        if ev.count == 0:
+            continue
+        res = ev.compute()
+        res["resized"] = {"count": len(resized[lab]), "names": list(resized[lab]),
+                          "method": "map resized to GT size, bilinear (cv2.INTER_LINEAR)"}
+        res["unreadable"] = list(unreadable[lab])
+        res["degenerate"] = degenerate[(lab, pname)]
+        res["skipped"] = len(unreadable[lab])
+        res["workers"] = workers
+        res["seconds"] = seconds
+        res["kernels"] = kernels
+        out.setdefault(lab, {})[pname] = res
     return out, unreadable

@@ -4,7 +4,11 @@
   sizes, modification times), for datasets and precomputed maps;
 * :func:`source_sha256` - the source code of a method class (its module and
   the modules of its bases, or its whole package);
+* :func:`run_identity` - everything that can change a label's maps of one
+  dataset, recorded beside the maps and compared on resume;
 * :func:`diff` - the differences between two identities, for messages;
+* :func:`versions` and :func:`git_revision` - the software a run used,
+  stored with it;
 * :class:`FolderLock` - an exclusive lock on a results folder while a run
   writes it; a second run is refused with the holder's pid, host and command.
 """
@@ -12,7 +16,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import socket
@@ -24,6 +27,8 @@ from typing import Any, Iterable
 from salbench.errors import SalbenchError
 
 LOCK_FILE = ".salbench.lock"
+#: version of the identity record in ``.salbench-run.json``
+IDENTITY_FORMAT = 2
 
 
 def fingerprint_files(paths: Iterable[str | Path], root: str | Path | None = None) -> str:
@@ -119,6 +124,86 @@ def source_sha256(cls: type) -> str:
     return h.hexdigest()
 
 
+def plain(v: Any) -> Any:
+    """JSON-ready copy (tuples to lists, paths to strings)."""
+    return json.loads(json.dumps(v, default=str))
+
+
+def crf_identity() -> dict[str, Any]:
+    """The dense CRF's parameters and a hash of its code."""
+    from salbench.nn import crf
+    return {**{k.lower(): getattr(crf, k) for k in dir(crf) if k.startswith("CRF_")},
+            "source_sha256": sha256_file(crf.__file__)}
+
+
+def torch_threads() -> int | None:
+    """torch's intra-op thread count (learned methods on the CPU)."""
+    torch = sys.modules.get("torch")
+    return int(torch.get_num_threads()) if torch is not None else None
+
+
+def run_identity(spec, method, ds, *, batch: int, device: str, crf: bool, images: str,
+                 source: str) -> dict[str, Any]:
+    """Everything that can change a label's maps of ``ds``: the registered
+    method ``spec`` and its prepared instance ``method`` (options, own
+    identity, source hash ``source``), batch size, device, dtype, CPU thread
+    count, CRF, input size, salbench version, and the dataset by resolved
+    path and ``images`` (the fingerprint of its image records; the GT is
+    re-read by every evaluation)."""
+    import salbench
+    learned = spec.cls.kind == "learned"
+    amp = bool(method.options.get("amp")) and str(device).startswith("cuda")
+    return {
+        "format": IDENTITY_FORMAT,
+        "method": spec.name,
+        "options": plain(method.options),
+        "method_identity": plain(method.identity()),
+        "source_sha256": source,
+        "batch_size": batch,
+        "device": str(device),
+        "dtype": ("bf16" if amp else "fp32") if learned else None,
+        # CPU convolutions sum in a thread-count-dependent order (±1 grey level, rarely)
+        "cpu_threads": torch_threads() if learned and str(device) == "cpu" else None,
+        "crf": crf_identity() if crf else False,
+        "input_size": plain(getattr(method, "input_size", None)),
+        "salbench": salbench.__version__,
+        "dataset": {"name": ds.name, "path": str(Path(ds.root).resolve()), "images": images},
+    }
+
+
+def versions() -> dict[str, str]:
+    """Versions of salbench, Python and the numeric packages (torch when loaded)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import salbench
+    out = {"salbench": salbench.__version__, "python": sys.version.split()[0]}
+    for pkg in ("numpy", "numba", "scipy", "opencv-python-headless", "pydensecrf2"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:  # pragma: no cover
+            pass
+    if "torch" in sys.modules:
+        out["torch"] = getattr(sys.modules["torch"], "__version__", "?")
+    return out
+
+
+def git_revision() -> str | None:
+    """The checkout's commit (``-dirty`` with uncommitted changes), or None
+    outside a git checkout."""
+    import subprocess
+    here = Path(__file__).resolve().parents[2]
+    if not (here / ".git").exists():
+        return None
+    try:
+        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=20).stdout.strip()
+        return (rev + ("-dirty" if dirty else "")) or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists stay values)."""
     if not isinstance(d, dict):
@@ -166,6 +251,7 @@ class FolderLock:
         self._fh = None
 
     def acquire(self) -> "FolderLock":
+        """Take the lock, or raise :class:`SalbenchError` naming its holder."""
         import fcntl
         self.folder.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+", encoding="utf-8")
@@ -193,6 +279,7 @@ class FolderLock:
         return self
 
     def release(self) -> None:
+        """Give the lock up."""
         if self._fh is not None:
             import fcntl
             try:

@@ -46,208 +46,24 @@ transaction in flight), and re-runs *replace* (unique keys), never duplicate.
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
-SCHEMA_VERSION = 2
+from salbench.store.schema import (CURVE_KEYS, SCHEMA, SCHEMA_VERSION, dumps, image_keys, migrate,
+                                   pack, problem_rows, split_summary, text, unpack)
+
+__all__ = ["ResultsStore", "default_path", "CURVE_KEYS", "SCHEMA_VERSION"]
+
 BUSY_TIMEOUT_MS = 60_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    method TEXT NOT NULL,          -- label the results are stored under
-    method_name TEXT NOT NULL,     -- registry name
-    dataset TEXT NOT NULL,
-    protocols TEXT,                -- JSON list
-    options TEXT,                  -- JSON
-    weights TEXT,
-    weights_sha256 TEXT,
-    crf INTEGER,
-    device TEXT,
-    versions TEXT,                 -- JSON
-    git_revision TEXT,
-    started REAL,
-    finished REAL,
-    status TEXT,
-    n_images INTEGER,
-    n_predicted INTEGER,
-    n_resumed INTEGER,
-    n_problems INTEGER,
-    problems TEXT,                 -- JSON list
-    predict_seconds REAL,
-    crf_seconds REAL,
-    fps REAL,                      -- images/s excluding CRF
-    fps_crf REAL,                  -- images/s including CRF (NULL without CRF)
-    host TEXT,
-    pid INTEGER,
-    identity TEXT,                 -- JSON: everything compared on resume
-    dataset_path TEXT,
-    dataset_fingerprint TEXT,
-    n_expected INTEGER,            -- the dataset's registered count (NULL: a folder)
-    batch_size INTEGER,
-    dtype TEXT,
-    source_sha256 TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_md ON runs (method, dataset);
-CREATE TABLE IF NOT EXISTS image_scores (
-    method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL, image TEXT NOT NULL,
-    scores BLOB NOT NULL,          -- float64 little-endian, in the order of summaries.image_keys
-    PRIMARY KEY (method, dataset, protocol, image)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS summaries (
-    method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL,
-    count INTEGER, scores TEXT NOT NULL, curves TEXT, run_id TEXT, updated REAL, details TEXT,
-    image_keys TEXT,               -- JSON list: the per-image score names
-    PRIMARY KEY (method, dataset, protocol)
-);
-CREATE TABLE IF NOT EXISTS methods (
-    method TEXT PRIMARY KEY, method_name TEXT, kind TEXT, paper TEXT,
-    params INTEGER, gmacs REAL, updated REAL, gmacs_size TEXT
-);
-CREATE TABLE IF NOT EXISTS problems (
-    run_id TEXT, method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT,
-    kind TEXT NOT NULL, image TEXT, path TEXT, message TEXT
-);
-CREATE INDEX IF NOT EXISTS problems_md ON problems (method, dataset);
-CREATE TABLE IF NOT EXISTS claims (
-    paper TEXT NOT NULL, tab TEXT NOT NULL, method TEXT NOT NULL, display TEXT,
-    dataset TEXT NOT NULL, protocol TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,
-    PRIMARY KEY (paper, tab, method, dataset, protocol, metric)
-);
-"""
-
-#: the curves of an evaluation (256 points each), stored in ``summaries.curves``
-CURVE_KEYS = ("precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_curve")
-#: evaluation output that describes how it was computed (``summaries.details``)
-DETAIL_KEYS = ("protocol_details", "curve_order", "workers", "seconds", "kernels")
-#: evaluation output that lists problems (``problems`` table, not scores)
-PROBLEM_KEYS = ("resized", "unreadable", "skipped", "unpaired", "degenerate")
-#: columns added to ``runs`` / ``methods`` / ``summaries`` by schema version 2
-_V2_COLUMNS = {
-    "runs": (("pid", "INTEGER"), ("identity", "TEXT"), ("dataset_path", "TEXT"),
-             ("dataset_fingerprint", "TEXT"), ("n_expected", "INTEGER"), ("batch_size", "INTEGER"),
-             ("dtype", "TEXT"), ("source_sha256", "TEXT")),
-    "methods": (("gmacs_size", "TEXT"),),
-    "summaries": (("details", "TEXT"), ("image_keys", "TEXT")),
-}
-
 
 _RUN_JSON = ("protocols", "options", "versions", "problems", "identity")
 
 
 def default_path(results_root: str | Path = "results") -> Path:
+    """The store file of a results folder: ``<results>/salbench.sqlite``."""
     return Path(results_root) / "salbench.sqlite"
-
-
-def _jsonable(v: Any) -> Any:
-    try:
-        import numpy as np
-        if isinstance(v, np.ndarray):
-            return [_jsonable(x) for x in v.tolist()]
-        if isinstance(v, np.generic):
-            v = v.item()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return v
-
-
-def _dumps(v: Any) -> str:
-    return _text(json.dumps(_jsonable(v), separators=(",", ":")))
-
-
-_IMAGE_SCORES_DDL = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS image_scores"):
-                            _SCHEMA.index("WITHOUT ROWID;") + len("WITHOUT ROWID")]
-
-
-def _image_keys(per_image: dict[str, dict]) -> list[str]:
-    """The score names of per-image rows, in first-seen order."""
-    keys: dict[str, None] = {}
-    for sc in per_image.values():
-        keys.update(dict.fromkeys(sc))
-    return list(keys)
-
-
-def _pack(scores: dict, keys: list[str]) -> bytes:
-    """One image's scores as float64 little-endian in ``keys`` order (None: NaN)."""
-    import struct
-    vals = [scores.get(k) for k in keys]
-    return struct.pack(f"<{len(keys)}d", *[math.nan if v is None else float(v) for v in vals])
-
-
-def _unpack(blob: bytes, keys: list[str]) -> dict:
-    import struct
-    vals = struct.unpack(f"<{len(keys)}d", blob)
-    return {k: (None if math.isnan(v) else v) for k, v in zip(keys, vals)}
-
-
-def split_summary(summary: dict, strict: bool = True) -> tuple[dict, dict, dict, dict]:
-    """(scalars, curves, details, problems) of an ``evaluate_pairs`` result,
-    by name: curves are :data:`CURVE_KEYS`, details :data:`DETAIL_KEYS`,
-    problems :data:`PROBLEM_KEYS`; every other key is a scalar score (a number,
-    None, or the protocol's name). Any other value raises, or, with
-    ``strict=False`` (migrating old stores), goes to the details."""
-    scalars, curves, details, problems = {}, {}, {}, {}
-    for k, v in summary.items():
-        if hasattr(v, "tolist") and not isinstance(v, (int, float)):
-            v = v.tolist()
-        if k in CURVE_KEYS:
-            curves[k] = v
-        elif k in DETAIL_KEYS:
-            details[k] = v
-        elif k in PROBLEM_KEYS:
-            problems[k] = v
-        elif v is None or isinstance(v, (int, float, str)):
-            scalars[k] = v
-        elif not strict:
-            details[k] = v
-        else:
-            raise ValueError(f"evaluation result key {k!r} ({type(v).__name__}) is neither a "
-                             f"scalar, a curve, a detail nor a problem list")
-    return scalars, curves, details, problems
-
-
-def problem_rows(problems: dict) -> list[tuple[str, str | None, str | None, str]]:
-    """``(kind, image, path, message)`` rows from the problem keys of an evaluation."""
-    rows: list[tuple[str, str | None, str | None, str]] = []
-    res = problems.get("resized")
-    if isinstance(res, dict):
-        how = res.get("method") or "resized to the GT size"
-        rows += [("resized", n, None, how) for n in res.get("names") or []]
-    elif isinstance(res, list):
-        rows += [("resized", str(n), None, "resized to the GT size") for n in res]
-    for u in problems.get("unreadable") or []:
-        if isinstance(u, dict):
-            rows.append(("unreadable", u.get("name"), u.get("path"), str(u.get("problem"))))
-    for d in problems.get("degenerate") or []:
-        if isinstance(d, dict):
-            try:
-                value = f"{float(d.get('value')):.6g}"
-            except (TypeError, ValueError):
-                value = str(d.get("value"))
-            rows.append(("degenerate", d.get("name"), None,
-                         f"{d.get('metric')} = {value}, outside [0, 1] (degenerate image: tiny or "
-                         f"all-foreground GT); kept as computed"))
-    return [tuple(_text(x) for x in r) for r in rows]
-
-
-def _text(v: Any) -> Any:
-    """Strings encodable as UTF-8 (SQLite refuses lone surrogates)."""
-    if isinstance(v, str):
-        try:
-            v.encode("utf-8")
-        except UnicodeEncodeError:
-            return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return v
 
 
 def _fault(path: Path, exc: BaseException, read_only: bool = False) -> Exception:
@@ -274,7 +90,10 @@ def _fault(path: Path, exc: BaseException, read_only: bool = False) -> Exception
 
 
 class ResultsStore:
-    """The results database. Open with a path (created with its folder on demand)."""
+    """The results database: one SQLite file, opened for writing (``salbench
+    run``: created with its folder on demand, checked, migrated, claims
+    seeded) or read-only (reports). Writes go through one transaction each;
+    re-runs replace rows on their unique keys."""
 
     def __init__(self, path: str | Path, read_only: bool = False, check: bool = True) -> None:
         """``read_only``: open with ``mode=ro`` and write nothing (for
@@ -348,7 +167,7 @@ class ResultsStore:
             raise sqlite3.OperationalError("attempt to write a readonly database")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         with self.transaction() as c:
-            for stmt in _SCHEMA.split(";"):
+            for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
             row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -358,44 +177,9 @@ class ResultsStore:
                 raise SalbenchError(f"{self.path}: results store of schema version {have}, newer "
                                     f"than this salbench ({SCHEMA_VERSION}); upgrade salbench")
             if have is not None and have < SCHEMA_VERSION:
-                self._migrate(c, have)
+                migrate(c, have)
             c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         self._seed_claims()
-
-    def _migrate(self, c: sqlite3.Connection, have: int) -> None:
-        """Version 1 -> 2: new columns; the problem lists and evaluation
-        details that version 1 kept among the curves / scores move to the
-        ``problems`` table and ``summaries.details``."""
-        for table, cols in _V2_COLUMNS.items():
-            present = {r[1] for r in c.execute(f"PRAGMA table_info({table})")}
-            for name, typ in cols:
-                if name not in present:
-                    c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {typ}")
-        rows = c.execute("SELECT method, dataset, protocol, scores, curves, run_id "
-                         "FROM summaries").fetchall()
-        for method, dataset, protocol, scores_txt, curves_txt, run_id in rows:
-            merged = {**json.loads(scores_txt or "{}"), **json.loads(curves_txt or "{}")}
-            scalars, curves, details, problems = split_summary(merged, strict=False)
-            c.execute("UPDATE summaries SET scores=?, curves=?, details=? WHERE method=? AND "
-                      "dataset=? AND protocol=?", (_dumps(scalars), _dumps(curves), _dumps(details),
-                                                   method, dataset, protocol))
-            c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
-                          [(run_id, method, dataset, protocol, *r) for r in problem_rows(problems)])
-        cols = {r[1] for r in c.execute("PRAGMA table_info(image_scores)")}
-        if "run_id" in cols:  # version 1: one JSON text per image
-            old = c.execute("SELECT method, dataset, protocol, image, scores FROM image_scores").fetchall()
-            c.execute("DROP TABLE image_scores")
-            c.execute(_IMAGE_SCORES_DDL)
-            groups: dict[tuple, dict[str, dict]] = {}
-            for m, d, pr, image, txt in old:
-                groups.setdefault((m, d, pr), {})[image] = json.loads(txt)
-            for (m, d, pr), per in groups.items():
-                keys = _image_keys(per)
-                c.executemany("INSERT INTO image_scores VALUES (?,?,?,?,?)",
-                              [(m, d, pr, name, _pack(sc, keys)) for name, sc in per.items()])
-                c.execute("UPDATE summaries SET image_keys=? WHERE method=? AND dataset=? AND protocol=?",
-                          (json.dumps(keys), m, d, pr))
-        c.execute("INSERT OR REPLACE INTO meta VALUES ('migrated_from', ?)", (str(have),))
 
     # -- plumbing ------------------------------------------------------------
     class _Tx:
@@ -417,9 +201,12 @@ class ResultsStore:
             self.conn.execute("COMMIT" if et is None else "ROLLBACK")
 
     def transaction(self) -> "_Tx":
+        """``with store.transaction() as c:`` one ``BEGIN IMMEDIATE`` transaction
+        (committed at the end of the block, rolled back on an exception)."""
         return ResultsStore._Tx(self.conn)
 
     def close(self) -> None:
+        """Close the connection."""
         self.conn.close()
 
     def __enter__(self) -> "ResultsStore":
@@ -440,7 +227,9 @@ class ResultsStore:
 
     # -- runs ----------------------------------------------------------------
     def start_run(self, run_id: str, **fields: Any) -> None:
-        fields = {k: (_dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in fields.items()}
+        """Insert a ``runs`` row (status ``running`` unless given; lists and
+        dicts stored as JSON)."""
+        fields = {k: (dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in fields.items()}
         fields.setdefault("status", "running")
         fields.setdefault("started", time.time())
         cols = ["run_id", *fields]
@@ -449,7 +238,8 @@ class ResultsStore:
                       [run_id, *fields.values()])
 
     def update_run(self, run_id: str, **fields: Any) -> None:
-        fields = {k: (_dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in fields.items()}
+        """Set columns of a ``runs`` row."""
+        fields = {k: (dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in fields.items()}
         if not fields:
             return
         with self.transaction() as c:
@@ -457,10 +247,12 @@ class ResultsStore:
                       [*fields.values(), run_id])
 
     def runs(self, method: str | None = None, dataset: str | None = None) -> list[dict]:
+        """The ``runs`` rows (of a method label / dataset), oldest first."""
         return [self._row(r, _RUN_JSON)
                 for r in self._select("runs", {"method": method, "dataset": dataset}, "started")]
 
     def latest_run(self, method: str, dataset: str | None = None, done: bool = True) -> dict | None:
+        """The newest run of a method label (finished ones only with ``done``), or None."""
         q = "SELECT * FROM runs WHERE method = ?"
         args: list[Any] = [method]
         if dataset:
@@ -484,11 +276,11 @@ class ResultsStore:
                           [(run_id, method, dataset, protocol, *r) for r in problem_rows(problems)])
             keys = None
             if per_image is not None:
-                keys = _image_keys(per_image)
+                keys = image_keys(per_image)
                 c.execute("DELETE FROM image_scores WHERE method=? AND dataset=? AND protocol=?",
                           (method, dataset, protocol))
                 c.executemany("INSERT OR REPLACE INTO image_scores VALUES (?,?,?,?,?)",
-                              [(method, dataset, protocol, _text(name), _pack(s, keys))
+                              [(method, dataset, protocol, text(name), pack(s, keys))
                                for name, s in sorted(per_image.items())])
             else:
                 row = c.execute("SELECT image_keys FROM summaries WHERE method=? AND dataset=? AND "
@@ -497,7 +289,7 @@ class ResultsStore:
             c.execute("INSERT OR REPLACE INTO summaries (method, dataset, protocol, count, scores, "
                       "curves, run_id, updated, details, image_keys) VALUES (?,?,?,?,?,?,?,?,?,?)",
                       (method, dataset, protocol, int(scalars.get("count", 0) or 0),
-                       _dumps(scalars), _dumps(curves), run_id, time.time(), _dumps(details),
+                       dumps(scalars), dumps(curves), run_id, time.time(), dumps(details),
                        json.dumps(keys) if keys is not None else None))
 
     def put_problems(self, run_id: str, method: str, dataset: str,
@@ -505,7 +297,7 @@ class ResultsStore:
                      protocol: str | None = None) -> None:
         """Record ``(kind, image, path, message)`` problems of a run (replacing
         that run's earlier rows of the same protocol)."""
-        rows = [tuple(_text(x) for x in r) for r in rows]
+        rows = [tuple(text(x) for x in r) for r in rows]
         with self.transaction() as c:
             c.execute("DELETE FROM problems WHERE run_id=? AND protocol IS ?", (run_id, protocol))
             c.executemany("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?)",
@@ -539,6 +331,8 @@ class ResultsStore:
 
     def summaries(self, methods: Iterable[str] | None = None, datasets: Iterable[str] | None = None,
                   protocol: str | None = None, curves: bool = False) -> list[dict]:
+        """Summary rows (method, dataset, protocol, count, scores; curves and
+        details with ``curves=True``), filtered by the arguments given."""
         rows = self._query("SELECT * FROM summaries ORDER BY method, dataset, protocol", [])
         ms = {m.lower() for m in methods} if methods else None
         dss = {d.lower() for d in datasets} if datasets else None
@@ -564,9 +358,10 @@ class ResultsStore:
         keys = json.loads(row[0]["image_keys"]) if row and row[0]["image_keys"] else []
         rows = self._query("SELECT image, scores FROM image_scores WHERE method=? AND dataset=? "
                            "AND protocol=? ORDER BY image", [method, dataset, protocol])
-        return {r["image"]: _unpack(r["scores"], keys) for r in rows}
+        return {r["image"]: unpack(r["scores"], keys) for r in rows}
 
     def count(self, table: str) -> int:
+        """The number of rows of ``table``."""
         assert table in ("runs", "image_scores", "summaries", "methods", "claims", "problems")
         return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
@@ -582,9 +377,11 @@ class ResultsStore:
                       (method, method_name, kind, paper, params, gmacs, time.time(), size))
 
     def methods(self) -> dict[str, dict]:
+        """method label -> its ``methods`` row (kind, paper, params, GMACs)."""
         return {r["method"]: dict(r) for r in self._query("SELECT * FROM methods", [])}
 
     def claims(self, table: str | None = None, protocol: str | None = None) -> list[dict]:
+        """The papers' reported numbers (of one table / protocol)."""
         return [dict(r) for r in self._select("claims", {"tab": table, "protocol": protocol})]
 
     # -- helpers ----------------------------------------------------------------
