@@ -1,0 +1,248 @@
+"""Context measure Cβ and camouflage context measure Cωβ (Wang, Ji, Shao, Cheng
+and Fan, "Context-measure: Contextualizing Metric for Camouflage",
+arXiv:2512.07076, 2025), as PySODMetrics 1.6.2's ``ContextMeasure`` and
+``CamouflageContextMeasure`` (``context_measure.py``) compute them, with their
+defaults (α = 6; Cβ: β² = 1; Cωβ: β² = 1.2, γ = 8, λ = 20, 7x7 patches at stride
+3, a 20x20 dilation for the surrounding background). Keys: ``cm`` (reference
+key ``cm``) and ``cm_w`` (reference key ``ccm``); higher is better.
+
+Per image, with ``pred`` = :attr:`ImageInput.pred` and ``gt`` = :attr:`ImageInput.gt`:
+
+* K: the Gaussian of covariance ``α² Σ / tr Σ`` (Σ the covariance of the GT
+  pixel coordinates, ddof 1; zero diagonal entries replaced by eps; ``diag(1/4,
+  1/4)`` and a 3x3 window for at most one GT pixel), sampled on the window
+  ``±round(3 α σ_row / √tr Σ)`` x ``±round(3 α σ_col / √tr Σ)`` and normalised;
+* forward ``mF = Σ pred · [pred > 0] · (K ⋆ gt) / (Σ pred + eps)`` with
+  ``K ⋆ gt`` in float32 (the reference's ``cv2.filter2D(..., CV_32F)``);
+  reverse ``wR = Σ e/(e-1) · gt · (1 - exp(-K ⋆ pred)) · (gt + cd) / (Σ gt + Σ cd + eps)``
+  (float64); both filters with OpenCV's reflect-101 border;
+* score ``(1 + β²) mF wR / (β² mF + wR + eps)``.
+
+Cβ uses ``cd = 0``. Cωβ's camouflage degree ``cd`` needs the RGB image: this
+family reads it from ``x.cache["image"]`` (H x W x 3 uint8, RGB order, as the
+reference's ``img`` argument); without it ``cm_w`` is NaN for the image and the
+image leaves ``cm_w`` out of its contribution. ``cd`` is 0 outside the GT; inside
+it is ``(exp(γ s) - 1) / (exp(γ) - 1)`` with ``s = 1 - clip(ΔE2000 / 100, 0, 1)``
+between the image and its foreground rebuilt from the nearest background
+patches (Lab 7x7 patch values plus λ times the standardised patch position) of
+the ring ``dilate(gt, 20x20) - gt``; no foreground or no background patch → ``cd = 0``.
+
+Differences from the reference:
+
+* nearest patches: the reference asks scikit-learn's ``NearestNeighbors``
+  (brute force through a float32/float64 matrix product, whose rounding can
+  pick a different patch when two distances nearly tie). Here the search is
+  exact (:func:`salbench.metrics.kernels.context.nearest_patches`: integer Lab
+  part, float64 position part, first index on exact ties);
+* the filters run only on the box of the GT grown by the window radius (outside
+  it ``K ⋆ gt`` is 0 and ``K ⋆ pred`` is not needed), with the same OpenCV calls;
+  the GT covariance comes from exact integer moments (NumPy's ``np.cov`` differs
+  in the last bits); sums over the image are taken in another order. The
+  values agree with the reference to ~1e-15 (``cm_w`` to ~1e-7 through the
+  float32 forward term, as ``cm``).
+
+Edge cases, as the reference: an empty GT scores 0 (``K ⋆ gt = 0``, ``wR =
+0/eps``); an all-zero map scores 0; a full GT is defined. The score is NaN only
+when the covariance is singular in a way that makes the kernel NaN (GT pixels
+on one diagonal line): the reference then averages a NaN; here the image leaves
+the key out and the per-image score is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import cv2
+import numpy as np
+
+from salbench.metrics.families.base import Family, ImageInput, MetricSpec
+from salbench.metrics.kernels.context import gt_moments, nearest_patches, reconstruct
+from salbench.metrics.numeric import EPS_PYSOD
+
+#: PySODMetrics 1.6.2 defaults: kernel scale α, β² of Cβ and of Cωβ, the
+#: camouflage-degree exponent γ, the position weight λ, the patch side and
+#: stride, and the side of the dilation that makes the surrounding background.
+CM_ALPHA: float = 6.0
+CM_BETA2: float = 1.0
+CMW_BETA2: float = 1.2
+CMW_GAMMA: float = 8.0
+CMW_LAMBDA: float = 20.0
+CMW_PATCH: int = 7
+CMW_STRIDE: int = CMW_PATCH // 2
+CMW_RING: int = 20
+
+_REF = "Wang et al., arXiv:2512.07076 (Context-measure); PySODMetrics 1.6.2 context_measure.py"
+
+
+def gaussian_window(gt: np.ndarray, alpha: float = CM_ALPHA) -> np.ndarray:
+    """The normalised Gaussian window K of the GT (module docstring)."""
+    n, sr, sc, srr, scc, src = gt_moments(gt)
+    if n <= 1:
+        cov, xd, yd = np.diag([0.25, 0.25]), 1, 1
+    else:
+        # np.cov of the pixel coordinates, here from exact integer moments
+        den = n * (n - 1)
+        cov = np.array([[float(Fraction(n * srr - sr * sr, den)), float(Fraction(n * src - sr * sc, den))],
+                        [float(Fraction(n * src - sr * sc, den)), float(Fraction(n * scc - sc * sc, den))]])
+        if cov[0, 0] == 0:
+            cov[0, 0] = EPS_PYSOD
+        if cov[1, 1] == 0:
+            cov[1, 1] = EPS_PYSOD
+        total = np.sqrt(cov[0, 0] + cov[1, 1])
+        xd = round(3 * (alpha * np.sqrt(cov[0, 0]) / total))
+        yd = round(3 * (alpha * np.sqrt(cov[1, 1]) / total))
+        cov = alpha ** 2 * cov / (total ** 2)
+    det = np.linalg.det(cov)
+    inv = np.linalg.inv(cov)
+    x, y = np.meshgrid(np.arange(-xd, xd + 1), np.arange(-yd, yd + 1), indexing="ij")
+    z = np.stack([x, y], axis=-1)
+    k = np.exp(-0.5 * np.einsum("...i,ij,...j->...", z, inv, z)) / (2 * np.pi * np.sqrt(det))
+    return k / np.sum(k)
+
+
+def _filtered(pred: np.ndarray, gt: np.ndarray, k: np.ndarray):
+    """``(box, K ⋆ gt (float32), K ⋆ pred (float64))`` on the box of the GT grown
+    by the window radius; each equals the full-image ``cv2.filter2D`` there."""
+    rx, ry = k.shape[0] // 2, k.shape[1] // 2
+    rows = np.flatnonzero(gt.any(axis=1))
+    cols = np.flatnonzero(gt.any(axis=0))
+    h, w = gt.shape
+    r0, r1 = max(rows[0] - rx, 0), min(rows[-1] + rx + 1, h)
+    c0, c1 = max(cols[0] - ry, 0), min(cols[-1] + ry + 1, w)
+    # the input slice: the box grown by the radius again, reflect-101 outside the image
+    a0, a1, b0, b1 = r0 - rx, r1 + rx, c0 - ry, c1 + ry
+    pads = (max(-a0, 0), max(a1 - h, 0), max(-b0, 0), max(b1 - w, 0))
+    sl = (slice(max(a0, 0), min(a1, h)), slice(max(b0, 0), min(b1, w)))
+    g32 = gt[sl].astype(np.float32)
+    p64 = np.ascontiguousarray(pred[sl], dtype=np.float64)
+    if any(pads):
+        g32 = cv2.copyMakeBorder(g32, *pads, cv2.BORDER_REFLECT_101)
+        p64 = cv2.copyMakeBorder(p64, *pads, cv2.BORDER_REFLECT_101)
+    inner = (slice(rx, rx + r1 - r0), slice(ry, ry + c1 - c0))
+    fg = cv2.filter2D(g32, cv2.CV_32F, k)[inner]
+    fp = cv2.filter2D(p64, -1, k)[inner]
+    return (slice(r0, r1), slice(c0, c1)), fg, fp
+
+
+def _standardise(coords: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``StandardScaler().fit_transform`` of integer coordinates
+    (mean, population variance with its correction term, scale 1 for constant
+    columns)."""
+    x = coords.astype(np.float64)
+    n = x.shape[0]
+    mean = np.sum(x, axis=0) / n
+    t = x - mean
+    correction = np.sum(t, axis=0)
+    var = (np.sum(t ** 2, axis=0) - correction ** 2 / n) / n
+    eps = np.finfo(np.float64).eps
+    constant = var <= n * eps * var + (n * mean * eps) ** 2
+    scale = np.sqrt(var)
+    scale[constant] = 1.0
+    return (x - mean) / scale
+
+
+def _patches(lab: np.ndarray, mask: np.ndarray, w: int, d: int):
+    """Top-left corners (row, col) on the stride-``d`` grid of the ``w``x``w``
+    windows lying wholly in ``mask`` (row-major order) and their Lab values
+    ((n, w·w·3) uint8), as the reference's ``_extract_patches``."""
+    h, wd = mask.shape
+    if h < w or wd < w:
+        return np.zeros((0, 2), np.int64), np.zeros((0, w * w * 3), np.uint8)
+    ii = np.zeros((h + 1, wd + 1), np.int32)
+    ii[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0, dtype=np.int32), axis=1, dtype=np.int32)
+    xs = np.arange(0, h - w + 1, d)
+    ys = np.arange(0, wd - w + 1, d)
+    s = ii[xs[:, None] + w, ys[None, :] + w] - ii[xs[:, None], ys[None, :] + w] \
+        - ii[xs[:, None] + w, ys[None, :]] + ii[xs[:, None], ys[None, :]]
+    gi, gj = np.nonzero(s == w * w)
+    idx = np.stack([xs[gi], ys[gj]], axis=1).astype(np.int64)
+    win = np.lib.stride_tricks.sliding_window_view(lab, (w, w, 3))[idx[:, 0], idx[:, 1], 0]
+    return idx, win.reshape(len(idx), -1)
+
+
+def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
+                      lam: float = CMW_LAMBDA) -> tuple[np.ndarray, np.ndarray]:
+    """``(fg, cd_fg)``: the GT pixels (bool mask) and the camouflage degree at
+    them (float64; 0 elsewhere), from the RGB uint8 image (module docstring)."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    fg = gt.astype(np.uint8)
+    bg = cv2.dilate(fg, np.ones((CMW_RING, CMW_RING), np.uint8), iterations=1) - fg
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
+    fg_idx, fg_feat = _patches(lab, fg, CMW_PATCH, CMW_STRIDE)
+    bg_idx, bg_feat = _patches(lab, bg, CMW_PATCH, CMW_STRIDE)
+    mask = gt.astype(bool)
+    if len(fg_idx) == 0 or len(bg_idx) == 0:
+        return mask, np.zeros(int(mask.sum()))
+    sc = _standardise(np.vstack([bg_idx, fg_idx]))
+    x_xy = (lam * sc[:len(bg_idx)]).astype(np.float32)
+    q_xy = (lam * sc[len(bg_idx):]).astype(np.float32)
+    nn = nearest_patches(fg_feat, bg_feat, q_xy, x_xy)
+    im_bg = bg[:, :, None] * img
+    recon = reconstruct(im_bg, fg_idx, bg_idx[nn], CMW_PATCH, EPS_PYSOD)
+    a = recon[mask][:, None, :]
+    b = img[mask][:, None, :]
+    sim = 1 - np.clip(deltaE_ciede2000(rgb2lab(a), rgb2lab(b))[:, 0] / 100, 0, 1)
+    cd = (np.exp(gamma * sim) - 1) / (np.exp(gamma) - 1)
+    return mask, cd
+
+
+def context_scores(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = None,
+                   alpha: float = CM_ALPHA) -> tuple[float, float]:
+    """``(Cβ, Cωβ)`` of one image (Cωβ NaN without the RGB ``image``)."""
+    gt = np.ascontiguousarray(gt, dtype=bool)
+    if not gt.any():
+        return 0.0, (0.0 if image is not None else math.nan)
+    k = gaussian_window(gt, alpha)
+    box, kg, kp = _filtered(pred, gt, k)
+    pb, gb = pred[box], gt[box]
+    mf = np.sum(pb * kg) / (np.sum(pred) + EPS_PYSOD)
+    comp = (math.e / (math.e - 1)) * (1 - np.exp(-kp[gb]))
+    n_gt = float(np.count_nonzero(gt))
+    wr = np.sum(comp) / (n_gt + EPS_PYSOD)
+    cm = (1 + CM_BETA2) * mf * wr / (CM_BETA2 * mf + wr + EPS_PYSOD)
+    if image is None:
+        return float(cm), math.nan
+    _, cd = camouflage_degree(np.ascontiguousarray(image, np.uint8), gt)
+    # cd in GT order (row-major over the image) as kp[gb] over the box
+    wr_w = np.sum(comp * (1 + cd)) / (n_gt + np.sum(cd) + EPS_PYSOD)
+    cmw = (1 + CMW_BETA2) * mf * wr_w / (CMW_BETA2 * mf + wr_w + EPS_PYSOD)
+    return float(cm), float(cmw)
+
+
+class ContextFamily(Family):
+    """Context measure ``cm`` and camouflage context measure ``cm_w`` per image
+    and their means over the images (module docstring). ``cm_w`` needs the RGB
+    image in ``x.cache["image"]``."""
+
+    name = "context"
+    image_keys = ("cm", "cm_w")
+    keys = ("cm", "cm_w")
+    curve_keys = ()
+
+    def specs(self) -> tuple[MetricSpec, ...]:
+        """One row per key."""
+        return (
+            MetricSpec(key="cm", family=self.name,
+                       definition="context measure: F-style mix (β²=1) of forward relevance and reverse "
+                                  "completeness under a GT-shaped Gaussian context kernel",
+                       reference=_REF, higher_is_better=True, header_md="C$_\\beta$",
+                       header_tex=r"$C_\beta$"),
+            MetricSpec(key="cm_w", family=self.name,
+                       definition="camouflage context measure: the context measure (β²=1.2) with GT pixels "
+                                  "weighted by their camouflage degree (needs the RGB image)",
+                       reference=_REF, higher_is_better=True, header_md="C$^\\omega_\\beta$",
+                       header_tex=r"$C^\omega_\beta$"),
+        )
+
+    def image(self, x: ImageInput) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Both scores (``cm_w`` NaN without ``x.cache["image"]``); NaN scores
+        are left out of the contribution."""
+        cm, cmw = context_scores(x.pred, x.gt, x.cache.get("image"))
+        scores = {"cm": cm, "cm_w": cmw}
+        return scores, {k: np.float64(v) for k, v in scores.items() if not math.isnan(v)}
+
+    def finish(self, state: dict[str, np.ndarray], n_images: int) -> dict:
+        """The mean of each key over the images that gave it (NaN if none did)."""
+        return {k: float(state[k]) if k in state else float("nan") for k in self.keys}
