@@ -81,22 +81,39 @@ def threshold_edge_bits(lev, bits):
     nb = np.empty(8, np.int64)
     srt = np.empty(8, np.int64)
     for i in range(h):
+        inner_i = 0 < i < h - 1
         for j in range(w):
+            if inner_i and 0 < j < w - 1:
+                v0 = lev[i - 1, j - 1]
+                if (lev[i - 1, j] == v0 and lev[i - 1, j + 1] == v0 and lev[i, j - 1] == v0
+                        and lev[i, j + 1] == v0 and lev[i + 1, j - 1] == v0 and lev[i + 1, j] == v0
+                        and lev[i + 1, j + 1] == v0):
+                    continue  # 8 equal neighbours: all on or all off, never an edge
             k = 0
             for q in range(8):
                 ii = i + di[q]
                 jj = j + dj[q]
                 v = lev[ii, jj] if (0 <= ii < h and 0 <= jj < w) else -1
                 nb[q] = v
-                if v >= 0:
-                    srt[k] = v
-                    k += 1
-            srt[:k].sort()
+                if v < 0:
+                    continue
+                # insert v into the sorted distinct levels srt[:k]
+                p = k
+                dup = False
+                while p > 0 and srt[p - 1] >= v:
+                    if srt[p - 1] == v:
+                        dup = True
+                        break
+                    p -= 1
+                if dup:
+                    continue
+                for r in range(k, p, -1):
+                    srt[r] = srt[r - 1]
+                srt[p] = v
+                k += 1
             prev = -1
             for p in range(k):
                 v = srt[p]
-                if v == prev:
-                    continue
                 # on-set {nb >= v}, valid for t in (prev, v]
                 o0 = 1 if nb[0] >= v else 0
                 o1 = 1 if nb[1] >= v else 0
@@ -134,24 +151,48 @@ def cell_counts_bits(bits, gedge, cells, counts, gcounts):
     cells, ``counts[t, s]`` = number of GT-edge cells holding a map edge at
     threshold t (``counts`` int64 (257, S) zeroed by the caller)."""
     h, w = gedge.shape
+    gi = np.empty(h * w, np.int64)
+    gj = np.empty(h * w, np.int64)
+    pi = np.empty(h * w, np.int64)
+    pj = np.empty(h * w, np.int64)
+    ng = 0
+    npx = 0
+    for i in range(h):
+        for j in range(w):
+            if gedge[i, j]:
+                gi[ng] = i
+                gj[ng] = j
+                ng += 1
+            anyb = False
+            for wd in range(_W):
+                if bits[i, j, wd] != np.uint64(0):
+                    anyb = True
+            if anyb:
+                pi[npx] = i
+                pj[npx] = j
+                npx += 1
     for s in range(cells.size):
         c = cells[s]
-        g, ph, pw = _gt_cells(gedge, c)
-        nh, nw = g.shape
+        ph = (c - h % c) % c
+        pw = (c - w % c) % c
+        nh = (h + ph) // c
+        nw = (w + pw) // c
+        g = np.zeros((nh, nw), np.bool_)
+        for q in range(ng):
+            g[(gi[q] + ph) // c, (gj[q] + pw) // c] = True
         pc = np.zeros((nh, nw, _W), np.uint64)
-        for i in range(h):
-            for j in range(w):
-                ci = (i + ph) // c
-                cj = (j + pw) // c
-                if g[ci, cj]:
-                    for wd in range(_W):
-                        pc[ci, cj, wd] |= bits[i, j, wd]
-        ng = 0
+        for q in range(npx):
+            ci = (pi[q] + ph) // c
+            cj = (pj[q] + pw) // c
+            if g[ci, cj]:
+                for wd in range(_W):
+                    pc[ci, cj, wd] |= bits[pi[q], pj[q], wd]
+        n = 0
         for ci in range(nh):
             for cj in range(nw):
                 if not g[ci, cj]:
                     continue
-                ng += 1
+                n += 1
                 for wd in range(_W):
                     x = pc[ci, cj, wd]
                     t = wd * 64
@@ -160,7 +201,7 @@ def cell_counts_bits(bits, gedge, cells, counts, gcounts):
                             counts[t, s] += 1
                         x = x >> np.uint64(1)
                         t += 1
-        gcounts[s] = ng
+        gcounts[s] = n
 
 
 @njit(cache=True, nogil=True)
