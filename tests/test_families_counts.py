@@ -27,6 +27,7 @@ HANDLERS = {"precision": ps.PrecisionHandler, "recall": ps.RecallHandler, "fm": 
 
 
 def _kw(m):
+    """Handler keyword arguments of metric ``m`` (F1 is FmeasureHandler(beta=1))."""
     return {"beta": 1} if m == "f1" else {}
 
 
@@ -37,6 +38,7 @@ def cal_auc(y, x):
 
 
 def ref_fmv2(pairs):
+    """Every fmv2 key computed by PySODMetrics' FmeasureV2 over ``pairs``."""
     hs = {}
     for m, h in HANDLERS.items():
         hs[m] = h(with_dynamic=True, with_adaptive=True, with_binary=True, sample_based=True, **_kw(m))
@@ -58,6 +60,7 @@ def ref_fmv2(pairs):
 
 
 def ref_si(pairs):
+    """Every si key computed by PySODMetrics' SizeInvariance* classes over ``pairs``."""
     hs = {}
     for m, h in HANDLERS.items():
         hs["s_" + m] = h(with_dynamic=True, with_adaptive=True, **_kw(m))
@@ -91,6 +94,7 @@ def ref_si(pairs):
 
 
 def ref_msiou(pairs):
+    """Every msiou key computed by PySODMetrics' MSIoU over ``pairs``."""
     ref = ps.MSIoU(with_dynamic=True, with_adaptive=True, with_binary=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -106,6 +110,7 @@ REFS = {"fmv2": (FmeasureV2Family, ref_fmv2), "si": (SizeInvarianceFamily, ref_s
 
 
 def run(family, pairs):
+    """An Accumulator of ``family`` over ``pairs`` and the per-image scores."""
     acc = Accumulator(family)
     per_image = []
     for p, g in pairs:
@@ -116,6 +121,7 @@ def run(family, pairs):
 
 
 def assert_parity(name, pairs):
+    """Every key of family ``name`` over ``pairs`` within PARITY_TOL of the reference."""
     cls, ref = REFS[name]
     fam = cls()
     acc, _ = run(fam, pairs)
@@ -129,6 +135,7 @@ def assert_parity(name, pairs):
 
 
 def random_pairs(seed, n=6, lo=8, hi=70):
+    """Random maps (some with few levels) and box / speckle GTs (some grey)."""
     rng = np.random.default_rng(seed)
     pairs = []
     for i in range(n):
@@ -147,6 +154,7 @@ def random_pairs(seed, n=6, lo=8, hi=70):
 
 
 def edge_pairs():
+    """Empty GT, constant maps, one-pixel objects, many components, binary maps."""
     rng = np.random.default_rng(7)
     noise = rng.integers(0, 256, (32, 40), dtype=np.uint8)
     empty = np.zeros((32, 40), np.uint8)
@@ -168,16 +176,19 @@ def edge_pairs():
 @pytest.mark.parametrize("name", ["fmv2", "si", "msiou"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_parity_random(name, seed):
+    """Random pairs: every key matches the reference."""
     assert_parity(name, random_pairs(seed))
 
 
 @pytest.mark.parametrize("name", ["fmv2", "si", "msiou"])
 def test_parity_edge_cases(name):
+    """Edge cases: every key matches the reference."""
     assert_parity(name, edge_pairs())
 
 
 @pytest.mark.parametrize("name", ["fmv2", "msiou"])
 def test_parity_full_gt(name):
+    """An all-foreground GT among other images (defined for fmv2 and msiou)."""
     full = np.full((20, 30), 255, np.uint8)
     assert_parity(name, [(np.random.default_rng(3).integers(0, 256, (20, 30), dtype=np.uint8), full)]
                   + edge_pairs()[:3])
@@ -265,6 +276,7 @@ def test_si_64_targets_beyond_reference():
 
 
 def test_si_mae_value_without_nan():
+    """A finite si_mae matches the reference."""
     pairs = [p for p in edge_pairs() if p[1].any()] + random_pairs(5, n=3)
     exp = ref_si(pairs)["si_mae"]
     assert np.isfinite(exp)
@@ -289,6 +301,7 @@ def test_per_image_scores(name):
 @given(data=st.data())
 @settings(max_examples=30, deadline=None)
 def test_parity_hypothesis(data):
+    """Small generated pairs with values at the thresholds: all three families match."""
     h = data.draw(st.integers(3, 14))
     w = data.draw(st.integers(3, 14))
     pred = data.draw(hnp.arrays(np.uint8, (h, w), elements=st.sampled_from([0, 1, 64, 127, 128, 200, 255])))
@@ -303,6 +316,7 @@ def test_parity_hypothesis(data):
 
 
 def _shared():
+    """The shared data root, or skip."""
     root = os.environ.get("SALBENCH_SHARED_DATA")
     if not root or not (Path(root) / "maps" / "SOD").is_dir():
         pytest.skip("SALBENCH_SHARED_DATA with SOD maps not available")
@@ -326,17 +340,20 @@ def sod_pairs(n, methods=("DSS", "RBD", "Amulet", "GS")):
 
 @pytest.mark.parametrize("name", ["fmv2", "si"])
 def test_parity_real_sod(name):
+    """20 published SOD maps (DSS, RBD, Amulet, GS) against their GT."""
     pairs = sod_pairs(20)
     pairs = [pg for pg in pairs if not (pg[1] > 128).all()]
     assert_parity(name, pairs)
 
 
 def test_parity_real_sod_msiou():
+    """3 published SOD maps (the reference MSIoU takes seconds per image)."""
     assert_parity("msiou", sod_pairs(3))
 
 
 @pytest.mark.parametrize("name", ["fmv2", "si", "msiou"])
 def test_merge_and_state_round_trip(name):
+    """Two merged shards and a JSON state round trip equal one pass bit for bit."""
     cls, _ = REFS[name]
     pairs = random_pairs(21, n=5) + edge_pairs()[:3]
     one, _ = run(cls(), pairs)
@@ -353,6 +370,7 @@ def test_merge_and_state_round_trip(name):
 
 @pytest.mark.parametrize("name", ["fmv2", "si", "msiou"])
 def test_specs_cover_keys(name):
+    """One complete MetricSpec per key, flags consistent with the key lists."""
     fam = REFS[name][0]()
     specs = fam.specs()
     assert [s.key for s in specs if not s.curve] == list(fam.keys)
