@@ -368,6 +368,23 @@ def test_merge_and_state_round_trip(name):
             assert np.array_equal(np.asarray(v), np.asarray(other[key]), equal_nan=True), key
 
 
+def test_label4_matches_skimage():
+    """Components, areas and boxes in skimage's regionprops order (the
+    reference's target order)."""
+    from skimage import measure
+
+    from salbench.metrics.kernels.components import label4
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        h, w = (int(v) for v in rng.integers(1, 50, 2))
+        m = rng.random((h, w)) < rng.random()
+        n, area, r0, r1, c0, c1 = label4(m)
+        ref = [(p.area,) + tuple(p.bbox) for p in measure.regionprops(measure.label(m, connectivity=1))]
+        mine = [(area[k], r0[k], c0[k], r1[k], c1[k]) for k in range(n)]
+        assert [tuple(int(v) for v in t) for t in mine] == [tuple(int(v) for v in t) for t in ref]
+
+
 @pytest.mark.parametrize("name", ["fmv2", "si", "msiou"])
 def test_specs_cover_keys(name):
     """One complete MetricSpec per key, flags consistent with the key lists."""
