@@ -90,8 +90,8 @@ class RelaxedBoundaryFamily(Family):
         """The image's relaxFbβ, P and R (always defined) and its contribution."""
         f, p, r = relax_boundary_scores(x.pred, x.gt, self.rho)
         scores = {"relax_bf": f, "relax_bp": p, "relax_br": r}
-        return scores, {k: np.float64(v) for k, v in scores.items()}
+        return scores, {k: np.array([v], np.float64) for k, v in scores.items()}
 
     def finish(self, state: dict[str, np.ndarray], n_images: int) -> dict:
         """The mean of each key over the images (NaN without images)."""
-        return {k: float(state[k]) if k in state else float("nan") for k in self.keys}
+        return {k: float(state[k][0]) if k in state else float("nan") for k in self.keys}

@@ -41,6 +41,9 @@ Differences from the reference:
   values agree with the reference to ~1e-15 (``cm_w`` to ~1e-7 through the
   float32 forward term, as ``cm``).
 
+Images narrower or lower than the 7 px patch have no patch here (``cd = 0``);
+the reference's patch extraction raises on them.
+
 Edge cases, as the reference: an empty GT scores 0 (``K ⋆ gt = 0``, ``wR =
 0/eps``); an all-zero map scores 0; a full GT is defined. The score is NaN only
 when the covariance is singular in a way that makes the kernel NaN (GT pixels
@@ -158,7 +161,7 @@ def _patches(lab: np.ndarray, mask: np.ndarray, w: int, d: int):
     gi, gj = np.nonzero(s == w * w)
     idx = np.stack([xs[gi], ys[gj]], axis=1).astype(np.int64)
     win = np.lib.stride_tricks.sliding_window_view(lab, (w, w, 3))[idx[:, 0], idx[:, 1], 0]
-    return idx, win.reshape(len(idx), -1)
+    return idx, win.reshape(len(idx), w * w * 3)
 
 
 def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
@@ -241,8 +244,8 @@ class ContextFamily(Family):
         are left out of the contribution."""
         cm, cmw = context_scores(x.pred, x.gt, x.cache.get("image"))
         scores = {"cm": cm, "cm_w": cmw}
-        return scores, {k: np.float64(v) for k, v in scores.items() if not math.isnan(v)}
+        return scores, {k: np.array([v], np.float64) for k, v in scores.items() if not math.isnan(v)}
 
     def finish(self, state: dict[str, np.ndarray], n_images: int) -> dict:
         """The mean of each key over the images that gave it (NaN if none did)."""
-        return {k: float(state[k]) if k in state else float("nan") for k in self.keys}
+        return {k: float(state[k][0]) if k in state else float("nan") for k in self.keys}

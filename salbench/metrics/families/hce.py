@@ -131,9 +131,9 @@ class HCEFamily(Family):
     def image(self, x: ImageInput) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """The image's HCE (always defined) and its contribution to the mean."""
         v = float(hce_value(x.pred, x.gt, self.relax, self.epsilon))
-        return {"hce": v}, {"hce": np.float64(v)}
+        return {"hce": v}, {"hce": np.array([v], np.float64)}
 
     def finish(self, state: dict[str, np.ndarray], n_images: int) -> dict:
         """Mean HCE over the images (NaN without images)."""
         v = state.get("hce")
-        return {"hce": float(v) if v is not None else float("nan")}
+        return {"hce": float(v[0]) if v is not None else float("nan")}
