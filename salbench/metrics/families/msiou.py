@@ -23,13 +23,12 @@ from __future__ import annotations
 import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
+from salbench.metrics.families.confusion import BIN_THRESHOLD
 
 #: PySODMetrics ``MSIoU.cell_sizes``: ``2 ** linspace(0, 9, 10, dtype=int)``
 CELL_SIZES = np.power(2, np.linspace(0, 9, num=10, dtype=int)).astype(np.int64)
 #: dynamic thresholds t = 0..256 of ``q >= t``
 N_THRESHOLDS: int = 257
-#: threshold of the reference's "binary" result: ``pred > 0.5``
-BIN_THRESHOLD: float = 0.5
 
 _REF = "PySODMetrics 1.6.2 MSIoU"
 
