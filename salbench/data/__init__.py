@@ -1,3 +1,4 @@
-"""Files on disk: dataset names and layouts, image/GT pairing and decoding
-(:mod:`.datasets`, :mod:`.imageio`), the embedded demo dataset (:mod:`.demo`)
-and output-path checks with atomic writes (:mod:`.paths`)."""
+"""Files on disk: dataset names, layouts, image/GT pairing and the image
+extensions (:mod:`.datasets`), decoding and PNG writing (:mod:`.imageio`),
+the embedded demo dataset (:mod:`.demo`), and output-path checks with the
+atomic writer (:mod:`.paths`)."""

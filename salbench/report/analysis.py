@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -83,6 +82,7 @@ def bootstrap_means(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def percentile_interval(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile interval of bootstrap means (rows: resamples), per column."""
     a = (1 - level) / 2
     lo, hi = np.nanquantile(boot, [a, 1 - a], axis=0)
     return lo, hi
@@ -97,24 +97,6 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = DEFAULT_RESAMPLES, seed:
         return (math.nan, math.nan)
     lo, hi = percentile_interval(bootstrap_means(v, resample_counts(v.size, n_boot, seed)), level)
     return float(lo), float(hi)
-
-
-@dataclass
-class Interval:
-    value: float | None
-    lo: float | None = None
-    hi: float | None = None
-    why: str | None = None  # why there is no interval
-
-    def text(self, fmt: str = "pm", digits: int = 3) -> str:
-        if self.value is None:
-            return ""
-        v = f"{self.value:.{digits}f}"
-        if self.lo is None or self.hi is None:
-            return v + (" ± n/a" if fmt == "pm" else " [n/a]")
-        if fmt == "pm":
-            return f"{v} ± {(self.hi - self.lo) / 2:.{digits}f}"
-        return f"{v} [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
 
 
 def intervals(per_image, protocol: str, metrics: Sequence[str], *, n_boot: int = DEFAULT_RESAMPLES,
@@ -197,6 +179,7 @@ TESTS = {"wilcoxon": "Wilcoxon signed-rank (two-sided, scipy.stats.wilcoxon)",
 
 
 def paired_test(d: np.ndarray, test: str = "wilcoxon", seed: int = DEFAULT_SEED) -> float:
+    """The p-value of the paired differences ``d`` (Wilcoxon signed-rank or sign-flip permutation)."""
     if test == "wilcoxon":
         return wilcoxon_p(d)
     if test == "permutation":
@@ -463,6 +446,7 @@ def contact_sheet(rows: Sequence[dict], out: Path, *, columns: Sequence[str], ti
 # -- provenance ---------------------------------------------------------------------------
 
 def sha256_files(files: Iterable[Path]) -> str | None:
+    """sha256 over the names and contents of ``files`` (None when there are none)."""
     h = hashlib.sha256()
     n = 0
     for f in sorted(Path(x) for x in files):

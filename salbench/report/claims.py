@@ -119,6 +119,7 @@ CLAIMS: list[Claim] = _parse(_TABLE2, "table2") + _parse(_TABLE1, "table1")
 
 
 def lookup(method: str, dataset: str, metric: str, table: str = "table2") -> float | None:
+    """The shipped claim of a method on a dataset (None when the paper reports none)."""
     for c in CLAIMS:
         if (c.table == table and c.method == method.lower() and c.dataset == dataset
                 and c.metric == metric):
@@ -157,7 +158,8 @@ def write_claims(path, claims: list[Claim] | None = None) -> None:
 
 
 def _metric_key(name: str) -> str:
-    from salbench.report.tables import METRICS
+    """A claims file's metric name as a summary key (``max_f``, ``mae``, ...)."""
+    from salbench.report.layout import METRICS
     k = str(name).strip()
     if k in {v[0] for v in METRICS.values()}:
         return k

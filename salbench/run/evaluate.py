@@ -5,32 +5,27 @@ one protocol of :mod:`salbench.run.engine`.
 
 Files are paired by stem (:data:`salbench.data.datasets.IMAGE_EXTS`: ``.png``,
 ``.jpg``, ``.jpeg``, ``.bmp``, ``.tif``, ``.tiff``, ``.gif``; grey, RGB, RGBA
-or 16-bit); other files are listed as ignored. Images are evaluated on a thread pool (the metric kernels
-release the GIL; decoding happens in OpenCV / PIL, also outside the GIL);
-results are added to one :class:`salbench.metrics.Evaluator` in pair order on
-the main thread, so scores do not depend on the number of workers. Memory is
-constant in the number of images: a bounded window of images is in flight and
-per-image rows are streamed to the CSV.
+or 16-bit); other files are listed as ignored. Images are evaluated on a
+thread pool (the metric kernels release the GIL; decoding happens in OpenCV /
+PIL, also outside the GIL); results are added to one
+:class:`salbench.metrics.Evaluator` in pair order on the main thread, so
+scores do not depend on the number of workers. Memory is constant in the
+number of images: a bounded window of images is in flight and per-image
+scores go to the ``on_image`` callback as they come.
 
-Bad input, decided once here:
+Bad input:
 
-* two image files of one stem in one folder (``a.png`` and ``a.jpg``): an
-  error naming both files (exit status 2), nothing is evaluated;
-* unpaired files: evaluated pairs only; the unpaired names and counts are
-  printed and stored under ``"unpaired"``;
-* unreadable / corrupt files: that pair is skipped, named with the problem in
-  the output and under ``"unreadable"``, the rest is evaluated and written; the
-  command then exits with status 3 (no pair readable: an error);
-* output paths (``--json``, ``--per-image``) are checked before any work (a
-  folder, a path through a file, a read-only folder: error, exit 2); missing
-  parent folders are created (the command);
-* an interrupt (Ctrl-C, SIGTERM) keeps the ``--per-image`` rows computed so
-  far under the final name (the file is then partial; eval has no resume);
+* two image files of one stem in one folder (``a.png`` and ``a.jpg``): a
+  :class:`SalbenchError` naming both files, nothing is evaluated;
+* unpaired files: :func:`pair_files` reports them (``pred_only`` /
+  ``gt_only``) and only the pairs are evaluated;
+* unreadable / corrupt files: that pair is skipped and named with the problem
+  under ``"unreadable"``, the rest is evaluated (no pair readable: an error);
 * images whose E-measure is far outside [0, 1] (1x1, 1x2 images) keep
-  PySODMetrics' value but are named in a warning and under ``"degenerate"``;
+  PySODMetrics' value but are named under ``"degenerate"``;
 * size mismatch: the map is resized to its GT's size (bilinear,
   ``cv2.INTER_LINEAR``), counted and named under ``"resized"``;
-  ``--strict-size`` makes it an error that names both files.
+  ``strict_size`` makes it an error that names both files.
 """
 
 from __future__ import annotations
