@@ -60,7 +60,7 @@ import cv2
 import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
-from salbench.metrics.kernels.context import gt_moments, nearest_patches, reconstruct
+from salbench.metrics.kernels.context import camouflage_weights, gt_moments, nearest_patches, reconstruct
 from salbench.metrics.numeric import EPS_PYSOD
 
 #: PySODMetrics 1.6.2 defaults: kernel scale α, β² of Cβ and of Cωβ, the
@@ -168,8 +168,6 @@ def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
                       lam: float = CMW_LAMBDA) -> tuple[np.ndarray, np.ndarray]:
     """``(fg, cd_fg)``: the GT pixels (bool mask) and the camouflage degree at
     them (float64; 0 elsewhere), from the RGB uint8 image (module docstring)."""
-    from skimage.color import deltaE_ciede2000, rgb2lab
-
     fg = gt.astype(np.uint8)
     bg = cv2.dilate(fg, np.ones((CMW_RING, CMW_RING), np.uint8), iterations=1) - fg
     lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
@@ -183,11 +181,8 @@ def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
     q_xy = (lam * sc[len(bg_idx):]).astype(np.float32)
     nn = nearest_patches(fg_feat, bg_feat, q_xy, x_xy)
     im_bg = bg[:, :, None] * img
-    recon = reconstruct(im_bg, fg_idx, bg_idx[nn], CMW_PATCH, EPS_PYSOD)
-    a = recon[mask][:, None, :]
-    b = img[mask][:, None, :]
-    sim = 1 - np.clip(deltaE_ciede2000(rgb2lab(a), rgb2lab(b))[:, 0] / 100, 0, 1)
-    cd = (np.exp(gamma * sim) - 1) / (np.exp(gamma) - 1)
+    rec = reconstruct(im_bg, fg_idx, bg_idx[nn], CMW_PATCH, EPS_PYSOD, mask)
+    cd = camouflage_weights(rec, img[mask], gamma)
     return mask, cd
 
 
