@@ -57,6 +57,7 @@ class PrecomputedMaps(Method):
     references_maps = True
 
     def prepare(self) -> None:
+        """Check that the ``maps`` folder is given and exists."""
         root = self.options.get("maps")
         if not root:
             raise MethodNotReady("the maps method needs a folder: --maps DIR "
@@ -179,6 +180,7 @@ class PrecomputedMaps(Method):
         return None
 
     def predict(self, images: Sequence[np.ndarray | None], names: Sequence[str]) -> list[np.ndarray]:
+        """The stored map of each image name (the pixels are not looked at)."""
         from salbench.data.imageio import read_map
         if self.folder is None:
             raise MethodNotReady("the maps method is used before bind(dataset, label)")
