@@ -49,7 +49,7 @@ from salbench.errors import SalbenchError
 COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("salbench.commands.eval", "evaluate a folder of saliency maps against a folder of ground truth"),
     "run": ("salbench.commands.run", "predict maps with a method on datasets, evaluate them and store the scores"),
-    "train": ("salbench.nn.train", "train a learned method (R3Net, the '+' baselines)"),
+    "train": ("salbench.commands.train", "train a learned method (R3Net, the '+' baselines)"),
     "report": ("salbench.commands.report", "tables (Markdown / LaTeX) and PR / F-measure curves from the results store"),
     "compare": ("salbench.commands.compare", "paired comparison of two methods: differences with intervals, "
                                              "significance, the images where they differ most"),

@@ -481,4 +481,4 @@ def test_the_source_hash_covers_the_code_a_method_uses():
             "salbench/nn/modules.py"} <= files
     assert "salbench/plugins/registry.py" not in files and "salbench/plugins/options.py" not in files
     bsca = {p.name for p in _module_files(registry.get_spec("bsca").cls)}
-    assert bsca == {"bsca.py", "classical.py"}
+    assert bsca == {"bsca.py", "base.py", "colour.py", "frame.py", "graph.py", "matlab.py", "slic.py"}

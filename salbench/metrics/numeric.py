@@ -12,10 +12,9 @@ BETA2: float = 0.3
 #: number of thresholds / histogram bins of the 8-bit curves.
 N_BINS: int = 256
 
-#: dtype of every per-image value and curve. Dataset sums over images are not
-#: float64 but exact (fixed point, :mod:`salbench.metrics.exactsum`), and each dataset
-#: mean is rounded once, so results do not depend on the order of the images.
-ACC_DTYPE = "float64"
+# Every per-image value and curve is float64. Dataset sums over images are not
+# float64 but exact (fixed point, :mod:`salbench.metrics.exactsum`), and each
+# dataset mean is rounded once, so results do not depend on the order of the images.
 
 #: PySODMetrics 1.6.2's eps (``np.spacing(1)``), used by the ``pysodmetrics`` protocol.
 EPS_PYSOD: float = 2.220446049250313e-16

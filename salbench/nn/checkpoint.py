@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from salbench.data.paths import atomic_file
 from salbench.errors import SalbenchError
 from salbench.nn.weights import load_error
 
@@ -55,15 +56,10 @@ def safe_name(name: str) -> str:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file next to ``path``, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """``torch.save`` through a temporary file next to ``path``, renamed onto it
+    when complete (:func:`salbench.data.paths.atomic_file`)."""
+    with atomic_file(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -40,10 +40,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from salbench.data.datasets import is_image_file
 from salbench.errors import InputError, SalbenchError
 from salbench.metrics.numeric import GT_THRESHOLD_TRAIN, IMAGENET_MEAN, IMAGENET_STD
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,10 @@ def folder_pairs(folder: str | Path) -> list[TrainPair]:
     folder = Path(folder)
     img_dir, gt_dir = folder / "images", folder / "gt"
     if img_dir.is_dir() and gt_dir.is_dir():
-        images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(p for p in img_dir.iterdir() if is_image_file(p))
         gts = {p.stem: p for p in gt_dir.iterdir() if p.suffix.lower() == ".png"}
     else:
+        # a flat folder holds both: photos are the JPEGs, masks the PNGs
         images = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
         gts = {p.stem: p for p in folder.iterdir() if p.suffix.lower() == ".png"}
     pairs = []

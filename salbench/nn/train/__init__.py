@@ -46,7 +46,6 @@ those of :mod:`salbench.nn.checkpoint` and the data pipeline is
 
 from __future__ import annotations
 
-from typing import Any
 
 from salbench.nn.checkpoint import CHECKPOINT_FORMAT, checkpoint_root, load_checkpoint, save_atomic
 from salbench.nn.train.distributed import Dist
@@ -60,11 +59,3 @@ __all__ = ["Trainer", "Dist", "DEFAULTS", "TRAJECTORY_KEYS", "BN_INITS", "CHECKP
            "set_poly_lr", "rng_state", "set_rng_state", "seed_everything", "checkpoint_root",
            "save_atomic", "load_checkpoint"]
 
-
-def __getattr__(name: str) -> Any:
-    """``add_arguments`` / ``main`` of ``salbench train``, for a dispatcher that
-    still names this module (they live in :mod:`salbench.commands.train`)."""
-    if name in ("add_arguments", "main"):
-        from salbench.commands import train as command
-        return getattr(command, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
