@@ -45,10 +45,11 @@ Images narrower or lower than the 7 px patch have no patch here (``cd = 0``);
 the reference's patch extraction raises on them.
 
 Edge cases, as the reference: an empty GT scores 0 (``K ⋆ gt = 0``, ``wR =
-0/eps``); an all-zero map scores 0; a full GT is defined. The score is NaN only
-when the covariance is singular in a way that makes the kernel NaN (GT pixels
-on one diagonal line): the reference then averages a NaN; here the image leaves
-the key out and the per-image score is NaN.
+0/eps``); an all-zero map scores 0; a full GT is defined. When the GT pixels
+lie on one slanted straight line (two diagonal pixels, a diagonal stroke) the
+covariance is singular: the reference raises ``LinAlgError`` (or, if NumPy's
+rounded ``np.cov`` happens to be invertible, returns a value from a degenerate
+window); here both scores are NaN for the image and it leaves both keys out.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ _REF = "Wang et al., arXiv:2512.07076 (Context-measure); PySODMetrics 1.6.2 cont
 
 
 def gaussian_window(gt: np.ndarray, alpha: float = CM_ALPHA) -> np.ndarray:
-    """The normalised Gaussian window K of the GT (module docstring)."""
+    """The normalised Gaussian window K of the GT (module docstring), or None
+    when the covariance cannot be inverted."""
     n, sr, sc, srr, scc, src = gt_moments(gt)
     if n <= 1:
         cov, xd, yd = np.diag([0.25, 0.25]), 1, 1
@@ -97,7 +99,10 @@ def gaussian_window(gt: np.ndarray, alpha: float = CM_ALPHA) -> np.ndarray:
         yd = round(3 * (alpha * np.sqrt(cov[1, 1]) / total))
         cov = alpha ** 2 * cov / (total ** 2)
     det = np.linalg.det(cov)
-    inv = np.linalg.inv(cov)
+    try:
+        inv = np.linalg.inv(cov)
+    except np.linalg.LinAlgError:
+        return None
     x, y = np.meshgrid(np.arange(-xd, xd + 1), np.arange(-yd, yd + 1), indexing="ij")
     z = np.stack([x, y], axis=-1)
     k = np.exp(-0.5 * np.einsum("...i,ij,...j->...", z, inv, z)) / (2 * np.pi * np.sqrt(det))
@@ -193,6 +198,8 @@ def context_scores(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = 
     if not gt.any():
         return 0.0, (0.0 if image is not None else math.nan)
     k = gaussian_window(gt, alpha)
+    if k is None or not np.isfinite(k).all():
+        return math.nan, math.nan
     box, kg, kp = _filtered(pred, gt, k)
     pb, gb = pred[box], gt[box]
     mf = np.sum(pb * kg) / (np.sum(pred) + EPS_PYSOD)

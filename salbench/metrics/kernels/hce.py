@@ -2,7 +2,7 @@
 Dichotomous Image Segmentation", ECCV 2022) as PySODMetrics 1.6.2's
 ``HumanCorrectionEffortMeasure`` computes it.
 
-Two parts of the reference are slow and are replaced here by exact equivalents:
+The slow parts of the reference are replaced here by exact equivalents:
 
 * :func:`zhang_skeleton` — the GT skeleton. The reference calls
   ``skimage.morphology.skeletonize`` (Zhang & Suen 1984, scikit-image's
@@ -12,8 +12,9 @@ Two parts of the reference are slow and are replaced here by exact equivalents:
   each phase deciding on the image as it was when the phase began, repeated
   until one full iteration removes nothing) but only visits the foreground
   pixels that touch the background (8-neighbourhood): a pixel whose eight
-  neighbours are all set has LUT class 0 and is never removed. The result is
-  the same set of pixels.
+  neighbours are all set has LUT class 0 and is never removed. Neighbourhood
+  codes are kept per pixel and updated as pixels go. The result is the same
+  set of pixels.
 * :func:`relaxed_state` — the relaxed FP / FN masks: ``relax`` cross dilations
   each cut back to a mask are a breadth-first growth of at most ``relax``
   4-connected steps inside that mask, done once per mask instead of ``relax``
@@ -23,7 +24,10 @@ Two parts of the reference are slow and are replaced here by exact equivalents:
   keeps the runs of points where the (dilated) condition holds and that were not
   visited before, marks their components as not independent, joins the last
   run of a contour to the reversed first run when their ends are 8-adjacent,
-  and counts the components none of whose contour points was kept.
+  and counts the components none of whose contour points was kept. The
+  dilated condition is evaluated at the contour points only, and the
+  8-connected components (``skimage.measure.label`` in the reference) come from
+  the contour tree.
 """
 
 from __future__ import annotations
@@ -47,13 +51,6 @@ ZHANG_LUT = np.array([
     1, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 2, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3,
     0, 1, 0, 0, 0, 0, 2, 2, 0, 0, 2, 0, 0, 0], dtype=np.uint8)
-
-
-@njit(cache=True, nogil=True)
-def _code(img, p, w):
-    """Zhang 8-neighbourhood code of flat index ``p`` in the padded image."""
-    return (img[p - w - 1] + 2 * img[p - w] + 4 * img[p - w + 1] + 8 * img[p + 1]
-            + 16 * img[p + w + 1] + 32 * img[p + w] + 64 * img[p + w - 1] + 128 * img[p - 1])
 
 
 @njit(cache=True, nogil=True)
