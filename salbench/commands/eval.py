@@ -42,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"threads (default: all usable cores, here {default_workers()})")
     parser.add_argument("--strict-size", action="store_true",
                         help="a map whose size differs from its GT is an error (default: resize the map, and report it)")
+    parser.add_argument("--metrics", metavar="FAMILIES",
+                        help="metric families beyond the classic set, comma-separated, or 'all': "
+                             "fmv2, si, msiou, hce, context, boundary (salbench list metrics); "
+                             "the classic set is always computed")
     parser.add_argument("--no-structure", action="store_true",
                         help="skip the S-measure and weighted F (the slowest metrics)")
     parser.epilog = (f"Exit status: 0 ok; 2 error (no JSON; CSV rows already computed are kept); {EXIT_SKIPPED} finished but some "
@@ -63,7 +67,23 @@ def format_table(res: dict) -> str:
     lines = [f"protocol {res['protocol']}: {res['count']} images"]
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in rows]
+    extra = [(k, v) for k, v in res.items() if k in _family_keys(res) and not isinstance(v, list)]
+    if extra:
+        from tabulate import tabulate
+
+        cells = [f"{k} {_fmt(v)}" for k, v in extra]
+        grid = [cells[i:i + 4] for i in range(0, len(cells), 4)]
+        lines.append(f"  metric families {', '.join(res.get('metric_families', []))} "
+                     "(all values and curves: --json):")
+        lines += ["  " + ln for ln in tabulate(grid, tablefmt="plain").splitlines()]
     return "\n".join(lines)
+
+
+def _family_keys(res: dict) -> set[str]:
+    """The result keys of the metric families of ``res``."""
+    from salbench.metrics import table
+
+    return {s.key for s in table.specs(res.get("metric_families", ())) if s.family != "classic"}
 
 
 def _numba_without_blas() -> None:
@@ -152,20 +172,23 @@ def _pairs(args) -> tuple[list, dict]:
 class _Rows:
     """``on_image`` callback that writes one CSV row per image (or nothing)."""
 
-    def __init__(self, writer=None) -> None:
+    def __init__(self, writer=None, keys: tuple[str, ...] = SCORE_KEYS) -> None:
         self.writer = writer
+        self.keys = keys
         self.written = 0
 
     def __call__(self, name: str, scores: dict) -> None:
         if self.writer is not None:
-            self.writer.writerow([name] + ["" if scores[k] is None else repr(scores[k]) for k in SCORE_KEYS])
+            self.writer.writerow([name] + ["" if scores.get(k) is None else repr(scores[k])
+                                          for k in self.keys])
             self.written += 1
 
 
 @contextmanager
-def _per_image_rows(path: str | None):
-    """A :class:`_Rows` writing ``path`` (kept under the final name even when
-    the evaluation stops early), or one that writes nothing."""
+def _per_image_rows(path: str | None, keys: tuple[str, ...] = SCORE_KEYS):
+    """A :class:`_Rows` writing ``path`` (columns ``name`` and ``keys``; kept
+    under the final name even when the evaluation stops early), or one that
+    writes nothing."""
     if not path:
         yield _Rows()
         return
@@ -173,8 +196,26 @@ def _per_image_rows(path: str | None):
     with atomic_file(p, "w", keep_partial=True, tmp_name=f".{p.name}.tmp", newline="",
                      encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(("name",) + SCORE_KEYS)
-        yield _Rows(writer)
+        writer.writerow(("name",) + tuple(keys))
+        yield _Rows(writer, tuple(keys))
+
+
+def _families(metrics: str | None, protocol: str) -> tuple[str, ...]:
+    """The metric families ``--metrics`` asks for; a name the protocol does not
+    define is an error here, before any work."""
+    from salbench.metrics import table
+
+    names = table.parse_metrics(metrics)
+    table.check_protocol(names, protocol)
+    return names
+
+
+def _csv_keys(families) -> tuple[str, ...]:
+    """The per-image CSV columns: the classic scores, then each family's."""
+    from salbench.metrics import table
+
+    return SCORE_KEYS + tuple(s.key for s in table.specs(families)
+                              if s.family != "classic" and s.per_image and not s.curve)
 
 
 def _print_result(res: dict) -> None:
@@ -200,6 +241,7 @@ def main(args: argparse.Namespace) -> int:
     _check_outputs(args)
     _numba_without_blas()
     proto = get_protocol(args.protocol)
+    families = _families(args.metrics, proto.name)
     pairs, report = _pairs(args)
     if not kernels_cached(not args.no_structure):
         print("note: first run after install or upgrade: compiling the metric kernels once "
@@ -207,15 +249,17 @@ def main(args: argparse.Namespace) -> int:
     finished = False
     rows = _Rows()
     try:
-        with _per_image_rows(args.per_image) as rows:
+        with _per_image_rows(args.per_image, _csv_keys(families)) as rows:
             res = evaluate_pairs(pairs, proto, workers=args.workers, on_image=rows,
-                                 strict_size=args.strict_size, structural=not args.no_structure)
+                                 strict_size=args.strict_size, structural=not args.no_structure,
+                                 metrics=families)
             finished = True
     finally:  # rows already computed are kept under the final name, even when the run stops early
         if args.per_image and not finished:
             print(f"note: {display(args.per_image)} holds the {rows.written} per-image rows computed "
                   f"before the stop (partial: {rows.written} of {len(pairs)} pairs; eval has no "
                   "resume, run it again for all)", file=sys.stderr)
+    res["metric_families"] = list(families)
     res["unpaired"] = {k: report[k] for k in ("pred_only", "gt_only", "pred_only_count", "gt_only_count")}
     res["ignored"] = report["ignored"]
     res["pred_dir"] = display(args.pred)

@@ -1,4 +1,8 @@
-"""``salbench list methods|protocols|datasets [--json]``.
+"""``salbench list methods|protocols|datasets|metrics [--json]``.
+
+``metrics`` prints the metric table (:mod:`salbench.metrics.table`): each
+result key with its family, one-line definition, reference, direction and the
+protocols that define it (``--family`` narrows it to one family).
 
 ``methods`` imports every registered plugin (:func:`salbench.plugins.registry.load_all`;
 a plugin that fails to import is a warning on stderr, not a crash) and shows
@@ -32,6 +36,23 @@ def protocol_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def metric_rows(family: str | None = None) -> list[dict[str, Any]]:
+    """One row per metric key of the metric table (classic set and every
+    metric family), or of one ``family`` (``classic`` or a family name)."""
+    from salbench.metrics import table
+    families = table.available_families()
+    rows = []
+    for s in table.specs(families):
+        if family and s.family != family:
+            continue
+        rows.append({"key": s.key, "family": s.family, "definition": s.definition,
+                     "reference": s.reference,
+                     "better": "higher" if s.higher_is_better else "lower",
+                     "per_image": s.per_image, "curve": s.curve, "protocols": list(s.protocols),
+                     "header": s.header_md, "latex": s.header_tex})
+    return rows
+
+
 def dataset_rows() -> list[dict[str, Any]]:
     """One row per registered dataset and demo split."""
     from salbench.data.datasets import DATASETS, DEMO_SETS
@@ -46,10 +67,12 @@ def dataset_rows() -> list[dict[str, Any]]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``salbench list``."""
-    p.add_argument("what", nargs="?", default="methods", choices=("methods", "protocols", "datasets"))
+    p.add_argument("what", nargs="?", default="methods", choices=("methods", "protocols", "datasets", "metrics"))
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")
     p.add_argument("--plugin", action="append", metavar="FILE_OR_MODULE",
                    help="also load this plugin (repeatable)")
+    p.add_argument("--family", help="list metrics: only this family (classic, fmv2, si, msiou, hce, "
+                   "context, boundary)")
     p.add_argument("--no-cost", action="store_true",
                    help="skip parameter / GMAC counting (faster)")
 
@@ -63,6 +86,8 @@ def main(args: argparse.Namespace) -> int:
         rows = method_rows(with_cost=not args.no_cost)
     elif args.what == "protocols":
         rows = protocol_rows()
+    elif args.what == "metrics":
+        rows = metric_rows(args.family)
     else:
         rows = dataset_rows()
     if args.json:
@@ -78,6 +103,11 @@ def main(args: argparse.Namespace) -> int:
         print(tabulate(table, headers=["method", "kind", "params", "GMACs", "at", "paper",
                                        "options (list methods --json for types)"],
                        tablefmt="plain", disable_numparse=True))
+    elif args.what == "metrics":
+        print(tabulate([[r["key"], r["family"], r["better"], ",".join(r["protocols"]),
+                         r["definition"], r["reference"]] for r in rows],
+                       headers=["key", "family", "better", "protocols", "definition", "reference"],
+                       tablefmt="plain"))
     elif args.what == "protocols":
         print(tabulate([[r["name"] + (" (default)" if r["default"] else ""), r["description"]]
                         for r in rows], tablefmt="plain"))

@@ -42,6 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true",
                    help="a dataset with fewer pairs than registered is an error (default: a warning; "
                         "it is scored and marked partial n/N)")
+    p.add_argument("--metrics", metavar="FAMILIES",
+                   help="metric families beyond the classic set, comma-separated, or 'all' "
+                        "(salbench list metrics); computed under the protocols that define them")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -53,7 +56,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
                    results=args.results, store=args.store, plugins=list(args.plugin or []),
                    batch_size=args.batch_size, workers=args.workers, maps=args.maps, name=args.name,
                    recompute=args.recompute, strict=args.strict, copy_maps=args.copy_maps,
-                   progress=not args.quiet)
+                   progress=not args.quiet, metrics=args.metrics or ())
 
 
 def main(args: argparse.Namespace) -> int:

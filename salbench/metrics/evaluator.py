@@ -253,6 +253,9 @@ class Evaluator:
         out = {}
         for acc in self._acc.values():
             for key, v in acc.compute().items():
-                out[key] = np.asarray(v, np.float64).tolist() if np.ndim(v) else float(v)
+                if np.ndim(v):
+                    out[key] = [None if x != x else x for x in np.asarray(v, np.float64).tolist()]
+                else:
+                    out[key] = None if v != v else float(v)  # NaN (undefined): None
         return out
 

@@ -34,8 +34,22 @@ import numpy as np
 NEEDS_CURVES = "n/a (needs per-image curves)"
 #: per-image scalars whose dataset value is their mean under every protocol
 MEAN_METRICS = ("mae", "adp_f", "adp_e", "s_measure", "weighted_f", "mean_e")
-#: lower is better
-LOWER_BETTER = ("mae",)
+class _LowerBetter:
+    """``key in LOWER_BETTER``: whether a smaller value of ``key`` is better
+    (the metric table's direction; unknown keys count as higher-is-better)."""
+
+    def __contains__(self, key) -> bool:
+        from salbench.errors import SalbenchError
+        from salbench.metrics import table
+
+        try:
+            return not table.higher_is_better(str(key))
+        except SalbenchError:
+            return False
+
+
+#: lower is better (read from :mod:`salbench.metrics.table`)
+LOWER_BETTER = _LowerBetter()
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 

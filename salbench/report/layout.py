@@ -9,22 +9,36 @@ from dataclasses import dataclass, field
 
 from salbench.errors import SalbenchError
 
+class _Columns(dict):
+    """``--metrics`` names -> (summary key, Markdown header, LaTeX header, lower
+    is better), read from the metric table (:mod:`salbench.metrics.table`):
+    the classic spellings up front, any other result key (a metric family's,
+    e.g. ``v2_iou_max``) looked up on first use."""
+
+    def __missing__(self, name: str):
+        from salbench.metrics import table
+
+        try:
+            s = table.spec(name)
+        except SalbenchError:
+            raise KeyError(name) from None
+        if s.curve:
+            raise KeyError(name)
+        value = self[name] = (s.key, s.header_md, s.header_tex, not s.higher_is_better)
+        return value
+
+
+def _classic_columns() -> _Columns:
+    from salbench.metrics import table
+
+    rows = {s.key: s for s in table.CLASSIC}
+    return _Columns({alias: (rows[key].key, rows[key].header_md, rows[key].header_tex,
+                             not rows[key].higher_is_better)
+                     for alias, key in table.ALIASES.items()})
+
+
 #: --metrics spellings -> summary keys, header text, lower-is-better
-METRICS: dict[str, tuple[str, str, str, bool]] = {
-    # name: (key, markdown header, latex header, lower is better)
-    "maxf": ("max_f", "Fβ", r"$F_\beta$", False),
-    "mae": ("mae", "MAE", "MAE", True),
-    "meanf": ("mean_f", "mean Fβ", r"mean $F_\beta$", False),
-    "adpf": ("adp_f", "adp Fβ", r"adp $F_\beta$", False),
-    "s": ("s_measure", "Sα", r"$S_\alpha$", False),
-    "sm": ("s_measure", "Sα", r"$S_\alpha$", False),
-    "smeasure": ("s_measure", "Sα", r"$S_\alpha$", False),
-    "maxe": ("max_e", "max Eξ", r"max $E_\xi$", False),
-    "meane": ("mean_e", "mean Eξ", r"mean $E_\xi$", False),
-    "adpe": ("adp_e", "adp Eξ", r"adp $E_\xi$", False),
-    "wf": ("weighted_f", "wFβ", r"$F^w_\beta$", False),
-    "weightedf": ("weighted_f", "wFβ", r"$F^w_\beta$", False),
-}
+METRICS: dict[str, tuple[str, str, str, bool]] = _classic_columns()
 #: summary key -> the METRICS name used for it
 KEY_NAME = {"max_f": "maxf", "mae": "mae", "mean_f": "meanf", "adp_f": "adpf", "s_measure": "s",
             "max_e": "maxe", "mean_e": "meane", "adp_e": "adpe", "weighted_f": "wf"}
@@ -106,8 +120,13 @@ def metric_list(spec: str | None) -> list[str]:
     for n in names:
         k = n.lower().replace("_", "").replace("-", "")
         if k not in METRICS:
-            raise SalbenchError(f"--metrics: unknown metric {n!r}; known: maxF, mae, meanF, adpF, "
-                                f"S, maxE, meanE, adpE, wF")
+            try:
+                METRICS[n]  # a metric family's key, from the metric table
+            except KeyError:
+                raise SalbenchError(f"--metrics: unknown metric {n!r}; known: maxF, mae, meanF, adpF, "
+                                    f"S, maxE, meanE, adpE, wF, and the metric families' keys "
+                                    f"(salbench list metrics)") from None
+            k = n
         out.append(k)
     return out
 

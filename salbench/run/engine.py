@@ -87,7 +87,7 @@ def _resize_to(pred: np.ndarray, shape) -> np.ndarray:
 
 
 def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: list,
-                readers: list[str], strict_size: bool, structural: bool):
+                readers: list[str], strict_size: bool, structural: bool, families: dict):
     """One image: decode its GT and every set's map, compute each protocol's
     statistics. Returns ``(gt_problem, [(label, problem_or_None, {proto: stats}, resized)])``."""
     from salbench.metrics import image_stats
@@ -115,7 +115,8 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
                                                f"--strict-size is set")
                 pred = _resize_to(pred, gt.shape)
                 resized = True
-            stats[proto.name] = image_stats(pred, gt, proto, structural, share=share)
+            stats[proto.name] = image_stats(pred, gt, proto, structural, share=share,
+                                            families=families.get(proto.name, ()))
         out.append((label, None, stats, resized))
     return None, out
 
@@ -123,7 +124,8 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
 def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mapping[str, str | Path]],
                   protocols: Sequence, *, workers: int | None = None,
                   on_image: Callable[[str, str, str, dict], None] | None = None,
-                  strict_size: bool = False, structural: bool = True) -> dict[str, dict[str, dict]]:
+                  strict_size: bool = False, structural: bool = True,
+                  metrics=()) -> dict[str, dict[str, dict]]:
     """Evaluate map sets against one dataset's GT.
 
     ``gt``: ``(name, gt_path)`` of the dataset's images, in order. ``sets``:
@@ -134,9 +136,38 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
     ``kernels``).
     A set with no image evaluated has no entry. ``on_image(label, protocol,
     name, scores)`` is called on the calling thread, in dataset order.
-    ``protocols``: names or :class:`~salbench.metrics.protocols.Protocol` objects."""
+    ``protocols``: names or :class:`~salbench.metrics.protocols.Protocol` objects.
+    ``metrics``: metric families beyond the classic set
+    (:data:`salbench.metrics.table.FAMILIES`), computed under each protocol
+    that defines them (:func:`families_by_protocol`)."""
     return evaluate_sets_with_problems(gt, sets, protocols, workers=workers, on_image=on_image,
-                                       strict_size=strict_size, structural=structural)[0]
+                                       strict_size=strict_size, structural=structural,
+                                       metrics=metrics)[0]
+
+
+def families_by_protocol(metrics, protocol_names) -> dict[str, tuple[str, ...]]:
+    """``{protocol: families it defines}`` for the families asked for. A family
+    that none of the protocols defines is refused
+    (:func:`salbench.metrics.table.check_protocol`'s message), never computed
+    under another convention."""
+    from salbench.metrics import table
+
+    names = table.parse_metrics(metrics) if isinstance(metrics, str) else \
+        table.parse_metrics(",".join(metrics))
+    out = {p: [] for p in protocol_names}
+    for fam in names:
+        defined = []
+        for p in protocol_names:
+            try:
+                table.check_protocol([fam], p)
+            except SalbenchError:
+                continue
+            defined.append(p)
+        if not defined:
+            table.check_protocol([fam], protocol_names[0])  # raises with the reason
+        for p in defined:
+            out[p].append(fam)
+    return {p: tuple(v) for p, v in out.items()}
 
 
 def _in_order(tasks, run_one, consume, workers: int) -> None:
@@ -165,7 +196,7 @@ def _in_order(tasks, run_one, consume, workers: int) -> None:
 
 
 def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=None,
-                                strict_size=False, structural=True):
+                                strict_size=False, structural=True, metrics=()):
     """:func:`evaluate_sets`, and ``{label: unreadable entries}`` also for the
     sets of which no image could be evaluated (they have no result)."""
     from salbench.metrics.kernels import build as _fastpath
@@ -180,7 +211,12 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
     if structural:
         prepare_kernels()
     labels = list(sets)
-    evs = {(lab, p.name): Evaluator(p, structural=structural) for lab in labels for p in protos}
+    fams = families_by_protocol(metrics, [p.name for p in protos])
+    evs = {(lab, p.name): Evaluator(p, structural=structural, metrics=fams[p.name])
+           for lab in labels for p in protos}
+    # one set of family instances per protocol, shared by the worker threads (families are pure)
+    instances = {p.name: next((ev.families for (lab, pn), ev in evs.items() if pn == p.name), [])
+                 for p in protos}
     resized: dict[str, list[str]] = {lab: [] for lab in labels}
     degenerate: dict[tuple[str, str], list[dict]] = {k: [] for k in evs}
     unreadable: dict[str, list[dict]] = {lab: [] for lab in labels}
@@ -215,7 +251,7 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
                     on_image(lab, pname, name, scores)
 
     def one(name, gp, maps):
-        return _image_task(name, gp, maps, protos, readers, strict_size, structural)
+        return _image_task(name, gp, maps, protos, readers, strict_size, structural, instances)
 
     _in_order(tasks(), one, consume, workers)
     seconds = round(time.perf_counter() - t0, 3)

@@ -102,7 +102,8 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
                    workers: int | None = None,
                    on_image: Callable[[str, dict], None] | None = None,
                    strict_size: bool = False,
-                   structural: bool = True) -> dict:
+                   structural: bool = True,
+                   metrics=()) -> dict:
     """Evaluate ``(name, pred_path, gt_path)`` pairs.
 
     Returns :meth:`Evaluator.compute`'s dict plus ``resized`` (count and
@@ -112,6 +113,9 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
     see :data:`salbench.store.results.PROBLEM_KEYS`),
     ``skipped``, ``workers`` and ``seconds``. ``on_image(name, scores)`` is
     called on the main thread, in pair order, for every evaluated image.
+    ``metrics`` adds metric families beyond the classic set (names of
+    :data:`salbench.metrics.table.FAMILIES`, or ``"all"``); a family the
+    protocol does not define raises :class:`SalbenchError`.
     Raises :class:`SalbenchError` when no pair could be evaluated, and
     :class:`InputError` on a size mismatch with ``strict_size``.
     """
@@ -122,7 +126,8 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
     maps = {name: Path(pp) for name, pp, _ in pairs}
     cb = (lambda _label, _proto, name, scores: on_image(name, scores)) if on_image is not None else None
     out, unreadable = evaluate_sets_with_problems(gt, {"": maps}, [proto], workers=workers, on_image=cb,
-                                                  strict_size=strict_size, structural=structural)
+                                                  strict_size=strict_size, structural=structural,
+                                                  metrics=metrics)
     res = out.get("", {}).get(proto.name)
     if res is None:
         if not pairs:

@@ -154,6 +154,8 @@ class Runner:
         opts = [self._options(s) for s in specs]  # bad options too
         protocols = ([get_protocol(p).name for p in sp.protocols] if sp.protocols
                      else list(PROTOCOLS))
+        from salbench.run.engine import families_by_protocol
+        families_by_protocol(sp.metrics, protocols)  # unknown or undefined metric families: before any work
         ds_spec = sp.datasets if isinstance(sp.datasets, str) else ",".join(sp.datasets)
         dsets = datasets.expand(ds_spec, sp.data_root, warn=self.log)
         self._check_partial(dsets)
@@ -432,7 +434,8 @@ class Runner:
             per_image.setdefault((label, proto), {})[name] = dict(scores)
 
         results = evaluate_sets([(p.name, p.gt) for p in ds.pairs], sets, protocols,
-                                workers=self.workers, on_image=on_image) if sets else {}
+                                workers=self.workers, on_image=on_image,
+                                metrics=self.spec.metrics) if sets else {}
         for job in jobs:
             label = job.entry.label
             res = results.get(label, {})

@@ -27,7 +27,9 @@ class RunSpec:
     per map set. Precomputed maps are evaluated where they are unless
     ``copy_maps``. ``recompute`` replaces maps made with another identity
     instead of refusing; ``strict`` makes a partial dataset (fewer pairs than
-    registered) an error.
+    registered) an error. ``metrics`` adds metric families beyond the classic
+    set (``"fmv2,hce"``, ``"all"``; :data:`salbench.metrics.table.FAMILIES`),
+    computed under the protocols that define them.
     """
 
     methods: Sequence[str]
@@ -49,6 +51,7 @@ class RunSpec:
     strict: bool = False
     copy_maps: bool = False
     progress: bool = False
+    metrics: str | Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.methods, str):

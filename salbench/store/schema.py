@@ -147,7 +147,8 @@ def unpack(blob: bytes, keys: list[str]) -> dict:
 
 def split_summary(summary: dict, strict: bool = True) -> tuple[dict, dict, dict, dict]:
     """(scalars, curves, details, problems) of an ``evaluate_pairs`` result,
-    by name: curves are :data:`CURVE_KEYS`, details :data:`DETAIL_KEYS`,
+    by name: curves are :data:`CURVE_KEYS` and the metric families' lists named
+    ``*_curve``, details :data:`DETAIL_KEYS`,
     problems :data:`PROBLEM_KEYS`; every other key is a scalar score (a number,
     None, or the protocol's name). Any other value raises, or, with
     ``strict=False`` (migrating old stores), goes to the details."""
@@ -155,7 +156,7 @@ def split_summary(summary: dict, strict: bool = True) -> tuple[dict, dict, dict,
     for k, v in summary.items():
         if hasattr(v, "tolist") and not isinstance(v, (int, float)):
             v = v.tolist()
-        if k in CURVE_KEYS:
+        if k in CURVE_KEYS or (isinstance(v, list) and k.endswith("_curve")):
             curves[k] = v
         elif k in DETAIL_KEYS:
             details[k] = v
