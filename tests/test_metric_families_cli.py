@@ -1,0 +1,145 @@
+"""The metric families through the real CLI and the Python API: ``eval
+--metrics`` (printed, JSON, per-image CSV), the protocol refusal, exact
+Evaluator merges with families, ``run --metrics`` into the store and
+``report`` / ``list metrics`` reading the metric table."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import cli, make_set, one_line_error
+
+
+def _maps_for(ds: Path, out: Path, seed: int = 0) -> None:
+    """A grey PNG map per GT of ``ds``: the GT blurred, shifted and noised
+    (so thresholds, components and boundaries all matter)."""
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for g in sorted((ds / "gt").glob("*.png")):
+        gt = np.asarray(Image.open(g).convert("L"), np.float64)
+        m = cv2.GaussianBlur(np.roll(gt, 3, axis=1), (0, 0), 4) * 0.8 + rng.uniform(0, 50, gt.shape)
+        Image.fromarray(np.clip(m, 0, 255).astype(np.uint8)).save(out / g.name)
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fam")
+    make_set(root / "ds", 6, size=(120, 90))
+    _maps_for(root / "ds", root / "maps")
+    return root
+
+
+def _reference_fmv2(pairs_root: Path) -> dict:
+    """PySODMetrics 1.6.2's FmeasureV2 on the same files (read as it reads them)."""
+    psm = pytest.importorskip("py_sod_metrics")
+    handlers = {
+        "iou": psm.IOUHandler(with_dynamic=True, with_adaptive=True, with_binary=True),
+        "kappa": psm.KappaHandler(with_dynamic=True, with_adaptive=True, with_binary=True),
+        "fm_ds": psm.FmeasureHandler(with_dynamic=False, with_adaptive=False, with_binary=True,
+                                     sample_based=False, beta=0.3),
+    }
+    fm = psm.FmeasureV2(metric_handlers=handlers)
+    for g in sorted((pairs_root / "ds" / "gt").glob("*.png")):
+        pred = cv2.imread(str(pairs_root / "maps" / g.name), cv2.IMREAD_GRAYSCALE)
+        gt = cv2.imread(str(g), cv2.IMREAD_GRAYSCALE)
+        fm.step(pred, gt)
+    return fm.get_results()
+
+
+def test_eval_metrics_json_csv_match_pysodmetrics(pairs, tmp_path):
+    js, per = tmp_path / "r.json", tmp_path / "per.csv"
+    r = cli("eval", "--pred", pairs / "maps", "--gt", pairs / "ds" / "gt", "--metrics", "fmv2,msiou,si",
+            "--json", js, "--per-image", per, check_rc=0)
+    assert "metric families fmv2, si, msiou" in r.stdout and "v2_iou_max" in r.stdout
+    res = json.loads(js.read_text())
+    ref = _reference_fmv2(pairs)
+    assert res["metric_families"] == ["fmv2", "si", "msiou"]
+    assert abs(res["v2_iou_max"] - float(ref["iou"]["dynamic"].max())) < 1e-10
+    assert abs(res["v2_iou_mean"] - float(ref["iou"]["dynamic"].mean())) < 1e-10
+    assert abs(res["v2_iou_adp"] - float(ref["iou"]["adaptive"])) < 1e-10
+    assert abs(res["v2_kappa_bin"] - float(ref["kappa"]["binary"])) < 1e-10
+    assert abs(res["v2_fm_ds_bin"] - float(ref["fm_ds"]["binary"])) < 1e-10
+    assert len(res["v2_iou_curve"]) == 256 and len(res["msiou_curve"]) == 257
+    # the classic set is unchanged by the families: the same as a plain eval
+    plain = tmp_path / "plain.json"
+    cli("eval", "--pred", pairs / "maps", "--gt", pairs / "ds" / "gt", "--json", plain, check_rc=0)
+    base = json.loads(plain.read_text())
+    for k in ("mae", "max_f", "mean_e", "s_measure", "weighted_f", "f_curve"):
+        assert res[k] == base[k], k
+    rows = list(csv.DictReader(per.open()))
+    assert len(rows) == 6 and {"mae", "v2_iou_max", "v2_kappa_bin", "msiou", "si_mae"} <= set(rows[0])
+    # the dataset's adaptive / binary values are the means of the per-image ones
+    for key in ("v2_iou_adp", "v2_kappa_bin", "msiou"):
+        vals = [float(row[key]) for row in rows]
+        assert abs(np.mean(vals) - res[key]) < 1e-12, key
+
+
+def test_metric_family_refused_under_r3net_and_unknown_names(pairs, tmp_path):
+    js = tmp_path / "r.json"
+    r = cli("eval", "--pred", pairs / "maps", "--gt", pairs / "ds" / "gt", "--protocol", "r3net",
+            "--metrics", "fmv2", "--json", js)
+    one_line_error(r, "'fmv2'", "not defined under protocol 'r3net'", "--protocol pysodmetrics")
+    assert not js.exists()
+    r = cli("eval", "--pred", pairs / "maps", "--gt", pairs / "ds" / "gt", "--metrics", "fmv2,nonsense")
+    one_line_error(r, "'nonsense'", "fmv2")
+
+
+def test_evaluator_families_merge_and_state_round_trip(pairs):
+    from salbench.metrics import Evaluator
+
+    files = sorted((pairs / "ds" / "gt").glob("*.png"))
+    data = [(cv2.imread(str(pairs / "maps" / g.name), 0), cv2.imread(str(g), 0)) for g in files]
+    whole = Evaluator(metrics="fmv2,si,msiou")
+    a, b = Evaluator(metrics=["fmv2", "si", "msiou"]), Evaluator(metrics="fmv2,si,msiou")
+    for i, (p, g) in enumerate(data):
+        whole.update(p, g)
+        (a if i % 2 else b).update(p, g)
+    merged = Evaluator.from_state_dict(json.loads(json.dumps(a.state_dict()))).merge(b)
+    ra, rb = whole.compute(), merged.compute()
+    assert set(ra) == set(rb)
+    for k, v in ra.items():
+        if k != "protocol_details":
+            assert v == rb[k], k  # bit for bit, NaN-free (None where undefined)
+    with pytest.raises(ValueError, match="metric families"):
+        Evaluator().merge(Evaluator(metrics="fmv2"))
+
+
+def test_run_metrics_store_report_and_list(pairs, tmp_path):
+    data = tmp_path / "data"
+    (data / "fam").mkdir(parents=True)
+    for sub in ("images", "gt"):
+        (data / "fam" / sub).symlink_to(pairs / "ds" / sub)
+    maps = tmp_path / "maps" / "fam"
+    maps.parent.mkdir()
+    maps.symlink_to(pairs / "maps")
+    res = tmp_path / "results"
+    cli("run", "--method", "maps", "--maps", tmp_path / "maps", "--name", "blurred", "--datasets", "fam",
+        "--data-root", data, "--results", res, "--metrics", "fmv2", "-q", check_rc=0)
+    import salbench
+
+    df = salbench.results(res)
+    got = df[(df.protocol == "pysodmetrics")]
+    assert "v2_iou_max" in got.columns and got["v2_iou_max"].notna().all()
+    cli("eval", "--pred", pairs / "maps", "--gt", pairs / "ds" / "gt", "--metrics", "fmv2",
+        "--json", tmp_path / "e.json", check_rc=0)
+    assert got["v2_iou_max"].iloc[0] == json.loads((tmp_path / "e.json").read_text())["v2_iou_max"]
+    # under r3net the family is not computed (it is not defined there), never stored as another convention's
+    r3 = df[df.protocol == "r3net"]
+    assert r3.empty or "v2_iou_max" not in r3.columns or r3["v2_iou_max"].isna().all()
+    rep = cli("report", "--results", res, "--protocol", "pysodmetrics", "--metrics", "maxF,v2_iou_max,v2_ber_bin",
+              check_rc=0)
+    assert "IoU_max" in rep.stdout and "BER_bin" in rep.stdout
+    tex = cli("report", "--results", res, "--protocol", "pysodmetrics", "--metrics", "v2_iou_max",
+              "--format", "latex", check_rc=0)
+    assert r"\mathrm{IoU}_{max}" in tex.stdout
+    lst = cli("list", "metrics", "--json", check_rc=0)
+    rows = {row["key"]: row for row in json.loads(lst.stdout)}
+    assert rows["mae"]["better"] == "lower" and rows["v2_ber_bin"]["better"] == "lower"
+    assert rows["v2_iou_max"]["protocols"] == ["pysodmetrics"] and rows["max_f"]["family"] == "classic"
