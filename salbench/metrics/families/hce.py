@@ -30,10 +30,10 @@ integer counts is exact).
 
 Speed: the reference's time goes to scikit-image's skeletonisation and the
 per-point Python loop; both are numba kernels here
-(:mod:`salbench.metrics.kernels.hce`). Contours, the polygon approximation, the
-union erosion call the same OpenCV functions as the reference; the ``relax``
-dilations are one bounded breadth-first growth; the connected components of
-``skimage.measure.label`` (8-connectivity) come from the contour tree (each
+(:mod:`salbench.metrics.kernels.hce`). Contours, the polygon approximation and
+the morphology call the same OpenCV functions as the reference; the connected
+components of ``skimage.measure.label`` (8-connectivity) come from the contour
+tree (each
 component has exactly one outer border; a hole border belongs to its parent's
 component): only their number and the component of each contour point matter.
 All the work is done in the box around ``pred | gt`` grown by ``relax + 2``.
@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
-from salbench.metrics.kernels.hce import filter_boundaries, relaxed_state, zhang_skeleton
+from salbench.metrics.kernels.hce import filter_boundaries, zhang_skeleton
 
 #: PySODMetrics 1.6.2 ``HumanCorrectionEffortMeasure`` defaults: the number of
 #: relaxation steps, the approxPolyDP tolerance (pixels) and the binarisation of the map.
@@ -70,14 +70,35 @@ def _count(mask: np.ndarray, state: np.ndarray, want_fn: bool, epsilon: float) -
     return total
 
 
-def _crop(predb: np.ndarray, gt: np.ndarray, margin: int):
-    """Slices of the box around ``predb | gt`` grown by ``margin`` (clipped to
-    the image), or None when both are empty."""
-    rows = np.flatnonzero(predb.any(axis=1) | gt.any(axis=1))
+def relaxed_state(p8: np.ndarray, g8: np.ndarray, eroded: np.ndarray, skel: np.ndarray,
+                  relax: int) -> np.ndarray:
+    """uint8 map of the HCE error regions, as the reference builds them: bit 1
+    = ``TP``; bit 2 = relaxed FP (``FP & eroded`` dilated ``relax`` times by the
+    3x3 cross, each time cut back to ``~gt``, then ``& FP``); bit 4 = relaxed FN
+    (``FN & eroded`` grown likewise within ``~pred``, then ``& FN``, plus the
+    skeleton pixels that are not TP). Inputs: uint8 0/1 arrays of one shape."""
+    not_g, not_p = 1 - g8, 1 - p8
+    tp, fp, fn = p8 & g8, p8 & not_g, g8 & not_p
+    fp_ = fp & eroded
+    for _ in range(relax):
+        fp_ = cv2.dilate(fp_, _CROSS) & not_g
+    fp_ &= fp
+    fn_ = fn & eroded
+    for _ in range(relax):
+        fn_ = cv2.dilate(fn_, _CROSS) & not_p
+    fn_ &= fn
+    fn_ |= skel & (1 - tp)
+    return tp | (fp_ << 1) | (fn_ << 2)
+
+
+def _crop(union: np.ndarray, margin: int):
+    """Slices of the bounding box of ``union`` grown by ``margin`` (clipped to
+    the image), or None when it is empty."""
+    rows = np.flatnonzero(union.any(axis=1))
     if rows.size == 0:
         return None
-    cols = np.flatnonzero(predb.any(axis=0) | gt.any(axis=0))
-    h, w = gt.shape
+    cols = np.flatnonzero(union.any(axis=0))
+    h, w = union.shape
     return (slice(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, h)),
             slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, w)))
 
@@ -93,13 +114,14 @@ def hce_value(pred: np.ndarray, gt: np.ndarray, relax: int = HCE_RELAX,
     and where the box meets the image edge OpenCV sees the same border."""
     predb = pred > HCE_PRED_THRESHOLD
     gt = np.asarray(gt, dtype=bool)
-    box = _crop(predb, gt, relax + 2)
+    union = predb | gt
+    box = _crop(union, relax + 2)
     if box is None:
         return 0
     p8 = np.ascontiguousarray(predb[box]).view(np.uint8)
     g8 = np.ascontiguousarray(gt[box]).view(np.uint8)
     skel = zhang_skeleton(g8.view(bool)).view(np.uint8)
-    eroded = cv2.erode(p8 | g8, _CROSS, iterations=relax)
+    eroded = cv2.erode(np.ascontiguousarray(union[box]).view(np.uint8), _CROSS, iterations=relax)
     state = relaxed_state(p8, g8, eroded, skel, relax)
     fp_ = ((state & 2) >> 1)
     fn_ = ((state & 4) >> 2)

@@ -15,10 +15,6 @@ The slow parts of the reference are replaced here by exact equivalents:
   neighbours are all set has LUT class 0 and is never removed. Neighbourhood
   codes are kept per pixel and updated as pixels go. The result is the same
   set of pixels.
-* :func:`relaxed_state` — the relaxed FP / FN masks: ``relax`` cross dilations
-  each cut back to a mask are a breadth-first growth of at most ``relax``
-  4-connected steps inside that mask, done once per mask instead of ``relax``
-  full-image dilations.
 * :func:`filter_boundaries` — the per-contour-point Python loop of
   ``filter_conditional_boundary``: walks the OpenCV contour points in order,
   keeps the runs of points where the (dilated) condition holds and that were not
@@ -78,13 +74,13 @@ def _skeleton_kernel(img, w, lut):
                             | (se[i] << 4) | (so[i] << 5) | (sw[i] << 6) | (we[i] << 7))
     # the border: set pixels with an unset neighbour; a pixel joins it once, when
     # its first neighbour goes, and only border pixels can be removed
-    border = np.empty(n, np.int64)
+    border = np.empty(n, np.int32)
     nb = 0
     for p in range(w + 1, n - w - 1):
         if img[p] and code[p] != 255:
             border[nb] = p
             nb += 1
-    removed = np.empty(n, np.int64)
+    removed = np.empty(n, np.int32)
     offs = (-w - 1, -w, -w + 1, 1, w + 1, w, w - 1, -1)
     bits = (16, 32, 64, 128, 1, 2, 4, 8)
     pixel_removed = True
@@ -123,94 +119,23 @@ def _skeleton_kernel(img, w, lut):
 
 def zhang_skeleton(mask: np.ndarray) -> np.ndarray:
     """Zhang-Suen skeleton of a 2-D bool mask, equal to
-    ``skimage.morphology.skeletonize(mask)`` (bool array of the same shape)."""
+    ``skimage.morphology.skeletonize(mask)`` (bool array of the same shape).
+    The thinning runs on the bounding box of the mask, padded by one pixel."""
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError("zhang_skeleton: 2-D mask expected")
-    h, w = mask.shape
+    out = np.zeros(mask.shape, bool)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return out
+    cols = np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    h, w = r1 - r0, c1 - c0
     pad = np.zeros((h + 2, w + 2), np.uint8)
-    pad[1:-1, 1:-1] = mask
-    flat = pad.reshape(-1)
-    _skeleton_kernel(flat, w + 2, ZHANG_LUT)
-    return pad[1:-1, 1:-1].astype(bool)
-
-
-@njit(cache=True, nogil=True)
-def _grow(reached, block, h, w, relax, frontier, nf, nxt):
-    """Grow the marks of ``reached`` (flat; its ``nf`` seeds listed in
-    ``frontier``) by at most ``relax`` 4-connected steps through pixels where
-    ``block`` is 0: ``relax`` cross dilations, each cut back to ``~block``."""
-    for _ in range(relax):
-        nn = 0
-        for k in range(nf):
-            p = frontier[k]
-            r = p // w
-            c = p - r * w
-            if r > 0 and not block[p - w] and not reached[p - w]:
-                reached[p - w] = 1
-                nxt[nn] = p - w
-                nn += 1
-            if r < h - 1 and not block[p + w] and not reached[p + w]:
-                reached[p + w] = 1
-                nxt[nn] = p + w
-                nn += 1
-            if c > 0 and not block[p - 1] and not reached[p - 1]:
-                reached[p - 1] = 1
-                nxt[nn] = p - 1
-                nn += 1
-            if c < w - 1 and not block[p + 1] and not reached[p + 1]:
-                reached[p + 1] = 1
-                nxt[nn] = p + 1
-                nn += 1
-        if nn == 0:
-            break
-        frontier, nxt = nxt, frontier
-        nf = nn
-
-
-@njit(cache=True, nogil=True)
-def _relaxed_kernel(pred, gt, eroded, skel, h, w, relax, state):
-    """Fill ``state`` (flat uint8) with bit 1 = TP, bit 2 = relaxed FP, bit 4 = relaxed FN."""
-    n = h * w
-    fp_ = np.zeros(n, np.uint8)
-    fn_ = np.zeros(n, np.uint8)
-    sfp = np.empty(n, np.int64)
-    sfn = np.empty(n, np.int64)
-    nfp = 0
-    nfn = 0
-    for p in range(n):
-        if eroded[p] and pred[p] != gt[p]:
-            if pred[p]:
-                fp_[p] = 1
-                sfp[nfp] = p
-                nfp += 1
-            else:
-                fn_[p] = 1
-                sfn[nfn] = p
-                nfn += 1
-    nxt = np.empty(n, np.int64)
-    _grow(fp_, gt, h, w, relax, sfp, nfp, nxt)
-    _grow(fn_, pred, h, w, relax, sfn, nfn, nxt)
-    for p in range(n):
-        tp = pred[p] & gt[p]
-        fp = fp_[p] & pred[p] & (gt[p] ^ 1)
-        fn = (fn_[p] & gt[p] & (pred[p] ^ 1)) | (skel[p] & (tp ^ 1))
-        state[p] = np.uint8(tp | (fp << 1) | (fn << 2))
-
-
-def relaxed_state(pred: np.ndarray, gt: np.ndarray, eroded: np.ndarray, skel: np.ndarray,
-                  relax: int) -> np.ndarray:
-    """uint8 map of the HCE error regions: bit 1 = ``TP``, bit 2 = relaxed FP
-    (``FP & eroded`` grown ``relax`` times by the 3x3 cross within ``~gt``,
-    then ``& FP``), bit 4 = relaxed FN (``FN & eroded`` grown within ``~pred``,
-    then ``& FN``, plus the skeleton pixels that are not TP). All inputs are 2-D
-    uint8 0/1 arrays of one shape (``eroded``: the union eroded ``relax`` times)."""
-    h, w = gt.shape
-    state = np.empty(h * w, np.uint8)
-    _relaxed_kernel(np.ascontiguousarray(pred).reshape(-1), np.ascontiguousarray(gt).reshape(-1),
-                    np.ascontiguousarray(eroded).reshape(-1), np.ascontiguousarray(skel).reshape(-1),
-                    h, w, int(relax), state)
-    return state.reshape(h, w)
+    pad[1:-1, 1:-1] = mask[r0:r1, c0:c1]
+    _skeleton_kernel(pad.reshape(-1), w + 2, ZHANG_LUT)
+    out[r0:r1, c0:c1] = pad[1:-1, 1:-1].view(bool)
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -327,7 +252,8 @@ def filter_boundaries(contours, hierarchy, state: np.ndarray, want_fn: bool):
 
     ``contours``, ``hierarchy``: OpenCV's ``findContours(mask, RETR_TREE,
     CHAIN_APPROX_NONE)`` of the relaxed FP (``want_fn`` False) or FN mask;
-    ``state``: :func:`relaxed_state`. A contour point is kept when it was not
+    ``state``: uint8 map, bit 1 = TP, bit 2 = relaxed FP, bit 4 = relaxed FN
+    (:func:`salbench.metrics.families.hce.relaxed_state`). A contour point is kept when it was not
     kept before (in any contour of this mask) and the condition dilated by the
     3x3 cross holds there (FP: ``TP | FN_``, FN: ``~(TP | FP_ | FN_)``).
     Returns ``(points, offsets, independent)``: int32 ``(n, 2)`` (x, y) points
