@@ -130,6 +130,17 @@ def test_hce_random_and_edge_cases():
     assert any(s["hce"] > 0 for s in per) and all(s["hce"] >= 0 for s in per)
 
 
+def test_hce_parameters():
+    rng = np.random.default_rng(10)
+    pairs = [_blobs(rng, 48, 56, k=4) for _ in range(6)] + _edge_pairs(rng)[-4:]
+    for relax, eps in ((3, 1.0), (1, 3.5), (0, 2.0)):
+        ref = psm.HumanCorrectionEffortMeasure(relax=relax, epsilon=eps)
+        for p, g in pairs:
+            ref.step(p, g)
+        per, _ = _run(HCEFamily(relax=relax, epsilon=eps), pairs)
+        assert [s["hce"] for s in per] == [float(v) for v in ref.hces], (relax, eps)
+
+
 def test_hce_empty_union_is_zero():
     z = np.zeros((10, 12), np.uint8)
     per, acc = _run(HCEFamily(), [(z, z)])
