@@ -55,8 +55,11 @@ def main(args: argparse.Namespace) -> int:
         both = [d for d in want if d in both] or []
     if not both:
         raise SalbenchError(f"{args.a} and {args.b} share no dataset" + (f" among {args.datasets}" if args.datasets else ""))
-    df = analysis.compare(per_image, args.a, args.b, keys, protocol, n_boot=args.resamples, seed=args.seed,
-                          test=args.test, datasets=both)
+    from salbench.report.curves import store_loader
+    with ResultsStore(path, read_only=True) as store:
+        loader = store_loader(store, protocol)
+        df = analysis.compare(per_image, args.a, args.b, keys, protocol, n_boot=args.resamples,
+                              seed=args.seed, test=args.test, datasets=both, curves=loader)
     text = table_text(df, args.a, args.b, protocol, args.test, args.resamples, args.format)
     if args.show:
         metric = next((k for k in keys if analysis.is_mean_metric(k, protocol)), "mae")

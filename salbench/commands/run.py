@@ -45,6 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", metavar="FAMILIES",
                    help="metric families beyond the classic set, comma-separated, or 'all' "
                         "(salbench list metrics); computed under the protocols that define them")
+    p.add_argument("--keep-curves", action="store_true",
+                   help="also store every image's 256-point curves (~6 KB per image and protocol), so "
+                        "report --ci / --significance / --by and compare cover max F, max E, max IoU "
+                        "and (r3net) mean F")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -56,7 +60,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
                    results=args.results, store=args.store, plugins=list(args.plugin or []),
                    batch_size=args.batch_size, workers=args.workers, maps=args.maps, name=args.name,
                    recompute=args.recompute, strict=args.strict, copy_maps=args.copy_maps,
-                   progress=not args.quiet, metrics=args.metrics or ())
+                   progress=not args.quiet, metrics=args.metrics or (), keep_curves=args.keep_curves)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -115,13 +115,18 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = DEFAULT_RESAMPLES, seed:
 
 def intervals(per_image, protocol: str, metrics: Sequence[str], *, n_boot: int = DEFAULT_RESAMPLES,
               seed: int = DEFAULT_SEED, level: float = 0.95,
-              images: Mapping[str, Iterable[str]] | None = None) -> dict[tuple[str, str, str], tuple]:
+              images: Mapping[str, Iterable[str]] | None = None,
+              curves=None) -> dict[tuple[str, str, str], tuple]:
     """Bootstrap intervals of every (method, dataset, metric) of a per-image
     DataFrame (columns method, dataset, image and the metrics): ``{(method,
     dataset, metric): (lo, hi)}``, or ``(None, None, reason)`` where the metric
     is not a mean of per-image values. One resample matrix per dataset, shared
     by all methods (images missing for a method are left out of its means).
-    ``images``: dataset -> the image names to use (a subset)."""
+    ``images``: dataset -> the image names to use (a subset). ``curves``: a
+    :data:`salbench.report.curves.CurveLoader`; where it has a method's
+    per-image curves (``run --keep-curves``), the curve-aggregated metrics
+    (max F, max E, ...) get intervals too, each resample recomputing the
+    metric from the resampled mean curves."""
     out: dict[tuple[str, str, str], tuple] = {}
     if per_image is None or len(per_image) == 0:
         return out
@@ -132,7 +137,8 @@ def intervals(per_image, protocol: str, metrics: Sequence[str], *, n_boot: int =
         for m in metrics:
             if m not in means:
                 for meth in sub["method"].unique():
-                    out[(meth, ds, m)] = (None, None, NEEDS_CURVES)
+                    out[(meth, ds, m)] = _curve_interval(curves, sub, meth, ds, m, protocol,
+                                                         n_boot, seed, level)
         cols = [m for m in means if m in sub.columns]
         if sub.empty or not cols:
             continue
@@ -146,6 +152,35 @@ def intervals(per_image, protocol: str, metrics: Sequence[str], *, n_boot: int =
             if np.isfinite(lo[j]):
                 out[(meth, ds, m)] = (float(lo[j]), float(hi[j]))
     return out
+
+
+def _curve_interval(loader, sub, meth: str, ds: str, key: str, protocol: str, n_boot: int, seed: int,
+                    level: float) -> tuple:
+    """The bootstrap interval of a curve-aggregated metric from stored
+    per-image curves, or ``(None, None, NEEDS_CURVES)`` without them."""
+    from salbench.report import curves as C
+
+    if not C.covers(key):
+        return (None, None, NEEDS_CURVES)
+    names = list(sub.loc[sub["method"] == meth, "image"])
+    arr = C.aligned(loader, meth, ds, names) if names else None
+    if arr is None:
+        return (None, None, NEEDS_CURVES)
+    lo, hi = percentile_interval(C.resampled(arr, resample_counts(len(names), n_boot, seed), key, protocol),
+                                 level)
+    return (float(lo), float(hi))
+
+
+def bootstrap_p(d_boot: np.ndarray) -> float:
+    """Two-sided paired-bootstrap p-value of a difference: twice the smaller
+    share of resampled differences on either side of 0 (at most 1)."""
+    d = np.asarray(d_boot, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return math.nan
+    if not np.any(d != 0):
+        return 1.0
+    return float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
 
 
 # -- paired comparison -----------------------------------------------------------------
@@ -203,12 +238,15 @@ def paired_test(d: np.ndarray, test: str = "wilcoxon", seed: int = DEFAULT_SEED)
 
 def compare(per_image, a: str, b: str, metrics: Sequence[str], protocol: str, *,
             n_boot: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = 0.95,
-            test: str = "wilcoxon", datasets: Sequence[str] | None = None):
+            test: str = "wilcoxon", datasets: Sequence[str] | None = None, curves=None):
     """Paired comparison of methods ``a`` and ``b`` on the images both have:
     a DataFrame, one row per (dataset, metric): n, a, b, diff (a - b), its
     paired bootstrap interval, the test's p and the Holm-adjusted p (over all
     rows that have a test), and ``better`` (a, b or '' when not significant at
-    1 - level)."""
+    1 - level). Curve-aggregated metrics (max F, max E, ...) are compared with
+    a paired bootstrap of the dataset-level difference where ``curves`` (a
+    :data:`salbench.report.curves.CurveLoader`) has both methods' per-image
+    curves; ``test`` then says ``paired bootstrap``."""
     import pandas as pd
     rows = []
     for ds in (datasets or list(dict.fromkeys(per_image["dataset"]))):
@@ -224,7 +262,7 @@ def compare(per_image, a: str, b: str, metrics: Sequence[str], protocol: str, *,
                 rows.append(row)
                 continue
             if not is_mean_metric(m, protocol):
-                row.update(note=NEEDS_CURVES)
+                row.update(_curve_comparison(curves, a, b, ds, common, m, protocol, counts, level))
                 rows.append(row)
                 continue
             va = A.loc[common, m].to_numpy(dtype=np.float64)
@@ -233,13 +271,14 @@ def compare(per_image, a: str, b: str, metrics: Sequence[str], protocol: str, *,
             boot = bootstrap_means(d, counts)
             lo, hi = percentile_interval(boot, level)
             row.update(a=float(np.nanmean(va)), b=float(np.nanmean(vb)), diff=float(np.nanmean(d)),
-                       lo=float(lo), hi=float(hi), p=paired_test(d, test, seed))
+                       lo=float(lo), hi=float(hi), p=paired_test(d, test, seed), test=test)
             rows.append(row)
     df = pd.DataFrame(rows)
-    for c in ("a", "b", "diff", "lo", "hi", "p", "note"):
+    for c in ("a", "b", "diff", "lo", "hi", "p", "note", "test"):
         if c not in df.columns:
-            df[c] = np.nan if c != "note" else ""
+            df[c] = np.nan if c not in ("note", "test") else ""
     df["note"] = df["note"].fillna("")
+    df["test"] = df["test"].fillna("")
     df["p_holm"] = holm(df["p"].to_numpy(dtype=np.float64)) if len(df) else []
     alpha = 1 - level
 
@@ -252,15 +291,39 @@ def compare(per_image, a: str, b: str, metrics: Sequence[str], protocol: str, *,
     return df
 
 
+def _curve_comparison(loader, a: str, b: str, ds: str, common: list[str], key: str, protocol: str,
+                      counts: np.ndarray, level: float) -> dict:
+    """Paired bootstrap of a curve-aggregated metric's difference A - B on
+    the common images (the same resamples for both), or a note without
+    stored curves."""
+    from salbench.report import curves as C
+
+    ca = C.aligned(loader, a, ds, common) if C.covers(key) else None
+    cb = C.aligned(loader, b, ds, common) if ca is not None else None
+    if cb is None:
+        return {"note": NEEDS_CURVES}
+    d_boot = C.resampled(ca, counts, key, protocol) - C.resampled(cb, counts, key, protocol)
+    lo, hi = percentile_interval(d_boot, level)
+    va, vb = C.value(ca, key, protocol), C.value(cb, key, protocol)
+    return {"a": va, "b": vb, "diff": va - vb, "lo": float(lo), "hi": float(hi),
+            "p": bootstrap_p(d_boot), "test": "paired bootstrap"}
+
+
 def not_worse_than_best(per_image, dataset: str, metric: str, protocol: str, values: Mapping[str, float],
-                        *, test: str = "wilcoxon", alpha: float = 0.05) -> tuple[str | None, set[str]]:
+                        *, test: str = "wilcoxon", alpha: float = 0.05,
+                        curves=None) -> tuple[str | None, set[str]]:
     """(best method, the methods not significantly different from it) for one
     column, by paired tests on common images, Holm-corrected over the column's
-    comparisons. Empty when the metric is not a mean of per-image values."""
-    if not values or not is_mean_metric(metric, protocol) or per_image is None or len(per_image) == 0:
+    comparisons. A curve-aggregated metric is tested by a paired bootstrap of
+    the dataset-level difference where ``curves`` holds the methods' per-image
+    curves; without them (or for any other metric that is not a mean of
+    per-image values) the result is empty."""
+    if not values or per_image is None or len(per_image) == 0:
         return None, set()
     lower = metric in LOWER_BETTER
     best = (min if lower else max)(values, key=lambda k: values[k])
+    if not is_mean_metric(metric, protocol):
+        return _curve_not_worse(per_image, dataset, metric, protocol, values, best, curves, alpha)
     sub = per_image[(per_image["dataset"] == dataset)]
     if metric not in sub.columns:
         return best, set()
@@ -272,6 +335,32 @@ def not_worse_than_best(per_image, dataset: str, metric: str, protocol: str, val
     for m in others:
         pair = wide[[best, m]].dropna()
         ps.append(paired_test((pair[best] - pair[m]).to_numpy(), test) if len(pair) else math.nan)
+    adj = holm(ps)
+    return best, {m for m, p in zip(others, adj) if math.isfinite(p) and p >= alpha}
+
+
+def _curve_not_worse(per_image, dataset, metric, protocol, values, best, loader, alpha):
+    """:func:`not_worse_than_best` of a curve-aggregated metric (paired bootstrap)."""
+    from salbench.report import curves as C
+
+    if loader is None or not C.covers(metric):
+        return None, set()
+    sub = per_image[per_image["dataset"] == dataset]
+    by_method = {m: set(sub.loc[sub["method"] == m, "image"]) for m in values}
+    others = [m for m in values if m != best]
+    ps = []
+    for m in others:
+        common = sorted(by_method[best] & by_method[m])
+        ca = C.aligned(loader, best, dataset, common) if common else None
+        cm = C.aligned(loader, m, dataset, common) if ca is not None else None
+        if cm is None:
+            ps.append(math.nan)
+            continue
+        counts = resample_counts(len(common), DEFAULT_RESAMPLES, DEFAULT_SEED)
+        ps.append(bootstrap_p(C.resampled(ca, counts, metric, protocol)
+                              - C.resampled(cm, counts, metric, protocol)))
+    if all(not math.isfinite(p) for p in ps):
+        return None, set()
     adj = holm(ps)
     return best, {m for m, p in zip(others, adj) if math.isfinite(p) and p >= alpha}
 

@@ -39,11 +39,17 @@ def table_text(df, a: str, b: str, protocol: str, test: str, n_boot: int, fmt: s
     table = tabulate(rows, headers=head, tablefmt={"markdown": "pipe", "github": "github",
                                                    "plain": "simple"}[fmt], disable_numparse=True)
     ntests = int(df["p"].notna().sum()) if len(df) else 0
+    boot = "test" in df.columns and bool((df["test"] == "paired bootstrap").any())
     note = (f"Paired on the images both methods have. Difference {a} − {b} of the per-image means; "
             f"95% CI: paired percentile bootstrap over images ({n_boot} resamples). Test: "
-            f"{analysis.TESTS[test]}, p-values Holm-corrected over the {ntests} comparisons; 'better' "
-            f"where the corrected p < 0.05. {analysis.NEEDS_CURVES}: max F, max E (and mean F under "
-            f"r3net) are aggregated from mean curves, and the store keeps no per-image curves.")
+            f"{analysis.TESTS[test]}"
+            + ("; curve-aggregated metrics (max F, max E, ...): paired bootstrap of the dataset-level "
+               "difference from the stored per-image curves" if boot else "")
+            + f"; p-values Holm-corrected over the {ntests} comparisons; 'better' "
+            f"where the corrected p < 0.05."
+            + (f" {analysis.NEEDS_CURVES}: max F, max E (and mean F under r3net) are aggregated from "
+               f"mean curves; store each image's curves with salbench run --keep-curves."
+               if (df["note"] == analysis.NEEDS_CURVES).any() else ""))
     title = f"Paired comparison: {a} vs {b}, protocol {protocol}"
     return (f"**{esc(title)}**" if fmt != "plain" else title) + "\n\n" + table + "\n\n" + note + "\n"
 

@@ -175,11 +175,13 @@ def _row_labels(number: int, by_method: dict, mlow: list[str] | None) -> list[st
 
 
 def _measured_row(lab: str, ds_names: list[str], summaries: dict[str, dict], keys: list[str],
-                  protocol: str, images, per_image, na: set) -> Row:
+                  protocol: str, images, per_image, na: set, loader=None) -> Row:
     """One method's row: the stored values, or with ``images`` the means of
-    its per-image scores over the subset (a metric that is not a mean of
-    per-image scores goes to ``na``)."""
+    its per-image scores over the subset (a curve-aggregated metric from the
+    mean of its stored per-image curves over the subset; without them, or for
+    any other metric that is not a mean of per-image scores, it goes to ``na``)."""
     from salbench.report import analysis
+    from salbench.report import curves as C
     r = Row(lab)
     for ds in ds_names:
         s = summaries.get(ds)
@@ -200,8 +202,12 @@ def _measured_row(lab: str, ds_names: list[str], summaries: dict[str, dict], key
                 v = sub[k].astype(float).mean()
                 if math.isfinite(v):
                     r.values[(ds, k)] = float(v)
-            else:
+                continue
+            arr = C.aligned(loader, lab, ds, list(sub["image"])) if C.covers(k) else None
+            if arr is None:
                 na.add((lab, ds, k))
+            else:
+                r.values[(ds, k)] = C.value(arr, k, protocol)
         r.counts[ds] = len(sub)
     return r
 
@@ -296,8 +302,10 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
     rows: list[Row] = []
     method_info = store.methods()
     na: set = set()
+    from salbench.report.curves import store_loader
+    loader = store_loader(store, protocol)
     for lab in _row_labels(number, by_method, mlow):
-        r = _measured_row(lab, ds_names, by_method[lab], keys, protocol, images, per_image, na)
+        r = _measured_row(lab, ds_names, by_method[lab], keys, protocol, images, per_image, na, loader)
         if not r.values and not any(x[0] == lab for x in na):
             continue  # nothing on the datasets shown
         r.extra = _extra(store, method_info.get(lab), lab, columns)
@@ -315,14 +323,15 @@ def build_table(store, *, number: int = 2, protocol: str, datasets: list[str] | 
         if t.na:
             t.notes.append(f"{NA}: needs per-image curves - a dataset-level metric (max over "
                            f"thresholds of a mean curve, or F of mean P / R) is not a mean of the "
-                           f"stored per-image scores, so it cannot be computed on a subset.")
+                           f"stored per-image scores; it is computed on a subset only where "
+                           f"`salbench run --keep-curves` stored each image's curves.")
     _rank(t)
     if any(r.claim for r in rows):
         _claim_notes(t, claims, paper, recs, claim_tolerance)
     if ci:
-        _add_cis(t, per_image, n_boot=n_boot, seed=seed)
+        _add_cis(t, per_image, n_boot=n_boot, seed=seed, curves=loader)
     if significance:
-        _add_significance(t, per_image, test)
+        _add_significance(t, per_image, test, curves=loader)
     _mark_partial(t)
     return t
 
@@ -347,11 +356,11 @@ def _flag_claims(t: Table, tol: float) -> None:
                        + "; ".join(flags) + ".")
 
 
-def _add_cis(t: Table, per_image, *, n_boot: int, seed: int) -> None:
+def _add_cis(t: Table, per_image, *, n_boot: int, seed: int, curves=None) -> None:
     """Bootstrap intervals of the measured cells, and their note."""
     from salbench.report import analysis
     keys = [METRICS[m][0] for m in t.metrics]
-    got = analysis.intervals(per_image, t.protocol, keys, n_boot=n_boot, seed=seed)
+    got = analysis.intervals(per_image, t.protocol, keys, n_boot=n_boot, seed=seed, curves=curves)
     for i, r in enumerate(t.rows):
         if r.claim:
             continue
@@ -367,30 +376,36 @@ def _add_cis(t: Table, per_image, *, n_boot: int, seed: int) -> None:
                    f"[lo, hi]: 95% percentile bootstrap interval over images ({n_boot} resamples, seed {seed})")
     t.notes[-1] += "." if not whats else "; " + "; ".join(
         f"interval {NA}: " + w.replace(NA + " (", "").rstrip(")") + (" (max F, max E and, under r3net, mean F are aggregated from mean "
-                                  "curves; the store keeps only per-image scalars)"
+                                  "curves: store each image's curves with salbench run --keep-curves)"
                                   if w == analysis.NEEDS_CURVES else "") for w in whats) + "."
 
 
-def _add_significance(t: Table, per_image, test: str) -> None:
+def _add_significance(t: Table, per_image, test: str, curves=None) -> None:
     """Mark (≈) the cells not significantly different from their column's best."""
     from salbench.report import analysis
-    untested = []
+    untested, bootstrapped = [], False
     for ds in t.datasets:
         for m in t.metrics:
             k = METRICS[m][0]
             vals = {r.label: r.values[(ds, k)] for r in t.rows if not r.claim and (ds, k) in r.values}
+            best, similar = analysis.not_worse_than_best(per_image, ds, k, t.protocol, vals, test=test,
+                                                         curves=curves)
             if not analysis.is_mean_metric(k, t.protocol):
-                if vals:
-                    untested.append(f"{ds} {METRICS[m][1]}")
-                continue
-            best, similar = analysis.not_worse_than_best(per_image, ds, k, t.protocol, vals, test=test)
+                if best is None:
+                    if vals:
+                        untested.append(f"{ds} {METRICS[m][1]}")
+                    continue
+                bootstrapped = True
             for i, r in enumerate(t.rows):
                 if not r.claim and r.label in similar:
                     t.similar.add((i, ds, k))
     t.notes.append(f"≈ not significantly different from the best measured value of its column "
                    f"({analysis.TESTS[test]} on the images both have, Holm-corrected over the column, "
-                   f"α = 0.05)" + (f"; not tested ({analysis.NEEDS_CURVES}): {', '.join(untested)}"
-                                  if untested else "") + ".")
+                   f"α = 0.05)"
+                   + ("; curve-aggregated metrics by a paired bootstrap of the dataset-level "
+                      "difference (1000 resamples) from the stored per-image curves" if bootstrapped else "")
+                   + (f"; not tested ({analysis.NEEDS_CURVES}): {', '.join(untested)}"
+                      if untested else "") + ".")
 
 
 def _extra(store, info: dict | None, label: str, columns: list[str]) -> dict[str, str]:

@@ -125,7 +125,7 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
                   protocols: Sequence, *, workers: int | None = None,
                   on_image: Callable[[str, str, str, dict], None] | None = None,
                   strict_size: bool = False, structural: bool = True,
-                  metrics=()) -> dict[str, dict[str, dict]]:
+                  metrics=(), on_curves: Callable | None = None) -> dict[str, dict[str, dict]]:
     """Evaluate map sets against one dataset's GT.
 
     ``gt``: ``(name, gt_path)`` of the dataset's images, in order. ``sets``:
@@ -139,10 +139,12 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
     ``protocols``: names or :class:`~salbench.metrics.protocols.Protocol` objects.
     ``metrics``: metric families beyond the classic set
     (:data:`salbench.metrics.table.FAMILIES`), computed under each protocol
-    that defines them (:func:`families_by_protocol`)."""
+    that defines them (:func:`families_by_protocol`). ``on_curves(label,
+    protocol, name, curves)`` receives each image's (6, 256) curve block
+    (rows :data:`salbench.metrics.CURVES`), like ``on_image``."""
     return evaluate_sets_with_problems(gt, sets, protocols, workers=workers, on_image=on_image,
                                        strict_size=strict_size, structural=structural,
-                                       metrics=metrics)[0]
+                                       metrics=metrics, on_curves=on_curves)[0]
 
 
 def families_by_protocol(metrics, protocol_names) -> dict[str, tuple[str, ...]]:
@@ -196,7 +198,7 @@ def _in_order(tasks, run_one, consume, workers: int) -> None:
 
 
 def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=None,
-                                strict_size=False, structural=True, metrics=()):
+                                strict_size=False, structural=True, metrics=(), on_curves=None):
     """:func:`evaluate_sets`, and ``{label: unreadable entries}`` also for the
     sets of which no image could be evaluated (they have no result)."""
     from salbench.metrics.kernels import build as _fastpath
@@ -249,6 +251,8 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
                     degenerate[(lab, pname)].append(flag)
                 if on_image is not None:
                     on_image(lab, pname, name, scores)
+                if on_curves is not None:
+                    on_curves(lab, pname, name, st.curves)
 
     def one(name, gp, maps):
         return _image_task(name, gp, maps, protos, readers, strict_size, structural, instances)

@@ -433,9 +433,14 @@ class Runner:
         def on_image(label, proto, name, scores):
             per_image.setdefault((label, proto), {})[name] = dict(scores)
 
+        curves: dict[tuple[str, str], dict] = {}
+
+        def on_curves(label, proto, name, block):
+            curves.setdefault((label, proto), {})[name] = block
+
         results = evaluate_sets([(p.name, p.gt) for p in ds.pairs], sets, protocols,
-                                workers=self.workers, on_image=on_image,
-                                metrics=self.spec.metrics) if sets else {}
+                                workers=self.workers, on_image=on_image, metrics=self.spec.metrics,
+                                on_curves=on_curves if self.spec.keep_curves else None) if sets else {}
         for job in jobs:
             label = job.entry.label
             res = results.get(label, {})
@@ -452,7 +457,7 @@ class Runner:
                              f"GT's size for evaluation (GT size differs from the image), e.g. "
                              f"{summary['resized']['names'][:3]}")
                 store.put_results(label, ds.name, proto, summary, per_image.get((label, proto), {}),
-                                  job.run_id)
+                                  job.run_id, image_curves=curves.get((label, proto)))
                 counts.append(int(summary["count"]))
             if not counts:
                 job.problems.setdefault("<evaluation>", f"{label}/{ds.name}: no maps to evaluate")

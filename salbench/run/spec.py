@@ -29,7 +29,11 @@ class RunSpec:
     instead of refusing; ``strict`` makes a partial dataset (fewer pairs than
     registered) an error. ``metrics`` adds metric families beyond the classic
     set (``"fmv2,hce"``, ``"all"``; :data:`salbench.metrics.table.FAMILIES`),
-    computed under the protocols that define them.
+    computed under the protocols that define them. ``keep_curves`` stores
+    every image's 256-point curves too (~6 KB per image and protocol), so
+    reports can give intervals, paired tests and subset values of the
+    curve-aggregated metrics (max F, max E, max IoU / Dice; mean F under
+    ``r3net``).
     """
 
     methods: Sequence[str]
@@ -52,6 +56,7 @@ class RunSpec:
     copy_maps: bool = False
     progress: bool = False
     metrics: str | Sequence[str] = ()
+    keep_curves: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.methods, str):

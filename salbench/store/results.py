@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from salbench.store.schema import (CURVE_KEYS, SCHEMA, SCHEMA_VERSION, dumps, image_keys, migrate,
+                                   pack_curves, unpack_curves,
                                    pack, problem_rows, split_summary, text, unpack)
 
 __all__ = ["ResultsStore", "default_path", "CURVE_KEYS", "SCHEMA_VERSION"]
@@ -265,9 +266,13 @@ class ResultsStore:
 
     # -- scores --------------------------------------------------------------
     def put_results(self, method: str, dataset: str, protocol: str, summary: dict,
-                    per_image: dict[str, dict] | None, run_id: str | None = None) -> None:
+                    per_image: dict[str, dict] | None, run_id: str | None = None,
+                    image_curves: dict | None = None) -> None:
         """Replace the per-image scores and the summary of (method, dataset,
-        protocol) in one transaction."""
+        protocol) in one transaction. ``image_curves``: ``{image: (6, 256) array}``
+        per-image curves (``run --keep-curves``); any stored earlier for this
+        (method, dataset, protocol) are dropped with the per-image scores they
+        belonged to, so curves never outlive the scores of their run."""
         scalars, curves, details, problems = split_summary(summary)
         with self.transaction() as c:
             c.execute("DELETE FROM problems WHERE method=? AND dataset=? AND protocol=?",
@@ -282,6 +287,12 @@ class ResultsStore:
                 c.executemany("INSERT OR REPLACE INTO image_scores VALUES (?,?,?,?,?)",
                               [(method, dataset, protocol, text(name), pack(s, keys))
                                for name, s in sorted(per_image.items())])
+                c.execute("DELETE FROM image_curves WHERE method=? AND dataset=? AND protocol=?",
+                          (method, dataset, protocol))
+                if image_curves:
+                    c.executemany("INSERT INTO image_curves VALUES (?,?,?,?,?)",
+                                  [(method, dataset, protocol, text(name), pack_curves(cv))
+                                   for name, cv in sorted(image_curves.items()) if name in per_image])
             else:
                 row = c.execute("SELECT image_keys FROM summaries WHERE method=? AND dataset=? AND "
                                 "protocol=?", (method, dataset, protocol)).fetchone()
@@ -360,9 +371,34 @@ class ResultsStore:
                            "AND protocol=? ORDER BY image", [method, dataset, protocol])
         return {r["image"]: unpack(r["scores"], keys) for r in rows}
 
+    def image_curves(self, method: str, dataset: str, protocol: str):
+        """``(image names, float64 array (n, 6, 256))`` of the per-image curves
+        stored for (method, dataset, protocol) by ``run --keep-curves`` (rows
+        :data:`salbench.store.schema.IMAGE_CURVE_ROWS`), or None where none are
+        stored (or the store predates them)."""
+        import numpy as np
+        try:
+            rows = self._query("SELECT image, curves FROM image_curves WHERE method=? AND dataset=? "
+                               "AND protocol=? ORDER BY image", [method, dataset, protocol])
+        except sqlite3.OperationalError:  # a read-only store written before the table existed
+            return None
+        if not rows:
+            return None
+        return [r["image"] for r in rows], np.stack([unpack_curves(r["curves"]) for r in rows])
+
+    def curve_datasets(self, method: str, protocol: str) -> list[str]:
+        """The datasets with per-image curves stored for (method, protocol)."""
+        try:
+            rows = self._query("SELECT DISTINCT dataset FROM image_curves WHERE method=? AND protocol=?",
+                               [method, protocol])
+        except sqlite3.OperationalError:  # a read-only store written before the table existed
+            return []
+        return [r["dataset"] for r in rows]
+
     def count(self, table: str) -> int:
         """The number of rows of ``table``."""
-        assert table in ("runs", "image_scores", "summaries", "methods", "claims", "problems")
+        assert table in ("runs", "image_scores", "image_curves", "summaries", "methods", "claims",
+                         "problems")
         return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
     # -- methods & claims ------------------------------------------------------

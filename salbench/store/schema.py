@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS image_scores (
     scores BLOB NOT NULL,          -- float64 little-endian, in the order of summaries.image_keys
     PRIMARY KEY (method, dataset, protocol, image)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS image_curves (
+    method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL, image TEXT NOT NULL,
+    curves BLOB NOT NULL,          -- zlib of float64 little-endian (6, 256): IMAGE_CURVE_ROWS
+    PRIMARY KEY (method, dataset, protocol, image)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS summaries (
     method TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL,
     count INTEGER, scores TEXT NOT NULL, curves TEXT, run_id TEXT, updated REAL, details TEXT,
@@ -129,6 +134,29 @@ def image_keys(per_image: dict[str, dict]) -> list[str]:
     for sc in per_image.values():
         keys.update(dict.fromkeys(sc))
     return list(keys)
+
+
+#: rows of a stored per-image curve block (``run --keep-curves``), in order
+IMAGE_CURVE_ROWS = ("precision", "recall", "f", "e", "iou", "dice")
+
+
+def pack_curves(curves) -> bytes:
+    """One image's (6, 256) curve block as zlib-compressed float64 little-endian."""
+    import zlib
+
+    import numpy as np
+    a = np.ascontiguousarray(curves, dtype="<f8")
+    if a.shape != (len(IMAGE_CURVE_ROWS), 256):
+        raise ValueError(f"per-image curves of shape {a.shape}, expected ({len(IMAGE_CURVE_ROWS)}, 256)")
+    return zlib.compress(a.tobytes(), 1)
+
+
+def unpack_curves(blob: bytes):
+    """The inverse of :func:`pack_curves` (exact)."""
+    import zlib
+
+    import numpy as np
+    return np.frombuffer(zlib.decompress(blob), dtype="<f8").reshape(len(IMAGE_CURVE_ROWS), 256)
 
 
 def pack(scores: dict, keys: list[str]) -> bytes:
