@@ -257,7 +257,7 @@ def floor(root: Path, step: int) -> dict:
         "gs": ("GS", "zhu", geodesic_saliency, "zhu_floor", "zhu"),
     }
     from salbench.data.imageio import read_gt
-    from salbench.metrics.core import Evaluator
+    from salbench.metrics import Evaluator
 
     stems = sorted(p.stem for p in (root / "SOD" / "images").glob("*.jpg"))[::step]
     res: dict = {"images": len(stems), "step": step, "methods": {}}
