@@ -108,6 +108,7 @@ class _Deconv(nn.Module):
         self.post = nn.Sequential(nn.BatchNorm2d(cout), nn.PReLU())
 
     def forward(self, x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        """Upsample ``x`` to ``size`` (the learned step, then bilinear to the exact size)."""
         y = self.up(x)
         if y.shape[2:] != size:
             y = F.interpolate(y, size=tuple(size), mode="bilinear", align_corners=True)

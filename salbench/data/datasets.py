@@ -89,6 +89,7 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class Pair:
+    """One image of a dataset: its name (file stem), photo and GT mask."""
     name: str
     image: Path
     gt: Path

@@ -50,6 +50,7 @@ class Evaluator:
         self.reset()
 
     def reset(self) -> None:
+        """Forget every image added (the protocol and metric families stay)."""
         self.count = 0
         # one exact sum: the curves (row after row), then the scalars
         self._sums = ExactSum((_N_SUMS,))

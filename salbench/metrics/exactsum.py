@@ -87,6 +87,7 @@ class ExactSum:
         self._pending += other._pending
 
     def copy(self) -> "ExactSum":
+        """An independent copy of this sum."""
         c = ExactSum(self.shape)
         c.limbs[...] = self.limbs
         c.used = self.used
@@ -137,6 +138,7 @@ class ExactSum:
 
     @classmethod
     def from_json(cls, shape: tuple[int, ...], d: dict) -> "ExactSum":
+        """Rebuild a sum of ``shape`` from :meth:`to_json`; malformed limbs raise ``ValueError``."""
         if d.get("limb_bits") != LIMB_BITS:
             raise ValueError(f"exact-sum state with limb_bits {d.get('limb_bits')!r}, expected {LIMB_BITS}")
         rows = np.asarray(d["limbs"], dtype=np.int64)

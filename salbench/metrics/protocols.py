@@ -85,6 +85,7 @@ class Protocol:
 
     @property
     def strict(self) -> bool:
+        """Thresholds compare ``map > t`` (R3Net's code) rather than ``map >= t``."""
         return self.threshold_cmp == ">"
 
     def to_dict(self) -> dict:

@@ -170,6 +170,7 @@ class _DenseLayer(nn.Module):
         self.conv2 = nn.Conv2d(bn_size * growth, growth, 3, 1, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The input with this layer's new feature maps appended (DenseNet)."""
         y = self.conv1(self.relu1(self.norm1(x)))
         y = self.conv2(self.relu2(self.norm2(y)))
         return torch.cat([x, y], 1)

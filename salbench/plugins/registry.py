@@ -164,6 +164,8 @@ class MethodSpec:
     description: str = ""
 
     def create(self, **kwargs: Any) -> Method:
+        """An instance of the method with this spec's options (``kwargs`` override
+        them; ``weights`` and ``device`` go to the constructor)."""
         opts = {**self.options, **{k: v for k, v in kwargs.items()
                                    if k not in ("weights", "device")}}
         inst = self.cls(weights=kwargs.get("weights"), device=kwargs.get("device", "cpu"), **opts)
@@ -326,6 +328,8 @@ def load_plugin(target: str | Path) -> list[str]:
 
 
 def get_spec(name: str) -> MethodSpec:
+    """The registered method called ``name`` (case-insensitive), loading its entry
+    point on first use; an unknown name raises :class:`SalbenchError` listing the known ones."""
     key = name.lower()
     if key not in _REGISTRY:
         eps = _entry_points()

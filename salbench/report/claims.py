@@ -38,6 +38,8 @@ DATASETS = ("ECSSD", "HKU-IS", "PASCAL-S", "SOD", "DUT-OMRON")
 
 @dataclass(frozen=True)
 class Claim:
+    """One published number: paper, table, method (and its display name),
+    dataset, protocol, metric and value."""
     paper: str
     table: str
     method: str

@@ -132,6 +132,7 @@ class SignedExactSum:
         self.neg = ExactSum(self.shape)
 
     def add(self, x) -> None:
+        """Add one float64 array of :attr:`shape` (exactly); NaN raises ``ValueError``."""
         x = np.asarray(x, dtype=np.float64).reshape(self.shape)
         if np.isnan(x).any():
             raise ValueError("SignedExactSum.add: NaN value")
@@ -139,6 +140,7 @@ class SignedExactSum:
         self.neg.add(np.where(x < 0, -x, 0.0))
 
     def merge(self, other: "SignedExactSum") -> None:
+        """Add ``other``'s sum (exactly)."""
         self.pos.merge(other.pos)
         self.neg.merge(other.neg)
 
@@ -158,10 +160,12 @@ class SignedExactSum:
         return out.reshape(self.shape)
 
     def to_json(self) -> dict:
+        """Plain JSON: the positive and negative parts' limbs."""
         return {"pos": self.pos.to_json(), "neg": self.neg.to_json()}
 
     @classmethod
     def from_json(cls, shape, d: dict) -> "SignedExactSum":
+        """Rebuild from :meth:`to_json`."""
         s = cls(shape)
         s.pos = ExactSum.from_json(tuple(shape), d["pos"])
         s.neg = ExactSum.from_json(tuple(shape), d["neg"])

@@ -92,6 +92,7 @@ def extension():
 
 
 def main(argv=None) -> int:
+    """``python -m salbench.metrics.kernels.aot_build``: compile the extension module."""
     ap = argparse.ArgumentParser(prog="python -m salbench.metrics.kernels.aot_build",
                                  description="Compile salbench's 8-bit kernels ahead of time (numba.pycc).")
     ap.add_argument("--output-dir", default=str(Path(__file__).resolve().parent),
