@@ -69,15 +69,9 @@ def evaluate_folder(pred: str | Path, gt: str | Path, protocol: str = "pysodmetr
 def results(results: str | Path = "results", *, methods: Iterable[str] | str | None = None,
             datasets: Iterable[str] | str | None = None, protocol: str | None = None,
             per_image: bool = False) -> "pd.DataFrame":
-    """The stored scores as a DataFrame (:func:`salbench.store.frames.results_frame`).
-
-    Default: one row per method × dataset × protocol, columns ``method``,
-    ``dataset``, ``protocol``, ``count``, ``n_expected``, ``partial`` and one
-    column per scalar metric (``mae``, ``max_f``, ``mean_f``, ``adp_f``,
-    ``s_measure``, ``max_e``, ``mean_e``, ``adp_e``, ``weighted_f``,
-    ``max_iou``, ...). ``per_image=True``: one row per image, columns
-    ``method``, ``dataset``, ``protocol``, ``image`` and the per-image scores.
-    Dataset names are resolved as everywhere (``pascal`` is ``PASCAL-S``)."""
+    """The stored scores as a pandas DataFrame: one row per method × dataset ×
+    protocol, or per image with ``per_image=True``; the columns are described
+    at :func:`salbench.store.frames.results_frame`."""
     from salbench.store.frames import results_frame
     return results_frame(results, methods=methods, datasets=datasets, protocol=protocol,
                          per_image=per_image)
