@@ -49,14 +49,20 @@ ZHANG_LUT = np.array([
     0, 1, 0, 0, 0, 0, 2, 2, 0, 0, 2, 0, 0, 0], dtype=np.uint8)
 
 
+#: per phase (row), whether a pixel of each neighbourhood code is removed:
+#: phase 1 removes LUT classes 1 and 3, phase 2 classes 2 and 3.
+ZHANG_REMOVE = np.stack([np.isin(ZHANG_LUT, (1, 3)), np.isin(ZHANG_LUT, (2, 3))]).astype(np.uint8)
+
+
 @njit(cache=True, nogil=True)
-def _skeleton_kernel(img, w, lut):
+def _skeleton_kernel(img, w, rm):
     """Thin the zero-padded uint8 image ``img`` (flattened, row length ``w``) in place.
 
     ``code[p]`` holds the 8-neighbourhood code of every pixel, updated as
-    pixels are removed. Only set pixels with an unset neighbour (the border
-    list) can be removed (LUT class of code 255 is 0). Each phase decides on
-    the codes as they were when it began, then removes."""
+    pixels are removed; ``rm`` is :data:`ZHANG_REMOVE`. Only set pixels with an
+    unset neighbour (the border list) can be removed (LUT class of code 255 is
+    0). Each phase decides on the codes as they were when it began, then
+    removes."""
     n = img.shape[0]
     code = np.zeros(n, np.uint8)
     # shifted views, so that the loop vectorises: NW, N, NE, E, SE, S, SW, W
@@ -81,12 +87,11 @@ def _skeleton_kernel(img, w, lut):
             border[nb] = p
             nb += 1
     removed = np.empty(n, np.int32)
-    offs = (-w - 1, -w, -w + 1, 1, w + 1, w, w - 1, -1)
-    bits = (16, 32, 64, 128, 1, 2, 4, 8)
     pixel_removed = True
     while pixel_removed:
         pixel_removed = False
         for phase in range(2):
+            tab = rm[phase]
             # drop the pixels the last phase removed while deciding this one
             nr = 0
             m = 0
@@ -96,8 +101,7 @@ def _skeleton_kernel(img, w, lut):
                     continue
                 border[m] = p
                 m += 1
-                c = lut[code[p]]
-                if c == 3 or c == phase + 1:
+                if tab[code[p]]:
                     removed[nr] = p
                     nr += 1
             nb = m
@@ -106,15 +110,50 @@ def _skeleton_kernel(img, w, lut):
             pixel_removed = True
             for k in range(nr):
                 img[removed[k]] = 0
-            # the set neighbours that were inside join the border
+            # each neighbour q loses p's bit (p seen from q); the ones that had all
+            # eight neighbours join the border (an unset one is dropped next phase)
             for k in range(nr):
                 p = removed[k]
-                for j in range(8):
-                    q = p + offs[j]
-                    if code[q] == 255 and img[q]:
-                        border[nb] = q
-                        nb += 1
-                    code[q] -= bits[j]
+                q = p - w - 1
+                if code[q] == 255:
+                    border[nb] = q
+                    nb += 1
+                code[q] -= 16
+                q = p - w
+                if code[q] == 255:
+                    border[nb] = q
+                    nb += 1
+                code[q] -= 32
+                q = p - w + 1
+                if code[q] == 255:
+                    border[nb] = q
+                    nb += 1
+                code[q] -= 64
+                q = p + 1
+                if code[q] == 255:
+                    border[nb] = q
+                    nb += 1
+                code[q] -= 128
+                q = p + w + 1
+                if code[q] == 255:
+                    border[nb] = q
+                    nb += 1
+                code[q] -= 1
+                q = p + w
+                if code[q] == 255:
+                    border[nb] = q
+                    nb += 1
+                code[q] -= 2
+                q = p + w - 1
+                if code[q] == 255:
+                    border[nb] = q
+                    nb += 1
+                code[q] -= 4
+                q = p - 1
+                if code[q] == 255:
+                    border[nb] = q
+                    nb += 1
+                code[q] -= 8
 
 
 def zhang_skeleton(mask: np.ndarray) -> np.ndarray:
@@ -133,7 +172,7 @@ def zhang_skeleton(mask: np.ndarray) -> np.ndarray:
     h, w = r1 - r0, c1 - c0
     pad = np.zeros((h + 2, w + 2), np.uint8)
     pad[1:-1, 1:-1] = mask[r0:r1, c0:c1]
-    _skeleton_kernel(pad.reshape(-1), w + 2, ZHANG_LUT)
+    _skeleton_kernel(pad.reshape(-1), w + 2, ZHANG_REMOVE)
     out[r0:r1, c0:c1] = pad[1:-1, 1:-1].view(bool)
     return out
 
