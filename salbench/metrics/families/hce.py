@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
-from salbench.metrics.kernels.hce import filter_boundaries, zhang_skeleton
+from salbench.metrics.kernels.hce import filter_boundaries, relax_seeds, relax_state, zhang_skeleton
 
 #: PySODMetrics 1.6.2 ``HumanCorrectionEffortMeasure`` defaults: the number of
 #: relaxation steps, the approxPolyDP tolerance (pixels) and the binarisation of the map.
@@ -71,24 +71,25 @@ def _count(mask: np.ndarray, state: np.ndarray, want_fn: bool, epsilon: float) -
 
 
 def relaxed_state(p8: np.ndarray, g8: np.ndarray, eroded: np.ndarray, skel: np.ndarray,
-                  relax: int) -> np.ndarray:
-    """uint8 map of the HCE error regions, as the reference builds them: bit 1
-    = ``TP``; bit 2 = relaxed FP (``FP & eroded`` dilated ``relax`` times by the
-    3x3 cross, each time cut back to ``~gt``, then ``& FP``); bit 4 = relaxed FN
-    (``FN & eroded`` grown likewise within ``~pred``, then ``& FN``, plus the
-    skeleton pixels that are not TP). Inputs: uint8 0/1 arrays of one shape."""
-    not_g, not_p = 1 - g8, 1 - p8
-    tp, fp, fn = p8 & g8, p8 & not_g, g8 & not_p
-    fp_ = fp & eroded
+                  relax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(state, fp_, fn_)``: the HCE error regions as the reference builds
+    them. ``fp_``, the relaxed FP: ``FP & eroded`` dilated ``relax`` times by
+    the 3x3 cross, each time cut back to ``~gt``, then ``& FP``; ``fn_``, the
+    relaxed FN: ``FN & eroded`` grown likewise within ``~pred``, then ``& FN``,
+    plus the skeleton pixels that are not TP; ``state`` = ``TP | fp_ << 1 |
+    fn_ << 2``. Inputs and outputs: uint8 0/1 arrays of one shape."""
+    shape = g8.shape
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in (p8, g8, eroded, skel)]
+    not_g, not_p, fp_, fn_ = (np.empty(flat[0].shape, np.uint8) for _ in range(4))
+    relax_seeds(flat[0], flat[1], flat[2], not_g, not_p, fp_, fn_)
+    fp_, fn_, not_g, not_p = (a.reshape(shape) for a in (fp_, fn_, not_g, not_p))
     for _ in range(relax):
-        fp_ = cv2.dilate(fp_, _CROSS) & not_g
-    fp_ &= fp
-    fn_ = fn & eroded
-    for _ in range(relax):
-        fn_ = cv2.dilate(fn_, _CROSS) & not_p
-    fn_ &= fn
-    fn_ |= skel & (1 - tp)
-    return tp | (fp_ << 1) | (fn_ << 2)
+        fp_ = cv2.bitwise_and(cv2.dilate(fp_, _CROSS), not_g)
+        fn_ = cv2.bitwise_and(cv2.dilate(fn_, _CROSS), not_p)
+    state, fp_mask, fn_mask = (np.empty(shape, np.uint8) for _ in range(3))
+    relax_state(flat[0], flat[1], fp_.reshape(-1), fn_.reshape(-1), flat[3],
+                state.reshape(-1), fp_mask.reshape(-1), fn_mask.reshape(-1))
+    return state, fp_mask, fn_mask
 
 
 def _crop(union: np.ndarray, margin: int):
@@ -122,9 +123,7 @@ def hce_value(pred: np.ndarray, gt: np.ndarray, relax: int = HCE_RELAX,
     g8 = np.ascontiguousarray(gt[box]).view(np.uint8)
     skel = zhang_skeleton(g8.view(bool)).view(np.uint8)
     eroded = cv2.erode(np.ascontiguousarray(union[box]).view(np.uint8), _CROSS, iterations=relax)
-    state = relaxed_state(p8, g8, eroded, skel, relax)
-    fp_ = ((state & 2) >> 1)
-    fn_ = ((state & 4) >> 2)
+    state, fp_, fn_ = relaxed_state(p8, g8, eroded, skel, relax)
     return _count(fp_, state, False, epsilon) + _count(fn_, state, True, epsilon)
 
 

@@ -314,3 +314,30 @@ def filter_boundaries(contours, hierarchy, state: np.ndarray, want_fn: bool):
     out_off = np.empty(pts.shape[0] + 1, np.int64)
     no, ns, indep = _filter_kernel(pts, offsets, parents, state, bool(want_fn), out_pts, out_off)
     return out_pts[:no], out_off[:ns + 1], int(indep)
+
+
+@njit(cache=True, nogil=True)
+def relax_seeds(pred, gt, eroded, not_g, not_p, seed_fp, seed_fn):
+    """One pass over flat uint8 0/1 images: ``not_g = 1 - gt``, ``not_p = 1 -
+    pred``, ``seed_fp = pred & not_g & eroded``, ``seed_fn = gt & not_p & eroded``."""
+    for i in range(pred.shape[0]):
+        ng = np.uint8(gt[i] ^ 1)
+        np_ = np.uint8(pred[i] ^ 1)
+        not_g[i] = ng
+        not_p[i] = np_
+        seed_fp[i] = pred[i] & ng & eroded[i]
+        seed_fn[i] = gt[i] & np_ & eroded[i]
+
+
+@njit(cache=True, nogil=True)
+def relax_state(pred, gt, fp_, fn_, skel, state, fp_mask, fn_mask):
+    """One pass over flat uint8 0/1 images: the relaxed FP ``fp_ & pred & ~gt``
+    and relaxed FN ``(fn_ & gt & ~pred) | (skel & ~TP)`` masks, and ``state =
+    TP | relaxed FP << 1 | relaxed FN << 2``."""
+    for i in range(pred.shape[0]):
+        tp = pred[i] & gt[i]
+        fp = fp_[i] & pred[i] & np.uint8(gt[i] ^ 1)
+        fn = (fn_[i] & gt[i] & np.uint8(pred[i] ^ 1)) | (skel[i] & np.uint8(tp ^ 1))
+        fp_mask[i] = fp
+        fn_mask[i] = fn
+        state[i] = np.uint8(tp | (fp << 1) | (fn << 2))
