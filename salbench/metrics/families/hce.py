@@ -78,17 +78,15 @@ def relaxed_state(p8: np.ndarray, g8: np.ndarray, eroded: np.ndarray, skel: np.n
     relaxed FN: ``FN & eroded`` grown likewise within ``~pred``, then ``& FN``,
     plus the skeleton pixels that are not TP; ``state`` = ``TP | fp_ << 1 |
     fn_ << 2``. Inputs and outputs: uint8 0/1 arrays of one shape."""
-    shape = g8.shape
-    flat = [np.ascontiguousarray(a).reshape(-1) for a in (p8, g8, eroded, skel)]
-    not_g, not_p, fp_, fn_ = (np.empty(flat[0].shape, np.uint8) for _ in range(4))
-    relax_seeds(flat[0], flat[1], flat[2], not_g, not_p, fp_, fn_)
-    fp_, fn_, not_g, not_p = (a.reshape(shape) for a in (fp_, fn_, not_g, not_p))
+    h, w = g8.shape
+    grow = np.empty((h, 2 * w + 1), np.uint8)
+    allow = np.empty((h, 2 * w + 1), np.uint8)
+    relax_seeds(p8, g8, eroded, grow, allow)
+    # both growths at once: the zero column between them is never crossed
     for _ in range(relax):
-        fp_ = cv2.bitwise_and(cv2.dilate(fp_, _CROSS), not_g)
-        fn_ = cv2.bitwise_and(cv2.dilate(fn_, _CROSS), not_p)
-    state, fp_mask, fn_mask = (np.empty(shape, np.uint8) for _ in range(3))
-    relax_state(flat[0], flat[1], fp_.reshape(-1), fn_.reshape(-1), flat[3],
-                state.reshape(-1), fp_mask.reshape(-1), fn_mask.reshape(-1))
+        grow = cv2.bitwise_and(cv2.dilate(grow, _CROSS), allow)
+    state, fp_mask, fn_mask = (np.empty((h, w), np.uint8) for _ in range(3))
+    relax_state(p8, g8, grow, skel, state, fp_mask, fn_mask)
     return state, fp_mask, fn_mask
 
 

@@ -317,27 +317,35 @@ def filter_boundaries(contours, hierarchy, state: np.ndarray, want_fn: bool):
 
 
 @njit(cache=True, nogil=True)
-def relax_seeds(pred, gt, eroded, not_g, not_p, seed_fp, seed_fn):
-    """One pass over flat uint8 0/1 images: ``not_g = 1 - gt``, ``not_p = 1 -
-    pred``, ``seed_fp = pred & not_g & eroded``, ``seed_fn = gt & not_p & eroded``."""
-    for i in range(pred.shape[0]):
-        ng = np.uint8(gt[i] ^ 1)
-        np_ = np.uint8(pred[i] ^ 1)
-        not_g[i] = ng
-        not_p[i] = np_
-        seed_fp[i] = pred[i] & ng & eroded[i]
-        seed_fn[i] = gt[i] & np_ & eroded[i]
+def relax_seeds(pred, gt, eroded, grow, allow):
+    """Lay the FP and FN growths side by side, split by a zero column: for
+    2-D uint8 0/1 ``pred``, ``gt``, ``eroded`` of width w, ``grow[:, :w] = FP &
+    eroded``, ``grow[:, w + 1:] = FN & eroded``, ``allow[:, :w] = ~gt``,
+    ``allow[:, w + 1:] = ~pred``, column w zero in both."""
+    h, w = pred.shape
+    for r in range(h):
+        for c in range(w):
+            ng = np.uint8(gt[r, c] ^ 1)
+            npr = np.uint8(pred[r, c] ^ 1)
+            allow[r, c] = ng
+            allow[r, w + 1 + c] = npr
+            grow[r, c] = pred[r, c] & ng & eroded[r, c]
+            grow[r, w + 1 + c] = gt[r, c] & npr & eroded[r, c]
+        allow[r, w] = 0
+        grow[r, w] = 0
 
 
 @njit(cache=True, nogil=True)
-def relax_state(pred, gt, fp_, fn_, skel, state, fp_mask, fn_mask):
-    """One pass over flat uint8 0/1 images: the relaxed FP ``fp_ & pred & ~gt``
-    and relaxed FN ``(fn_ & gt & ~pred) | (skel & ~TP)`` masks, and ``state =
-    TP | relaxed FP << 1 | relaxed FN << 2``."""
-    for i in range(pred.shape[0]):
-        tp = pred[i] & gt[i]
-        fp = fp_[i] & pred[i] & np.uint8(gt[i] ^ 1)
-        fn = (fn_[i] & gt[i] & np.uint8(pred[i] ^ 1)) | (skel[i] & np.uint8(tp ^ 1))
-        fp_mask[i] = fp
-        fn_mask[i] = fn
-        state[i] = np.uint8(tp | (fp << 1) | (fn << 2))
+def relax_state(pred, gt, grow, skel, state, fp_mask, fn_mask):
+    """From the grown halves of :func:`relax_seeds`: the relaxed FP
+    ``grow[:, :w] & pred & ~gt`` and relaxed FN ``(grow[:, w + 1:] & gt & ~pred)
+    | (skel & ~TP)`` masks, and ``state = TP | relaxed FP << 1 | relaxed FN << 2``."""
+    h, w = pred.shape
+    for r in range(h):
+        for c in range(w):
+            tp = pred[r, c] & gt[r, c]
+            fp = grow[r, c] & pred[r, c] & np.uint8(gt[r, c] ^ 1)
+            fn = (grow[r, w + 1 + c] & gt[r, c] & np.uint8(pred[r, c] ^ 1)) | (skel[r, c] & np.uint8(tp ^ 1))
+            fp_mask[r, c] = fp
+            fn_mask[r, c] = fn
+            state[r, c] = np.uint8(tp | (fp << 1) | (fn << 2))
