@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,10 @@ from PIL import Image
 from scipy import ndimage
 
 from salbench.report import analysis
-from salbench.data import demo
 from salbench.run.evaluate import evaluate_pairs
 from salbench.store.results import ResultsStore
+
+from helpers import cli, make_set
 
 ODD = "Odd|name&50%_$\\frac{1}{2}$ é中"
 
@@ -129,16 +129,7 @@ MAPS = {
 def store_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("analysis")
     ds_dir = root / "data" / "Mine"
-    (ds_dir / "images").mkdir(parents=True)
-    (ds_dir / "gt").mkdir()
-    names = []
-    for i in range(10):
-        img, gt = demo.make_sample("test", i)
-        if i == 9:
-            gt = np.zeros_like(gt)  # an empty GT
-        Image.fromarray(img).save(ds_dir / "images" / f"t{i}.jpg")
-        Image.fromarray(gt).save(ds_dir / "gt" / f"t{i}.png")
-        names.append(f"t{i}")
+    names = make_set(ds_dir, 10, prefix="t", digits=1, quality=75, empty_gt=(9,))  # t9: an empty GT
     rng = np.random.default_rng(0)
     results = root / "results"
     store = ResultsStore(results / "salbench.sqlite")
@@ -161,22 +152,18 @@ def store_root(tmp_path_factory):
     return root
 
 
-def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "salbench.cli", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
-
-
+@pytest.mark.slow
 def test_report_ci_and_significance(store_root):
     res = str(store_root / "results")
-    r = _cli("report", "--results", res, "--ci", "--significance", "--metrics", "mae,maxF,S")
+    r = cli("report", "--results", res, "--ci", "--significance", "--metrics", "mae,maxF,S")
     assert r.returncode == 0, r.stderr
     good = next(ln for ln in r.stdout.splitlines() if ln.startswith("| good"))
     cells = [c.strip() for c in good.split("|")[2:-1]]
     assert " ± " in cells[0] and cells[1].endswith("± n/a")
     assert "needs per-image curves" in r.stdout and "Wilcoxon signed-rank" in r.stdout
-    r = _cli("report", "--results", res, "--ci", "--ci-format", "interval", "--metrics", "mae")
+    r = cli("report", "--results", res, "--ci", "--ci-format", "interval", "--metrics", "mae")
     assert r.returncode == 0 and "[0." in r.stdout
-    r = _cli("report", "--results", res, "--ci", "-o", str(store_root / "t.tex"))
+    r = cli("report", "--results", res, "--ci", "-o", str(store_root / "t.tex"))
     assert r.returncode == 0 and r"$\pm$" in (store_root / "t.tex").read_text()
 
 
@@ -192,21 +179,23 @@ def test_intervals_match_the_dataset_value(store_root):
         assert ivs[(m, "Mine", "max_f")][2] == analysis.NEEDS_CURVES
 
 
+@pytest.mark.slow
 def test_report_by_size_and_label_subsets(store_root, tmp_path):
     res = str(store_root / "results")
-    r = _cli("report", "--results", res, "--by", "size", "--metrics", "mae,maxF")
+    r = cli("report", "--results", res, "--by", "size", "--metrics", "mae,maxF")
     assert r.returncode == 0, r.stderr
     assert "Subset: empty GT (Mine: 1 images)" in r.stdout
     assert r.stdout.count("**Table 2.**") >= 2 and "| n/a" in r.stdout.replace("  ", " ") or " n/a |" in r.stdout
     (tmp_path / "l.csv").write_text("image,hard\n" + "".join(f"t{i},{int(i < 3)}\n" for i in range(10)))
-    r = _cli("report", "--results", res, "--subsets", str(tmp_path / "l.csv"), "--metrics", "mae")
+    r = cli("report", "--results", res, "--subsets", str(tmp_path / "l.csv"), "--metrics", "mae")
     assert r.returncode == 0, r.stderr
     assert "Subset: hard (Mine: 3 images)" in r.stdout
 
 
+@pytest.mark.slow
 def test_compare_and_worst_commands(store_root, tmp_path):
     res = str(store_root / "results")
-    r = _cli("compare", "good", "noisy", "--results", res, "--show", "4", "--out-dir", str(tmp_path))
+    r = cli("compare", "good", "noisy", "--results", res, "--show", "4", "--out-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "Wilcoxon signed-rank" in r.stdout and "Holm" in r.stdout and "n/a (needs per-image curves)" in r.stdout
     mae = next(ln for ln in r.stdout.splitlines() if "MAE" in ln and ln.startswith("|"))
@@ -214,17 +203,18 @@ def test_compare_and_worst_commands(store_root, tmp_path):
     csv = pd.read_csv(tmp_path / "compare-good-noisy-mae.csv")
     assert len(csv) == 4 and (csv["advantage_a"].diff().dropna() <= 0).all()
     assert Image.open(tmp_path / "compare-good-noisy-mae.png").size[0] > 400
-    r = _cli("worst", "--method", "noisy", "--dataset", "Mine", "-n", "3", "--results", res,
+    r = cli("worst", "--method", "noisy", "--dataset", "Mine", "-n", "3", "--results", res,
              "--out-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     w = pd.read_csv(tmp_path / "worst-noisy-Mine-mae.csv")
     assert len(w) == 3 and list(w["mae"]) == sorted(w["mae"], reverse=True)
     sheet = np.asarray(Image.open(tmp_path / "worst-noisy-Mine-mae.png").convert("L"))
     assert sheet.std() > 20  # images, not a blank page
-    r = _cli("compare", "good", "nobody", "--results", res)
+    r = cli("compare", "good", "nobody", "--results", res)
     assert r.returncode == 2 and "nobody" in r.stderr
 
 
+@pytest.mark.slow
 def test_claims_file_and_delta_flags(store_root, tmp_path):
     from salbench.report.claims import load_claims, records
     shipped = Path(__file__).resolve().parents[1] / "reports" / "claims" / "r3net-ijcai2018.csv"
@@ -232,17 +222,18 @@ def test_claims_file_and_delta_flags(store_root, tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"paper": "X et al. 2030", "protocol": "pysodmetrics", "claims": [
         {"method": "good", "display": "Good (paper)", "dataset": "Mine", "metric": "MAE", "value": 0.5},
         {"method": "other", "dataset": "Mine", "metric": "maxF", "value": 0.9}]}))
-    r = _cli("report", "--results", str(store_root / "results"), "--claims", str(tmp_path / "c.json"))
+    r = cli("report", "--results", str(store_root / "results"), "--claims", str(tmp_path / "c.json"))
     assert r.returncode == 0, r.stderr
     assert "† Good (paper)" in r.stdout and "† other" in r.stdout and "reported in X et al. 2030" in r.stdout
     assert "Claims differing from the measurement by more than 0.010: Good (paper) Mine MAE: claimed 0.500" in r.stdout
-    r = _cli("report", "--results", str(store_root / "results"), "--no-claims", "--protocol", "r3net")
+    r = cli("report", "--results", str(store_root / "results"), "--no-claims", "--protocol", "r3net")
     assert r.returncode == 0 and "†" not in r.stdout
 
 
+@pytest.mark.slow
 def test_exports_carry_provenance(store_root, tmp_path):
     res = str(store_root / "results")
-    r = _cli("report", "--results", res, "--ci", "--format", "json", "--preset", "modern")
+    r = cli("report", "--results", res, "--ci", "--format", "json", "--preset", "modern")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["provenance"]["protocol"] == "pysodmetrics" and d["provenance"]["salbench_version"]
@@ -251,18 +242,19 @@ def test_exports_carry_provenance(store_root, tmp_path):
     assert len(run["maps_sha256"]) == 64
     metrics = {x["metric"] for x in d["tables"][0]["rows"]}
     assert metrics == {"s_measure", "max_f", "mean_f", "weighted_f", "mean_e", "mae"}
-    r = _cli("report", "--results", res, "--ci", "-o", str(tmp_path / "t.csv"))
+    r = cli("report", "--results", res, "--ci", "-o", str(tmp_path / "t.csv"))
     assert r.returncode == 0, r.stderr
     c = pd.read_csv(tmp_path / "t.csv")
     assert {"salbench_version", "protocol", "dataset_fingerprint", "weights_sha256", "maps_sha256",
             "ci_lo", "ci_hi"} <= set(c.columns)
-    r = _cli("report", "--results", res, "--preset", "r3net")
+    r = cli("report", "--results", res, "--preset", "r3net")
     assert r.returncode == 0 and "Protocol: r3net" in r.stdout and "Preset r3net" in r.stdout
 
 
+@pytest.mark.slow
 def test_html_leaderboard_renders_and_sorts(store_root, tmp_path):
     out = tmp_path / "board.html"
-    r = _cli("report", "--results", str(store_root / "results"), "--ci", "--metrics", "mae,S", "-o", str(out))
+    r = cli("report", "--results", str(store_root / "results"), "--ci", "--metrics", "mae,S", "-o", str(out))
     assert r.returncode == 0, r.stderr
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and "sortBy(" in page and "data:image/png;base64," in page

@@ -75,6 +75,7 @@ def _stats(kern, pred, gt, proto):
         FP.use(prev)
 
 
+@pytest.mark.slow
 def test_built_module_equals_jit(built):
     mod, aot = built
     assert int(mod.source_hash()) == FP.source_hash() and int(mod.cpu_tag()) == FP.cpu_tag()
@@ -94,6 +95,7 @@ def test_built_module_equals_jit(built):
     assert n >= 25 * len(PROTOCOLS)
 
 
+@pytest.mark.slow
 def test_built_module_releases_the_gil(built):
     _, aot = built
     rng = np.random.default_rng(0)

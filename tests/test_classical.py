@@ -21,6 +21,8 @@ from salbench.classical.matlab import graythresh, minmax
 from salbench.classical.slic import _grid_seeds, _grid_seeds_k, is_degenerate, slic, slic_superpixels
 from salbench.plugins.registry import create, get_spec
 
+from helpers import cli, small_real_dataset
+
 METHODS = ["mr", "wctr", "bsca"]
 REPO = Path(__file__).resolve().parents[1]
 #: bound on the mean absolute difference to the authors' maps on the SOD subset.
@@ -509,20 +511,11 @@ def test_options_survive_process_workers():
     np.testing.assert_array_equal(par, m.predict([img], ["x"])[0])
 
 
-def _small_real_dataset(root: Path, n: int = 2) -> str:
-    from helpers import small_real_dataset
-    return small_real_dataset(root, n)
+#: one OpenMP thread per process in the CLI runs (process-pool workers)
+OMP1 = {"OMP_NUM_THREADS": "1"}
 
 
-def _cli(args, cwd):
-    import os
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "salbench.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-
-
+@pytest.mark.slow
 def test_run_cli_wctr_geo_sigma_option(tmp_path):
     """``salbench run --method wctr --option geo_sigma=10`` through the real CLI
     (subprocess, process-pool workers): other maps than the default, the same
@@ -530,12 +523,13 @@ def test_run_cli_wctr_geo_sigma_option(tmp_path):
     exit 2 with one line (no traceback)."""
     from salbench.data.imageio import read_rgb
 
-    ds = _small_real_dataset(tmp_path / "data")
+    ds = small_real_dataset(tmp_path / "data")
     base = ["run", "--method", "wctr", "--datasets", ds, "--data-root", str(tmp_path / "data"),
             "--workers", "2", "-q"]
-    r = _cli(base + ["--results", str(tmp_path / "r10"), "--option", "geo_sigma=10"], tmp_path)
+    r = cli(*base, "--results", tmp_path / "r10", "--option", "geo_sigma=10", cwd=tmp_path, timeout=600,
+            extra_env=OMP1)
     assert r.returncode == 0, r.stderr
-    r = _cli(base + ["--results", str(tmp_path / "r0")], tmp_path)
+    r = cli(*base, "--results", tmp_path / "r0", cwd=tmp_path, timeout=600, extra_env=OMP1)
     assert r.returncode == 0, r.stderr
     images = sorted((tmp_path / "data" / ds / "images").iterdir())
     m10 = create("wctr", geo_sigma=10.0)
@@ -550,7 +544,7 @@ def test_run_cli_wctr_geo_sigma_option(tmp_path):
     for bad, expect in (("geo_sigma=abc", ["geo_sigma=abc", "float"]),
                         ("sigma=3", ["'sigma'", "valid options", "geo_sigma (float or none",
                                      "pixels_per_superpixel (int"])):
-        r = _cli(base + ["--results", str(tmp_path / "rbad"), "--option", bad], tmp_path)
+        r = cli(*base, "--results", tmp_path / "rbad", "--option", bad, cwd=tmp_path, timeout=600, extra_env=OMP1)
         assert r.returncode == 2, (bad, r.stderr)
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         for e in expect:

@@ -3,9 +3,8 @@ ways the public archives ship them, and on the real SOD / PASCAL-S folders."""
 
 from __future__ import annotations
 
+import functools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,22 +15,11 @@ from salbench.data import datasets
 from salbench.data.datasets import DATASETS, TEST_SETS, expand, resolve, root_folder
 from salbench.errors import SalbenchError
 
+from helpers import cli, write_pairs
 
-def _write_pairs(img_dir: Path, gt_dir: Path, n: int, prefix: str = "im", img_ext: str = ".jpg",
-                 start: int = 0) -> list[str]:
-    img_dir.mkdir(parents=True, exist_ok=True)
-    gt_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(n)
-    names = []
-    for i in range(start, start + n):
-        name = f"{prefix}{i:03d}"
-        img = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
-        gt = np.zeros((24, 32), np.uint8)
-        gt[6:18, 8:24] = 255
-        Image.fromarray(img).save(img_dir / f"{name}{img_ext}")
-        Image.fromarray(gt).save(gt_dir / f"{name}.png")
-        names.append(name)
-    return names
+
+#: noise images with box GTs named ``im000`` ... (the shared maker, bound)
+_write_pairs = functools.partial(write_pairs, source="noise", prefix="im")
 
 
 def test_registry_counts_and_sources():
@@ -133,16 +121,14 @@ def test_datasets_command_lists_found_and_missing(tmp_path):
     root = tmp_path / "SOD"
     _write_pairs(root / "images", root / "gt", 3)
     (root / "gt" / "im002.png").unlink()
-    out = subprocess.run([sys.executable, "-m", "salbench.cli", "datasets", "--data-root", str(tmp_path),
-                          "--json"], capture_output=True, text=True, check=True).stdout
+    out = cli("datasets", "--data-root", tmp_path, "--json", check_rc=0).stdout
     rows = {r["name"]: r for r in json.loads(out)["datasets"]}
     assert rows["SOD"]["status"] == "problems" and rows["SOD"]["count"] == 2
     assert any("without GT" in p for p in rows["SOD"]["problems"])
     assert not any("expected 300" in p for p in rows["SOD"]["problems"])  # partial, not a problem
     assert rows["ECSSD"]["status"] == "missing" and "cuhk" in rows["ECSSD"]["how_to_get"]
     assert rows["demo"]["status"] == "not generated"
-    text = subprocess.run([sys.executable, "-m", "salbench.cli", "datasets", "--data-root", str(tmp_path)],
-                          capture_output=True, text=True, check=True).stdout
+    text = cli("datasets", "--data-root", tmp_path, check_rc=0).stdout
     assert "MISSING" in text and "problem:" in text
 
 
@@ -192,18 +178,17 @@ def test_partial_dataset_expected_and_partial(tmp_path):
 def test_datasets_command_shows_partial_n_of_N_and_filters_by_any_spelling(tmp_path):
     _write_pairs(tmp_path / "SOD" / "images", tmp_path / "SOD" / "gt", 3)
     _write_pairs(tmp_path / "pascal" / "images", tmp_path / "pascal" / "gt", 2)
-    cmd = [sys.executable, "-m", "salbench.cli", "datasets", "--data-root", str(tmp_path)]
-    text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cmd = ("datasets", "--data-root", tmp_path)
+    text = cli(*cmd, check_rc=0).stdout
     sod = next(ln for ln in text.splitlines() if ln.split()[:1] == ["SOD"])
     assert "3/300" in sod and "partial" in sod
     assert "partial: 3 of the 300 images" in text
-    rows = {r["name"]: r for r in json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True,
-                                                              check=True).stdout)["datasets"]}
+    rows = {r["name"]: r for r in json.loads(cli(*cmd, "--json", check_rc=0).stdout)["datasets"]}
     assert rows["SOD"]["partial"] is True and rows["PASCAL-S"]["partial"] is True
-    only = subprocess.run(cmd + ["Pascal", "sod"], capture_output=True, text=True, check=True).stdout
+    only = cli(*cmd, "Pascal", "sod", check_rc=0).stdout
     names = [ln.split()[0] for ln in only.splitlines()[1:] if ln.startswith("  ") and not ln.startswith("      ")]
     assert names == ["PASCAL-S", "SOD"] and "2/850" in only
-    bad = subprocess.run(cmd + ["nosuchset"], capture_output=True, text=True)
+    bad = cli(*cmd, "nosuchset")
     assert bad.returncode == 2 and "unknown dataset 'nosuchset'" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -225,6 +210,5 @@ def test_two_files_of_one_stem_is_an_error_naming_both(tmp_path, layout):
         resolve("ecssd", tmp_path)
     msg = str(e.value)
     assert str(a) in msg and str(b) in msg and "keep one" in msg and "\n" not in msg
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", "datasets", "ecssd", "--data-root", str(tmp_path)],
-                       capture_output=True, text=True)
+    r = cli("datasets", "ecssd", "--data-root", tmp_path)
     assert r.returncode == 0 and "unreadable" in r.stdout and str(a) in r.stdout and str(b) in r.stdout

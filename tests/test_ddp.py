@@ -21,24 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+
+from helpers import cli, make_set
 
 #: tiny learned methods (``tiny-train-test``, ``tiny-ddp-test``), loaded with --plugin
 TINY_PLUGIN = Path(__file__).parent / "plugins" / "tiny_learned.py"
-
-
-def _make_pairs(folder: Path, n: int = 6) -> Path:
-    rng = np.random.default_rng(1)
-    (folder / "images").mkdir(parents=True)
-    (folder / "gt").mkdir()
-    yy, xx = np.mgrid[0:60, 0:80]
-    for i in range(n):
-        fg = ((xx - rng.uniform(25, 55)) / 18) ** 2 + ((yy - rng.uniform(20, 40)) / 14) ** 2 <= 1
-        img = rng.integers(0, 90, size=(60, 80, 3), dtype=np.uint8)
-        img[fg] = (220, 40, 30)
-        Image.fromarray(img).save(folder / "images" / f"p{i}.jpg", quality=95)
-        Image.fromarray((fg * 255).astype(np.uint8)).save(folder / "gt" / f"p{i}.png")
-    return folder
 
 
 def _train_args(plugin: Path, data: Path, out: Path) -> list[str]:
@@ -50,11 +37,11 @@ def _train_args(plugin: Path, data: Path, out: Path) -> list[str]:
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one_process(tmp_path):
     plugin = TINY_PLUGIN
-    data = _make_pairs(tmp_path / "ds")
+    data = tmp_path / "ds"
+    make_set(data, 6, size=(80, 60), source="ellipse", seed=1, prefix="p", digits=1, quality=95)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
-    one = subprocess.run([sys.executable, "-m", "salbench.cli", *_train_args(plugin, data, tmp_path / "one")],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    one = cli(*_train_args(plugin, data, tmp_path / "one"), cwd=tmp_path, env=env)
     assert one.returncode == 0, one.stderr
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           "-m", "salbench.cli", *_train_args(plugin, data, tmp_path / "two")],
@@ -77,6 +64,5 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
         torch.testing.assert_close(b["model"][k], v, rtol=1e-4, atol=1e-6)
     # a DDP checkpoint resumes in a single process (the sample order does not
     # depend on the process count): extend nothing, just check it is accepted
-    again = subprocess.run([sys.executable, "-m", "salbench.cli", *_train_args(plugin, data, tmp_path / "two")],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    again = cli(*_train_args(plugin, data, tmp_path / "two"), cwd=tmp_path, env=env)
     assert again.returncode == 0 and "already complete" in again.stdout, again.stderr

@@ -3,8 +3,6 @@ holes and thin parts, generated once and idempotently."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -15,6 +13,8 @@ from scipy import ndimage
 
 from salbench.data import demo
 from salbench.data.datasets import resolve
+
+from helpers import cli
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +84,5 @@ def test_names_resolve_case_insensitively(demo_root):
 
 
 def test_demo_command_is_idempotent(demo_root):
-    out = subprocess.run([sys.executable, "-m", "salbench.cli", "demo", "--data-root", str(demo_root)],
-                         capture_output=True, text=True, check=True).stdout
+    out = cli("demo", "--data-root", demo_root, check_rc=0).stdout
     assert "already present" in out and "demo-train" in out

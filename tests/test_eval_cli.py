@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,17 +20,12 @@ from salbench.run.evaluate import evaluate_pairs, pair_files
 from salbench.data.imageio import read_gt, read_map
 from salbench.metrics import SCORE_KEYS, Evaluator
 
+from helpers import cli as salbench_cli
+from helpers import random_pair
+
 JSON_KEYS = {"protocol", "count", "mae", "max_f", "mean_f", "adp_f", "s_measure", "max_e", "mean_e", "adp_e",
              "weighted_f", "precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_curve", "resized",
              "unpaired", "unreadable"}
-
-
-def _blob(h, w, rng):
-    g = np.zeros((h, w), np.uint8)
-    y, x = h // 4, w // 5
-    g[y:y + h // 2, x:x + w // 2] = 255
-    p = cv2.GaussianBlur(g, (0, 0), 3).astype(np.float64) + rng.random((h, w)) * 60
-    return np.clip(p, 0, 255).astype(np.uint8), g
 
 
 @pytest.fixture()
@@ -43,7 +36,7 @@ def folders(tmp_path):
     pred_dir.mkdir()
     gt_dir.mkdir()
     for i in range(6):
-        p, g = _blob(40 + i, 50 + 2 * i, rng)
+        p, g = random_pair(rng, 40 + i, 50 + 2 * i, "blurred-box")
         cv2.imwrite(str(gt_dir / f"im{i}.png"), g)
         if i == 0:
             cv2.imwrite(str(pred_dir / f"im{i}.jpg"), p, [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -184,9 +177,9 @@ def test_two_files_of_one_stem_is_an_error_naming_both(tmp_path, folders):
         pair_files(pred_dir, gt_dir)
     assert str(e.value) == (f"{pred_dir / 'im4.png'} and {pred_dir / 'im4.jpg'}: two prediction files "
                             f"for image 'im4'; keep one")
-    cmd = [sys.executable, "-m", "salbench.cli", "eval", "--pred", str(pred_dir), "--gt", str(gt_dir),
-           "--json", str(tmp_path / "r.json"), "--per-image", str(tmp_path / "rows.csv")]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    cmd = ("eval", "--pred", pred_dir, "--gt", gt_dir, "--json", tmp_path / "r.json", "--per-image",
+           tmp_path / "rows.csv")
+    r = salbench_cli(*cmd)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("salbench eval: error: ")
@@ -196,7 +189,7 @@ def test_two_files_of_one_stem_is_an_error_naming_both(tmp_path, folders):
     # the same for ground truth: a PNG and a BMP mask of one image
     (pred_dir / "im4.jpg").unlink()
     Image.open(gt_dir / "im1.png").save(gt_dir / "im1.bmp")
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    r = salbench_cli(*cmd)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{gt_dir / 'im1.png'} and {gt_dir / 'im1.bmp'}: two ground-truth files for image 'im1'" in r.stderr
     (gt_dir / "im1.bmp").unlink()
@@ -215,20 +208,18 @@ def test_several_stems_with_several_files_named_in_one_line(tmp_path, folders, c
     assert "also 2 more stem(s) with several files: im4, im5" in err
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_real_subprocess_on_sod_maps(shared_data, tmp_path):
     """The installed command on the 300 SOD pairs (DSS maps), both protocols
     recorded; r3net numbers near R3Net's Table 2 for DSS (0.842 / 0.118)."""
     pred = shared_data / "maps" / "SOD" / "DSS"
     gt = shared_data / "SOD" / "gt"
-    exe = shutil.which("salbench", path=str(Path(sys.executable).parent))
-    cmd = [exe] if exe else [sys.executable, "-m", "salbench.cli"]
     out = {}
     for proto in ("pysodmetrics", "r3net"):
         js = tmp_path / f"{proto}.json"
-        r = subprocess.run(cmd + ["eval", "--pred", str(pred), "--gt", str(gt),
-                            "--protocol", proto, "--json", str(js)] + (["--no-structure"] if proto == "r3net" else []),
-                           capture_output=True, text=True, timeout=600)
+        r = salbench_cli("eval", "--pred", pred, "--gt", gt, "--protocol", proto, "--json", js,
+                         *(["--no-structure"] if proto == "r3net" else []), timeout=600, installed=True)
         assert r.returncode == 0, r.stderr
         assert f"protocol {proto}: 300 images" in r.stdout
         out[proto] = json.loads(js.read_text())

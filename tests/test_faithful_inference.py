@@ -35,11 +35,13 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import cli
+from naive import direct_crf  # misc.py's crf_refine, with pydensecrf directly
 from test_r3net import _to_authors_key
 
-dcrf = pytest.importorskip("pydensecrf.densecrf")
+pytest.importorskip("pydensecrf.densecrf")
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]  # the reference and the CLI run take ~1 min
 
 REPO = Path(__file__).resolve().parents[1]
 #: (dataset, stem): 481×321, 321×481 (SOD), 500×375, 500×333 (PASCAL-S) — four sizes
@@ -58,33 +60,6 @@ def _authors_transform(img: Image.Image) -> torch.Tensor:
     mean = torch.as_tensor(MEAN, dtype=torch.float32)
     std = torch.as_tensor(STD, dtype=torch.float32)
     return t.sub(mean[:, None, None]).div(std[:, None, None])
-
-
-def _authors_crf_refine(img: np.ndarray, annos: np.ndarray) -> np.ndarray:
-    """misc.py crf_refine: EPSILON 1e-8, tau 1.05, sigmoid; Gaussian (3, 3),
-    bilateral (60, 5, compat 5); one inference step; res * 255 → uint8."""
-    def _sigmoid(x):
-        return 1 / (1 + np.exp(-x))
-
-    assert img.dtype == np.uint8 and annos.dtype == np.uint8
-    assert img.shape[:2] == annos.shape
-    EPSILON, tau = 1e-8, 1.05
-    n = 2
-    d = dcrf.DenseCRF2D(img.shape[1], img.shape[0], n)
-    anno_norm = annos / 255.
-    n_energy = -np.log((1.0 - anno_norm + EPSILON)) / (tau * _sigmoid(1 - anno_norm))
-    p_energy = -np.log(anno_norm + EPSILON) / (tau * _sigmoid(anno_norm))
-    U = np.zeros((n, img.shape[0] * img.shape[1]), dtype="float32")
-    U[0, :] = n_energy.flatten()
-    U[1, :] = p_energy.flatten()
-    d.setUnaryEnergy(U)
-    d.addPairwiseGaussian(sxy=3, compat=3)
-    d.addPairwiseBilateral(sxy=60, srgb=5, rgbim=img, compat=5)
-    infer = np.array(d.inference(1)).astype("float32")
-    res = infer[1, :]
-    res = res * 255
-    res = res.reshape(img.shape[:2])
-    return res.astype("uint8")
 
 
 def _reference_process(tmp: Path) -> None:
@@ -115,7 +90,7 @@ def _reference_process(tmp: Path) -> None:
             pred = prediction.data.squeeze(0).cpu()       # (1, H, W)
             arr = pred.mul(255).byte().numpy()[0]         # ToPILImage → np.array
             Image.fromarray(arr).save(tmp / "ref" / f"{p.stem}.png")
-            Image.fromarray(_authors_crf_refine(np.array(img), arr)).save(tmp / "ref_crf" / f"{p.stem}.png")
+            Image.fromarray(direct_crf(np.array(img), arr)).save(tmp / "ref_crf" / f"{p.stem}.png")
     del net
     from salbench.data.imageio import read_rgb
     m = create("r3net", weights=tmp / "6000.pth")
@@ -170,11 +145,8 @@ def _read(p: Path) -> np.ndarray:
 def test_cli_run_at_default_settings_is_bit_identical(setup):
     """``salbench run --method r3net`` at its defaults (batch 8, CRF on)."""
     results = setup["tmp"] / "results"
-    env = _env()
-    cmd = [sys.executable, "-m", "salbench.cli", "run", "--method", "r3net",
-           "--weights", str(setup["weights"]), "--datasets", "mini",
-           "--data-root", str(setup["data"]), "--results", str(results), "-q"]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=setup["tmp"], env=env, timeout=900)
+    r = cli("run", "--method", "r3net", "--weights", setup["weights"], "--datasets", "mini",
+            "--data-root", setup["data"], "--results", results, "-q", cwd=setup["tmp"], env=_env(), timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]
     out = results / "r3net" / "mini"
     for stem, want in setup["ref"].items():
@@ -205,10 +177,8 @@ def test_a_variant_refuses_the_authors_checkpoint_it_does_not_fit(setup):
     """``r3net-ws`` (one shared refinement block) given the authors' full R3Net
     file (six blocks) is refused in one line naming the file's keys, through
     the CLI, before any image is read (it used to drop five blocks silently)."""
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", "run", "--method", "r3net-ws",
-                        "--weights", str(setup["weights"]), "--datasets", "mini", "--data-root",
-                        str(setup["data"]), "--results", str(setup["tmp"] / "results-ws"), "-q"],
-                       capture_output=True, text=True, env=_env(), timeout=600)
+    r = cli("run", "--method", "r3net-ws", "--weights", setup["weights"], "--datasets", "mini", "--data-root",
+            setup["data"], "--results", setup["tmp"] / "results-ws", "-q", env=_env(), timeout=600)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     [line] = [ln for ln in r.stderr.splitlines() if "error:" in ln]
     assert "6000.pth" in line and "predict1..predict6" in line and "r3net-ws" in line

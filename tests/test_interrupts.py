@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import make_set
+from helpers import cli, cli_start, make_set
 from salbench.store.results import ResultsStore
 
 
@@ -29,10 +28,8 @@ def _procs_mentioning(text: str) -> list[int]:
     return out
 
 
-def _start(tmp_path: Path, res: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "salbench.cli", "run", "--method", "bsca",
-                             "--datasets", tmp_path / "set", "--results", res, "--workers", "2", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run_args(tmp_path: Path, res: Path) -> tuple:
+    return ("run", "--method", "bsca", "--datasets", tmp_path / "set", "--results", res, "--workers", "2", "-q")
 
 
 def _wait_for_maps(out: Path, n: int, p: subprocess.Popen, timeout: float = 120) -> None:
@@ -50,7 +47,7 @@ def test_interrupt_stops_the_pool_and_the_run_resumes(tmp_path, sig):
     make_set(tmp_path / "set", 40, size=(400, 300))
     res = tmp_path / "res"
     out = res / "bsca" / "set"
-    p = _start(tmp_path, res)
+    p = cli_start(*_run_args(tmp_path, res))
     _wait_for_maps(out, 4, p)
     n_at_signal = len(list(out.glob("*.png")))
     t0 = time.time()
@@ -67,9 +64,7 @@ def test_interrupt_stops_the_pool_and_the_run_resumes(tmp_path, sig):
     assert not _procs_mentioning(str(res))  # no worker left behind
     with ResultsStore(res / "salbench.sqlite") as s:
         assert [r["status"] for r in s.runs("bsca", "set")] == ["interrupted"]
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", "run", "--method", "bsca", "--datasets",
-                        tmp_path / "set", "--results", res, "--workers", "2", "-q"],
-                       capture_output=True, text=True, timeout=600)
+    r = cli(*_run_args(tmp_path, res), timeout=600)
     assert r.returncode == 0, r.stderr
     assert f"resuming, {n_after} of 40 maps" in r.stderr
 
@@ -79,7 +74,7 @@ def test_interrupt_stops_the_pool_and_the_run_resumes(tmp_path, sig):
 def test_workers_die_with_a_killed_parent(tmp_path):
     make_set(tmp_path / "set", 40, size=(400, 300))
     res = tmp_path / "res"
-    p = _start(tmp_path, res)
+    p = cli_start(*_run_args(tmp_path, res))
     _wait_for_maps(res / "bsca" / "set", 2, p)
     assert len(_procs_mentioning(str(res))) >= 2  # the parent and its workers
     p.kill()

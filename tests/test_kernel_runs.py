@@ -21,6 +21,9 @@ from salbench.metrics.kernels import host
 from salbench.metrics.kernels import counts as K
 from salbench.metrics.kernels.structure import weighted_f
 
+from helpers import random_pair
+from naive import numpy_quadrants
+
 SHAPES = [(1, 1), (2, 3), (3, 5), (4, 7), (5, 8), (6, 9), (7, 15), (9, 16), (11, 17), (17, 23), (13, 64), (31, 45)]
 
 
@@ -33,27 +36,8 @@ def _builds():
 
 
 def _pair(rng, shape, zero_frac, grey_gt=False):
-    h, w = shape
-    pred = rng.integers(0, 256, size=shape).astype(np.uint8)
-    pred[rng.random(shape) < zero_frac] = 0
-    # long runs of zeros as well as scattered ones
-    if w > 4:
-        pred[:, : w // 3] = 0
-    gt = np.zeros(shape, np.uint8)
-    gt[h // 4: max(h // 4 + 1, 3 * h // 4), w // 3: max(w // 3 + 1, 2 * w // 3)] = 255
-    if grey_gt:
-        gt[rng.random(shape) < 0.2] = rng.integers(1, 255)
-    return pred, gt
-
-
-def _numpy_quadrants(pred, gt, thr, cy, cx):
-    cls = (gt.astype(np.int64) >= thr).astype(np.int64)
-    idx = pred.astype(np.int64) + 256 * cls
-    out = np.zeros((4, 2, 256), np.int64)
-    for q, (rs, cs) in enumerate(((slice(0, cy), slice(0, cx)), (slice(0, cy), slice(cx, None)),
-                                  (slice(cy, None), slice(0, cx)), (slice(cy, None), slice(cx, None)))):
-        out[q] = np.bincount(idx[rs, cs].ravel(), minlength=512).reshape(2, 256)
-    return out
+    # long runs of zeros as well as scattered ones, a central box GT (grey spots when grey_gt)
+    return random_pair(rng, *shape, "zero-runs", zero_frac=zero_frac, grey_gt=grey_gt)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -69,7 +53,7 @@ def test_quadrant_histogram_equals_numpy(shape, thr):
             absdiff = kern.quadrant_hist_u8(pred, gt, np.int64(thr), True, np.empty(16 * 256, np.int64),
                                             qhist, hist, info)
             cy, cx = int(info[0]), int(info[1])
-            want = _numpy_quadrants(pred, gt, thr, cy, cx)
+            want = numpy_quadrants(pred, gt, thr, cy, cx)
             assert np.array_equal(qhist, want), (kern.backend, shape, thr, zero_frac)
             assert np.array_equal(hist, want.sum(axis=0))
             assert info[2] == int((gt >= thr).sum())

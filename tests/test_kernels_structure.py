@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -20,19 +19,13 @@ cv2 = pytest.importorskip("cv2")
 psm = pytest.importorskip("py_sod_metrics")
 from py_sod_metrics.utils import prepare_data  # noqa: E402
 
+from helpers import FLOAT_KINDS, assert_parity, random_pair  # noqa: E402
+from naive import ref_sm, ref_wfm  # noqa: E402
+
+#: the kernels must build: a failure is an error here, not a skip
+pytestmark = pytest.mark.usefixtures("structure_kernels")
+
 TOL = numeric.PARITY_TOL  # 1e-10
-
-
-def ref_sm(pred: np.ndarray, gt: np.ndarray) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(psm.Smeasure().cal_sm(pred, gt))
-
-
-def ref_wfm(pred: np.ndarray, gt: np.ndarray) -> float:
-    m = psm.WeightedFmeasure()
-    m.step(pred, gt, normalize=False)
-    return float(m.weighted_fms[-1])
 
 
 def check_pair(pred: np.ndarray, gt: np.ndarray) -> None:
@@ -42,36 +35,13 @@ def check_pair(pred: np.ndarray, gt: np.ndarray) -> None:
         # PySODMetrics' NaN case (empty quadrant); ours must be finite, see the module docstring
         assert np.isfinite(ms) and 0.0 <= ms <= 1.0
     else:
-        assert abs(ms - rs) <= TOL, (ms, rs)
-    assert abs(mw - rw) <= TOL, (mw, rw)
+        assert_parity(ms, rs, TOL, what="s_measure")
+    assert_parity(mw, rw, TOL, what="weighted_f")
 
 
 def random_case(rng: np.random.Generator, kind: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    if kind == 0:  # noise map, noise GT of random density
-        return rng.random((h, w)), rng.random((h, w)) < rng.random()
-    if kind == 1:  # 8-bit map, sparse GT
-        return rng.integers(0, 256, (h, w)) / 255, rng.random((h, w)) < 0.2
-    if kind == 2:  # constant map (not min-max normalised, as PySODMetrics leaves it), box GT
-        g = np.zeros((h, w), bool)
-        g[rng.integers(0, h) :, rng.integers(0, w) :] = True
-        return np.full((h, w), rng.integers(0, 256) / 255), g
-    if kind == 3:  # blob GT with a noisy 8-bit map, min-max normalised
-        yy, xx = np.mgrid[:h, :w]
-        g = (yy - h / 2) ** 2 + (xx - w / 3) ** 2 < (min(h, w) / 3) ** 2
-        u8 = np.clip((g + rng.normal(0, 0.3, (h, w))) * 255, 0, 255).astype(np.uint8)
-        return prepare_data(u8, g.astype(np.uint8) * 255)
-    if kind == 4:  # thin structures: one-pixel lines, map zero on half the pixels
-        g = np.zeros((h, w), bool)
-        g[rng.integers(0, h), :] = True
-        g[:, rng.integers(0, w)] = True
-        return rng.random((h, w)) * (rng.random((h, w)) < 0.5), g
-    # kind 5: piecewise-constant map (constant quadrants), blob GT
-    g = np.zeros((h, w), bool)
-    r0, c0 = rng.integers(0, h), rng.integers(0, w)
-    g[r0 : r0 + max(1, h // 3), c0 : c0 + max(1, w // 3)] = True
-    p = np.full((h, w), rng.integers(0, 256) / 255)
-    p[: h // 2] = rng.integers(0, 256) / 255
-    return p, g
+    """Kind 0..5 of the float (map, bool GT) kinds of :func:`helpers.random_pair`."""
+    return random_pair(rng, h, w, FLOAT_KINDS[kind])
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import textwrap
 from importlib.metadata import EntryPoint
 
@@ -15,6 +13,8 @@ import pytest
 from salbench.commands import list as listing
 from salbench.plugins.catalog import method_cost
 from salbench.plugins import registry
+
+from helpers import cli
 
 TINY = textwrap.dedent('''
     import torch
@@ -52,15 +52,11 @@ TINY = textwrap.dedent('''
 ''')
 
 
-def _run(*args):
-    return subprocess.run([sys.executable, "-m", "salbench.cli", "list", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
-
-
+@pytest.mark.slow
 def test_methods_json_lists_kinds_and_plugins(tmp_path):
     p = tmp_path / "tiny.py"
     p.write_text(TINY)
-    r = _run("methods", "--json", "--no-cost", "--plugin", p)
+    r = cli("list", "methods", "--json", "--no-cost", "--plugin", p)
     assert r.returncode == 0, r.stderr
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     assert {"maps", "tiny-learned"} <= set(rows)
@@ -68,7 +64,7 @@ def test_methods_json_lists_kinds_and_plugins(tmp_path):
     assert rows["maps"]["gmacs"] is None and rows["tiny-learned"]["kind"] == "learned"
     for row in rows.values():
         assert {"name", "kind", "paper", "params", "gmacs"} <= set(row)
-    text = _run("methods", "--no-cost", "--plugin", p)
+    text = cli("list", "methods", "--no-cost", "--plugin", p)
     assert text.returncode == 0 and "tiny-learned" in text.stdout and "precomputed" in text.stdout
 
 
@@ -94,11 +90,11 @@ def test_broken_plugin_is_a_warning(monkeypatch, capsys):
 
 
 def test_protocols_and_datasets():
-    r = _run("protocols", "--json")
+    r = cli("list", "protocols", "--json")
     assert r.returncode == 0
     protos = {row["name"]: row for row in json.loads(r.stdout)}
     assert set(protos) >= {"pysodmetrics", "r3net"} and protos["pysodmetrics"]["default"] is True
-    r = _run("datasets", "--json")
+    r = cli("list", "datasets", "--json")
     rows = {row["name"]: row for row in json.loads(r.stdout)}
     assert rows["DUT-OMRON"]["count"] == 5168 and rows["demo-train"]["role"] == "train"
     assert len(rows) == 10

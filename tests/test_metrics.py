@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
-import warnings
 
 import cv2
 import numpy as np
@@ -20,7 +17,12 @@ import salbench.metrics as metrics
 from salbench.metrics import numeric
 from salbench.metrics import SCORE_KEYS, Evaluator
 
+from helpers import assert_parity, random_pairs
+from naive import PySODReference
+
 py_sod_metrics = pytest.importorskip("py_sod_metrics")
+#: the S-measure / weighted-F kernels must build: a failure is an error here, not a skip
+pytestmark = pytest.mark.usefixtures("structure_kernels")
 
 TOL = numeric.PARITY_TOL
 #: relative slack only matters for 1-pixel images, whose E-measure divides by
@@ -28,92 +30,21 @@ TOL = numeric.PARITY_TOL
 REL = 1e-12
 
 
-def _structure_works() -> bool:
-    """The S / wF kernels belong to another module; probe them in a child
-    process so a crash there cannot take this test session down."""
-    code = ("import numpy as np; from salbench.metrics.kernels import structure as k; "
-            "p = np.linspace(0, 1, 20).reshape(4, 5); g = p > 0.4; "
-            "print(k.s_measure(p, g), k.weighted_f(p, g))")
-    try:
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        return False
-    return r.returncode == 0
-
-
-STRUCT = _structure_works()
-
-
-class PySOD:
-    """The five metric classes plus FmeasureV2 IoU / Dice, as a user runs them."""
-
-    def __init__(self, structural: bool):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.fm = py_sod_metrics.Fmeasure()
-        self.mae = py_sod_metrics.MAE()
-        self.em = py_sod_metrics.Emeasure()
-        self.structural = structural
-        if structural:
-            self.sm = py_sod_metrics.Smeasure()
-            self.wfm = py_sod_metrics.WeightedFmeasure()
-        self.v2 = py_sod_metrics.FmeasureV2(metric_handlers={
-            "iou": py_sod_metrics.IOUHandler(with_dynamic=True, with_adaptive=False),
-            "dice": py_sod_metrics.DICEHandler(with_dynamic=True, with_adaptive=False),
-        })
-
-    def step(self, pred, gt):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for m in (self.fm, self.mae, self.em, self.v2) + ((self.sm, self.wfm) if self.structural else ()):
-                m.step(pred=pred, gt=gt)
-
-    def per_image(self, i):
-        f = self.fm.changeable_fms[i]
-        e = self.em.changeable_ems[i]
-        out = {"mae": self.mae.maes[i], "max_f": f.max(), "mean_f": f.mean(), "adp_f": self.fm.adaptive_fms[i],
-               "max_e": e.max(), "mean_e": e.mean(), "adp_e": self.em.adaptive_ems[i]}
-        if self.structural:
-            out["s_measure"] = self.sm.sms[i]
-            out["weighted_f"] = self.wfm.weighted_fms[i]
-        return out
-
-    def results(self):
-        fm = self.fm.get_results()
-        em = self.em.get_results()["em"]
-        v2 = self.v2.get_results()
-        f = fm["fm"]["curve"]
-        out = {"mae": self.mae.get_results()["mae"], "max_f": f.max(), "mean_f": f.mean(), "adp_f": fm["fm"]["adp"],
-               "max_e": em["curve"].max(), "mean_e": em["curve"].mean(), "adp_e": em["adp"],
-               # PySODMetrics curves run from threshold 255 down to 0
-               "precision": fm["pr"]["p"][::-1], "recall": fm["pr"]["r"][::-1], "f_curve": f[::-1],
-               "e_curve": em["curve"][::-1], "iou_curve": v2["iou"]["dynamic"][::-1],
-               "dice_curve": v2["dice"]["dynamic"][::-1]}
-        if self.structural:
-            out["s_measure"] = self.sm.get_results()["sm"]
-            out["weighted_f"] = self.wfm.get_results()["wfm"]
-        return out
-
-
-def assert_parity(pairs, structural=STRUCT):
-    ref = PySOD(structural)
+def check_pysod_parity(pairs, structural=True):
+    """Per image and for the dataset, ``Evaluator("pysodmetrics")`` equals
+    PySODMetrics run on the same pairs (S-measure NaN cases of PySODMetrics
+    left out: ours is finite there, see the structure kernels)."""
+    ref = PySODReference(structural)
     ev = Evaluator("pysodmetrics", structural=structural)
     for i, (pred, gt) in enumerate(pairs):
         ref.step(pred, gt)
         got = ev.update(pred, gt)
-        want = ref.per_image(i)
-        for k, v in want.items():
-            if k == "s_measure" and not math.isfinite(v):
-                continue  # PySODMetrics' NaN case (see _kernels_structure)
-            assert got[k] == pytest.approx(v, abs=TOL, rel=REL), (i, k, pred.shape)
+        assert_parity(got, ref.per_image(i), TOL, rel=REL, skip_nonfinite={"s_measure"}, what=(i, pred.shape))
     res = ev.compute()
     want = ref.results()
-    for k, v in want.items():
-        if k in ("precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_curve"):
-            assert len(res[k]) == 256
-            np.testing.assert_allclose(res[k], v, rtol=REL, atol=TOL, err_msg=k)
-        elif math.isfinite(v):
-            assert res[k] == pytest.approx(v, abs=TOL, rel=REL), k
+    for k in ("precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_curve"):
+        assert len(res[k]) == 256
+    assert_parity(res, want, TOL, rel=REL, skip_nonfinite=True, what="dataset")
     assert res["protocol"] == "pysodmetrics"
     return res
 
@@ -153,24 +84,13 @@ def _edge_pairs(rng):
 
 def test_parity_edge_cases():
     rng = np.random.default_rng(0)
-    assert_parity(_edge_pairs(rng))
+    check_pysod_parity(_edge_pairs(rng))
 
 
 def test_parity_random_maps():
-    rng = np.random.default_rng(1)
-    pairs = []
-    for _ in range(12):
-        h, w = rng.integers(20, 90, size=2)
-        g = np.zeros((h, w), np.uint8)
-        y, x = rng.integers(0, h - 5), rng.integers(0, w - 5)
-        g[y:y + rng.integers(3, h - y + 1), x:x + rng.integers(3, w - x + 1)] = 255
-        noise = rng.random((h, w)) * rng.uniform(0.2, 1)
-        p = np.clip(0.6 * (g / 255.0) + noise * 0.5, 0, 1)
-        pairs.append(((p * 255).astype(np.uint8), g))
-    assert_parity(pairs)
+    check_pysod_parity(random_pairs(np.random.default_rng(1), 12, "box-soft", sizes=(20, 90)))
 
 
-@pytest.mark.skipif(not STRUCT, reason="structure kernels unavailable")
 def test_parity_constant_quadrants_u8():
     """8-bit maps whose S-measure quadrants are constant at levels whose normalised
     value is not 0 or 1: the quadrant-histogram S-measure must take SSIM's
@@ -193,7 +113,7 @@ def test_parity_constant_quadrants_u8():
             p[cut_r:, :] = b
             p[:, cut_c:] = c if kind == 1 else b
         pairs.append((p, g))
-    assert_parity(pairs)
+    check_pysod_parity(pairs)
 
 
 @pytest.mark.realdata
@@ -203,21 +123,18 @@ def test_parity_reference_json(shared_data):
     ref = json.loads((root / "reference_values_pysodmetrics_1.6.2.json").read_text())
     from salbench.data.imageio import read_gt, read_map
 
-    ev = Evaluator(structural=STRUCT)
+    ev = Evaluator(structural=True)
     names = {"mae": "mae", "sm": "s_measure", "wfm": "weighted_f", "adpF": "adp_f", "meanF": "mean_f",
              "maxF": "max_f", "adpE": "adp_e", "meanE": "mean_e", "maxE": "max_e"}
     for name in sorted(ref["per_image"]):
         pred = read_map(root / "preds" / name)
         gt = read_gt(root / "masks" / name)
         np.testing.assert_array_equal(pred, cv2.imread(str(root / "preds" / name), cv2.IMREAD_GRAYSCALE))
-        st = metrics.image_stats(pred, gt, structural=STRUCT)
+        st = metrics.image_stats(pred, gt, structural=True)
         ev.add_stats(st)
         got = st.scores()
         want = ref["per_image"][name]
         for k, k2 in names.items():
-            if got[k2] is None:
-                assert not STRUCT
-                continue
             assert got[k2] == pytest.approx(want[k], abs=TOL, rel=0), (name, k)
         np.testing.assert_allclose(st.curves[2], want["F_curve_thr255_to_0"][::-1], rtol=0, atol=TOL)
         np.testing.assert_allclose(st.curves[3], want["E_curve_thr255_to_0"][::-1], rtol=0, atol=TOL)
@@ -227,8 +144,7 @@ def test_parity_reference_json(shared_data):
     dnames = {"MAE": "mae", "Smeasure": "s_measure", "wFmeasure": "weighted_f", "adpFm": "adp_f",
               "meanFm": "mean_f", "maxFm": "max_f", "adpEm": "adp_e", "meanEm": "mean_e", "maxEm": "max_e"}
     for k, k2 in dnames.items():
-        if res[k2] is not None:
-            assert res[k2] == pytest.approx(ref["dataset"][k], abs=TOL, rel=0), k
+        assert res[k2] == pytest.approx(ref["dataset"][k], abs=TOL, rel=0), k
 
 
 @pytest.mark.slow
@@ -247,9 +163,8 @@ def test_parity_sod_published_maps(shared_data):
     np.testing.assert_array_equal(pairs[0][1], cv2.imread(str(sorted(gt_dir.glob("*.png"))[0]), cv2.IMREAD_GRAYSCALE))
     # S / wF through PySODMetrics cost ~40 ms an image: all 300 for the cheap
     # metrics, every 5th image for the structure-aware ones
-    assert_parity(pairs, structural=False)
-    if STRUCT:
-        assert_parity(pairs[::5], structural=True)
+    check_pysod_parity(pairs, structural=False)
+    check_pysod_parity(pairs[::5], structural=True)
 
 
 # --- float inputs, pure functions -------------------------------------------
@@ -280,10 +195,9 @@ def test_pure_functions_match_evaluator():
     idc = metrics.iou_dice(pred, gt)
     np.testing.assert_allclose(idc["iou"], ev.compute()["iou_curve"])
     assert set(metrics.evaluate_pair(pred, gt)) == set(SCORE_KEYS)
-    if STRUCT:
-        ref = py_sod_metrics.Smeasure()
-        ref.step(pred=pred, gt=gt)
-        assert metrics.smeasure(pred, gt) == pytest.approx(ref.sms[0], abs=TOL)
+    ref = py_sod_metrics.Smeasure()
+    ref.step(pred=pred, gt=gt)
+    assert metrics.smeasure(pred, gt) == pytest.approx(ref.sms[0], abs=TOL)
 
 
 @pytest.mark.parametrize("pred, gt, msg", [
@@ -346,7 +260,7 @@ def pairs_strategy(draw):
 def test_property_matches_reference_and_finite(pairs):
     """Equal to PySODMetrics on arbitrary small maps (incl. degenerate ones),
     and never NaN where it gives a number."""
-    res = assert_parity(pairs, structural=False)
+    res = check_pysod_parity(pairs, structural=False)
     for k in ("mae", "max_f", "mean_f", "adp_f", "max_e", "mean_e", "adp_e"):
         assert math.isfinite(res[k])
 
@@ -401,7 +315,7 @@ def test_property_dtypes_finite_and_consistent(pair, pdtype, gdtype, proto):
     else:
         p = (pred / 255.0).astype(pdtype)
     g = {"uint8": gt, "bool": gt >= 128, "float64": gt / 255.0}[gdtype]
-    scores = metrics.evaluate_pair(p, g, proto) if STRUCT else metrics.image_stats(p, g, proto, False).scores()
+    scores = metrics.evaluate_pair(p, g, proto)
     for k, v in scores.items():
         assert v is None or math.isfinite(v), k
     if pdtype in ("float64", "int32") and gdtype == "uint8":

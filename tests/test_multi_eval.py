@@ -42,6 +42,7 @@ def _same(a: dict, b: dict) -> None:
         assert b[k] == v, k
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_shared_decode_equals_each_reader_on_all_real_files(shared_data):
     files = sorted((shared_data / "SOD" / "gt").glob("*.png"))

@@ -6,31 +6,22 @@ methods --json --plugin ...``; bad options are one-line errors."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import cli, small_real_dataset
+
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN = REPO / "examples" / "plugins" / "classical_example" / "center_contrast.py"
 NAME = "center-contrast"
 
 
-def _cli(args, cwd):
-    return subprocess.run([sys.executable, "-m", "salbench.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-
-
-def _small_dataset(root: Path, n: int = 3) -> str:
-    """``root/small/{images,gt}``: a few real SOD images, else demo images."""
-    from helpers import small_real_dataset
-    return small_real_dataset(root, n)
+#: one OpenMP thread per process in the CLI runs (process-pool workers)
+OMP1 = {"OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +31,15 @@ def plugin_method():
     return create
 
 
+@pytest.mark.slow
 def test_plugin_run_report_list_through_cli(tmp_path, plugin_method):
     from salbench.data.imageio import read_rgb
 
-    ds = _small_dataset(tmp_path / "data")
+    ds = small_real_dataset(tmp_path / "data", 3)  # a few real SOD images, else demo images
     results = tmp_path / "results"
-    r = _cli(["run", "--plugin", str(PLUGIN), "--method", NAME, "--option", "sigma=0.4", "border=12",
-              "--datasets", ds, "--data-root", str(tmp_path / "data"), "--results", str(results),
-              "--workers", "2", "-q"], tmp_path)
+    r = cli("run", "--plugin", PLUGIN, "--method", NAME, "--option", "sigma=0.4", "border=12",
+            "--datasets", ds, "--data-root", tmp_path / "data", "--results", results,
+            "--workers", "2", "-q", cwd=tmp_path, timeout=600, extra_env=OMP1)
     assert r.returncode == 0, r.stdout + r.stderr
     # the maps on disk are the method's with the options given (so the
     # options reached the worker processes), 8-bit at each image's size
@@ -61,21 +53,22 @@ def test_plugin_run_report_list_through_cli(tmp_path, plugin_method):
         np.testing.assert_array_equal(got, m.predict([rgb], [p.stem])[0])
         assert not np.array_equal(got, plugin_method(NAME).predict([rgb], [p.stem])[0])
     # the report has the method's row with numbers
-    r = _cli(["report", "--results", str(results)], tmp_path)
+    r = cli("report", "--results", results, cwd=tmp_path, timeout=600, extra_env=OMP1)
     assert r.returncode == 0, r.stdout + r.stderr
     row = next((ln for ln in r.stdout.splitlines() if ln.startswith(f"| {NAME} ")), None)
     assert row is not None, r.stdout
     nums = [float(x) for x in re.findall(r"\d+\.\d+", row)]
     assert len(nums) >= 2 and all(0 <= x <= 1 for x in nums), row
     # listed by 'salbench list methods --json --plugin'
-    r = _cli(["list", "methods", "--json", "--no-cost", "--plugin", str(PLUGIN)], tmp_path)
+    r = cli("list", "methods", "--json", "--no-cost", "--plugin", PLUGIN, cwd=tmp_path, timeout=600, extra_env=OMP1)
     assert r.returncode == 0, r.stderr
     rows = [x for x in json.loads(r.stdout) if x.get("name") == NAME]
     assert len(rows) == 1 and rows[0]["kind"] == "classical" and rows[0]["parallel"] == "processes"
 
 
+@pytest.mark.slow
 def test_plugin_bad_options_are_one_line(tmp_path):
-    ds = _small_dataset(tmp_path / "data", n=1)
+    ds = small_real_dataset(tmp_path / "data", 1)
     base = ["run", "--plugin", str(PLUGIN), "--method", NAME, "--datasets", ds,
             "--data-root", str(tmp_path / "data"), "--results", str(tmp_path / "r"), "-q"]
     for bad, expect in (("sigma=wide", ["sigma=wide", "float"]),
@@ -83,7 +76,7 @@ def test_plugin_bad_options_are_one_line(tmp_path):
                         ("border=0", ["border=0 must be >= 1"]),
                         ("sigmaa=1", ["'sigmaa'", "valid options", "sigma (float", "border (int",
                                       "use_center_prior (bool"])):
-        r = _cli(base + ["--option", bad], tmp_path)
+        r = cli(*base, "--option", bad, cwd=tmp_path, timeout=600, extra_env=OMP1)
         assert r.returncode == 2, (bad, r.stdout, r.stderr)
         # the runner may say which plugin it loaded; the error itself is one line
         assert "Traceback" not in r.stderr, r.stderr

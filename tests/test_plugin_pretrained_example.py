@@ -11,27 +11,35 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from helpers import cli
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "plugins" / "pretrained_net"
 
 
-def _run(args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env,
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "OMP_NUM_THREADS": "1"}
+
+
+def _script(args, cwd):
+    """``python SCRIPT ARGS`` (the example's own scripts), exit 0."""
+    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=_env(),
                        timeout=600)
     assert r.returncode == 0, (args, r.stdout[-3000:], r.stderr[-3000:])
     return r
 
 
+@pytest.mark.slow
 def test_plugin_example_runs_and_reports(tmp_path):
     weights = tmp_path / "tiny_net.pth"
-    _run([str(EXAMPLE / "make_weights.py"), str(weights)], tmp_path)
+    _script([str(EXAMPLE / "make_weights.py"), str(weights)], tmp_path)
     assert weights.is_file()
     # the weights are deterministic
-    _run([str(EXAMPLE / "make_weights.py"), str(tmp_path / "again.pth")], tmp_path)
+    _script([str(EXAMPLE / "make_weights.py"), str(tmp_path / "again.pth")], tmp_path)
     import torch
     a = torch.load(weights, weights_only=True)
     b = torch.load(tmp_path / "again.pth", weights_only=True)
@@ -39,10 +47,10 @@ def test_plugin_example_runs_and_reports(tmp_path):
     assert 50_000 < sum(v.numel() for k, v in a.items() if "running" not in k and "num_batches" not in k) < 150_000
 
     data, results = tmp_path / "data", tmp_path / "results"
-    _run(["-m", "salbench.cli", "demo", "--data-root", str(data)], tmp_path)  # the demo set, here
-    _run(["-m", "salbench.cli", "run", "--plugin", str(EXAMPLE / "tiny_net_plugin.py"),
-          "--method", "tinynet", "--weights", str(weights), "--datasets", "demo",
-          "--data-root", str(data), "--results", str(results), "-q"], tmp_path)
+    cli("demo", "--data-root", data, cwd=tmp_path, env=_env(), timeout=600, check_rc=0)  # the demo set, here
+    cli("run", "--plugin", EXAMPLE / "tiny_net_plugin.py", "--method", "tinynet", "--weights", weights,
+        "--datasets", "demo", "--data-root", data, "--results", results, "-q", cwd=tmp_path, env=_env(),
+        timeout=600, check_rc=0)
     maps = sorted((results / "tinynet" / "demo").glob("*.png"))
     images = {p.stem: p for p in (data / "demo" / "test" / "images").glob("*.jpg")}
     assert maps and len(maps) == len(images)
@@ -51,8 +59,8 @@ def test_plugin_example_runs_and_reports(tmp_path):
         w, h = Image.open(images[mp.stem]).size
         assert m.dtype == np.uint8 and m.shape == (h, w)
 
-    rep = _run(["-m", "salbench.cli", "report", "--results", str(results),
-                "--columns", "params,gmacs"], tmp_path).stdout
+    rep = cli("report", "--results", results, "--columns", "params,gmacs", cwd=tmp_path, env=_env(), timeout=600,
+              check_rc=0).stdout
     row = next(line for line in rep.splitlines() if "tinynet" in line)
     cells = [c.strip() for c in row.strip().strip("|").split("|")]
     assert cells[0] == "tinynet"

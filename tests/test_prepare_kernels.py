@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from salbench.metrics import Evaluator
 
@@ -42,6 +43,7 @@ def _child(cache_dir) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_cold_cache_compiles_in_two_processes_then_loads(tmp_path):
     cold = _child(tmp_path / "numba")
     assert cold["cached_before"] is False and cold["done"] == {"backend": "jit", "parallel_compile": True}

@@ -13,60 +13,20 @@ from salbench.errors import SalbenchError
 from salbench.metrics import Evaluator
 from salbench.metrics.protocols import DEFAULT_PROTOCOL, PROTOCOLS, Protocol, get_protocol
 
+from helpers import assert_parity, random_pair
+from naive import r3net_dataset, r3net_pr_mae
+
 TOL = numeric.PARITY_TOL
 
 
-# --- reference: what R3Net's evaluation does, step by step -------------------
-
-def r3net_pr_mae(prediction: np.ndarray, gt: np.ndarray):
-    """One image, uint8 map and uint8 GT (written from the description of
-    ``cal_precision_recall_mae``: /255, hard GT at > 0.5, thresholds t/255
-    with ``>``, eps 1e-4 on both terms of P and R, MAE on the soft GT)."""
-    assert prediction.dtype == np.uint8 and gt.dtype == np.uint8
-    eps = 1e-4
-    pred = prediction / 255.0
-    soft = gt / 255.0
-    mae = np.mean(np.abs(pred - soft))
-    hard_gt = (soft > 0.5).astype(np.float64)
-    n_gt = hard_gt.sum()
-    precision, recall = [], []
-    for thr in range(256):
-        binary = (pred > thr / 255.0).astype(np.float64)
-        tp = (binary * hard_gt).sum()
-        n_pred = binary.sum()
-        precision.append((tp + eps) / (n_pred + eps))
-        recall.append((tp + eps) / (n_gt + eps))
-    return precision, recall, mae
-
-
-def r3net_dataset(pairs):
-    """``infer.py``: running means of each threshold's P and R and of the MAE
-    (``AvgMeter``), then F (β² = 0.3) of the averaged curves, max over t."""
-    p_sum = [0.0] * 256
-    r_sum = [0.0] * 256
-    mae_sum = 0.0
-    for pred, gt in pairs:
-        p, r, m = r3net_pr_mae(pred, gt)
-        for i in range(256):
-            p_sum[i] += p[i]
-            r_sum[i] += r[i]
-        mae_sum += m
-    n = len(pairs)
-    p_avg = [s / n for s in p_sum]
-    r_avg = [s / n for s in r_sum]
-    f = [(1 + 0.3) * p * r / (0.3 * p + r) for p, r in zip(p_avg, r_avg)]
-    return {"max_f": max(f), "mae": mae_sum / n, "precision": p_avg, "recall": r_avg, "f": f}
-
+# the reference, what R3Net's evaluation does step by step: naive.r3net_pr_mae / r3net_dataset
 
 def _pairs(rng, n=8):
     out = []
     for i in range(n):
         h, w = rng.integers(5, 60, size=2)
-        gt = (rng.random((h, w)) * 256).astype(np.uint8)  # grey GT: soft MAE differs from hard
-        if i % 3 == 0:
-            gt = np.where(gt > 100, 255, 0).astype(np.uint8)
-        pred = np.clip(gt * 0.7 + rng.random((h, w)) * 90, 0, 255).astype(np.uint8)
-        out.append((pred, gt))
+        # grey GT (soft MAE differs from hard), every third binarised
+        out.append(random_pair(rng, h, w, "hard-grey-gt" if i % 3 == 0 else "grey-gt"))
     h, w = 16, 16
     out += [
         (np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)),        # empty GT, empty map
@@ -84,11 +44,10 @@ def assert_r3net_parity(pairs):
     got = ev.compute()
     want = r3net_dataset(pairs)
     assert got["protocol"] == "r3net"
-    assert got["max_f"] == pytest.approx(want["max_f"], abs=TOL, rel=1e-12)
-    assert got["mae"] == pytest.approx(want["mae"], abs=TOL, rel=0)
-    np.testing.assert_allclose(got["precision"], want["precision"], rtol=1e-12, atol=TOL)
-    np.testing.assert_allclose(got["recall"], want["recall"], rtol=1e-12, atol=TOL)
-    np.testing.assert_allclose(got["f_curve"], want["f"], rtol=1e-12, atol=TOL)
+    assert_parity(got["max_f"], want["max_f"], TOL, rel=1e-12, what="max_f")
+    assert_parity(got["mae"], want["mae"], TOL, what="mae")
+    assert_parity({"precision": got["precision"], "recall": got["recall"], "f": got["f_curve"]},
+                  {k: want[k] for k in ("precision", "recall", "f")}, TOL, rel=1e-12)
     return got
 
 

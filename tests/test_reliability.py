@@ -27,23 +27,9 @@ import pytest
 from salbench.errors import InputError, SalbenchError
 from salbench.data.imageio import read_map
 from salbench.store.results import ResultsStore
-from tests.helpers import cli, one_line_error
+from helpers import cli, cli_start, make_set, one_line_error, write_map_pairs
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _pairs(folder: Path, n: int, size: int = 24, seed: int = 0) -> tuple[Path, Path]:
-    rng = np.random.default_rng(seed)
-    pred, gt = folder / "pred", folder / "gt"
-    pred.mkdir(parents=True, exist_ok=True)
-    gt.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        g = np.zeros((size, size), np.uint8)
-        g[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 255
-        p = np.clip(g.astype(int) + rng.integers(-60, 60, g.shape), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(pred / f"im{i:04d}.png"), p)
-        cv2.imwrite(str(gt / f"im{i:04d}.png"), g)
-    return pred, gt
 
 
 def _png_chunk(ctype: bytes, data: bytes) -> bytes:
@@ -52,6 +38,7 @@ def _png_chunk(ctype: bytes, data: bytes) -> bytes:
 
 # -- 9. no code from the working directory ---------------------------------------
 
+@pytest.mark.slow
 def test_no_modules_imported_from_cwd(tmp_path):
     evil = tmp_path / "cwd"
     (evil / "salbench_methods").mkdir(parents=True)
@@ -59,7 +46,7 @@ def test_no_modules_imported_from_cwd(tmp_path):
     code = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
     for mod in ("tqdm.py", "argparse.py", "cv2.py", "salbench_methods/__init__.py"):
         (evil / mod).write_text(code)
-    pred, gt = _pairs(tmp_path, 3)
+    pred, gt = write_map_pairs(tmp_path, 3)
     for args in (["-m", "salbench.cli", "eval", "--pred", pred, "--gt", gt],
                  ["-m", "salbench", "eval", "--pred", pred, "--gt", gt], ["-m", "salbench.cli", "list"]):
         r = subprocess.run([sys.executable, *map(str, args)], cwd=evil, capture_output=True,
@@ -67,15 +54,15 @@ def test_no_modules_imported_from_cwd(tmp_path):
         assert r.returncode == 0, r.stderr
         assert not marker.exists(), (args, marker.read_text())
     # from the checkout itself salbench still imports (editable install)
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", "--version"], cwd=REPO,
-                       capture_output=True, text=True, timeout=60)
+    r = cli("--version", cwd=REPO, timeout=60)
     assert r.returncode == 0 and "salbench" in r.stdout
 
 
 # -- 3. output paths checked before any work ------------------------------------
 
+@pytest.mark.slow
 def test_eval_output_paths_checked_first(tmp_path):
-    pred, gt = _pairs(tmp_path, 3)
+    pred, gt = write_map_pairs(tmp_path, 3)
     base = ["eval", "--pred", pred, "--gt", gt]
     folder = tmp_path / "afolder"
     folder.mkdir()
@@ -111,7 +98,7 @@ def test_read_only_folder_checks_and_read_only_store():
     d = Path(tempfile.mkdtemp(prefix="salbench-ro-"))
     try:
         os.chmod(d, 0o755)
-        pred, gt = _pairs(d, 2)
+        pred, gt = write_map_pairs(d, 2)
         with ResultsStore(d / "results" / "salbench.sqlite") as s:
             s.put_results("m", "d", "pysodmetrics", {"count": 1, "mae": 0.5, "protocol": "pysodmetrics"},
                           {"a": {"mae": 0.5}}, "r1")
@@ -140,9 +127,7 @@ def test_read_only_folder_checks_and_read_only_store():
         assert "results folder" in r.stdout and "read-only" in r.stdout
         after = {p.name: p.stat().st_mtime_ns for p in (d / "results").iterdir()}
         assert after == before  # nothing written, no -wal / -shm created
-        r = subprocess.run([*nobody, sys.executable, "-m", "salbench.cli", "eval", "--pred", str(pred),
-                            "--gt", str(gt), "--json", str(d / "out.json")], cwd="/",
-                           capture_output=True, text=True, timeout=120)
+        r = cli("eval", "--pred", pred, "--gt", gt, "--json", d / "out.json", prefix=nobody, cwd="/", timeout=120)
         one_line_error(r, "--json", "read-only")
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -150,14 +135,13 @@ def test_read_only_folder_checks_and_read_only_store():
 
 # -- 2. eval --per-image interrupted ---------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,twice", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)])
 def test_eval_interrupt_keeps_rows_under_final_name(tmp_path, sig, twice):
-    pred, gt = _pairs(tmp_path, 1500, size=160)
+    pred, gt = write_map_pairs(tmp_path, 1500, size=160)
     out = tmp_path / "rows.csv"
     tmp = tmp_path / ".rows.csv.tmp"
-    p = subprocess.Popen([sys.executable, "-m", "salbench.cli", "eval", "--pred", str(pred), "--gt", str(gt),
-                          "--per-image", str(out), "--workers", "1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = cli_start("eval", "--pred", pred, "--gt", gt, "--per-image", out, "--workers", "1")
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp.exists() and tmp.stat().st_size > 2000):
         time.sleep(0.02)
@@ -230,7 +214,7 @@ def test_read_only_open_writes_nothing(tmp_path):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="bytes in file names: Linux")
 def test_non_utf8_names_survive_eval_and_store(tmp_path):
-    pred, gt = _pairs(tmp_path, 2)
+    pred, gt = write_map_pairs(tmp_path, 2)
     name = b"caf\xe9-\xff"
     for folder in (pred, gt):
         shutil.copy(folder / "im0000.png", os.fsencode(folder) + b"/" + name + b".png")
@@ -254,7 +238,7 @@ def test_non_utf8_names_survive_eval_and_store(tmp_path):
 # -- 6. degenerate E-measure ---------------------------------------------------------
 
 def test_degenerate_e_measure_flagged_value_kept(tmp_path):
-    pred, gt = _pairs(tmp_path, 3)
+    pred, gt = write_map_pairs(tmp_path, 3)
     cv2.imwrite(str(pred / "tiny.png"), np.array([[200]], np.uint8))
     cv2.imwrite(str(gt / "tiny.png"), np.array([[255]], np.uint8))
     cv2.imwrite(str(pred / "two.png"), np.array([[200, 10]], np.uint8))
@@ -283,8 +267,9 @@ def test_degenerate_e_measure_flagged_value_kept(tmp_path):
         assert ("degenerate", "tiny") in kinds
 
 
+@pytest.mark.slow
 def test_sanity_warnings_same_folder_and_jpeg_maps(tmp_path):
-    pred, gt = _pairs(tmp_path, 2)
+    pred, gt = write_map_pairs(tmp_path, 2)
     r = cli("eval", "--pred", gt, "--gt", gt, check_rc=0)
     assert "same folder" in r.stderr
     jp = tmp_path / "jpg"
@@ -297,8 +282,9 @@ def test_sanity_warnings_same_folder_and_jpeg_maps(tmp_path):
 
 # -- 7. decoders agree ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_readers_agree_on_truncated_and_bomb_files(tmp_path):
-    pred, gt = _pairs(tmp_path, 3)
+    pred, gt = write_map_pairs(tmp_path, 3)
     png = (pred / "im0001.png").read_bytes()
     (pred / "im0001.png").write_bytes(png[:-12])  # no IEND
     png2 = (pred / "im0002.png").read_bytes()
@@ -330,7 +316,7 @@ def test_readers_agree_on_truncated_and_bomb_files(tmp_path):
 
 
 def test_eval_lists_ignored_files_and_accepts_run_extensions(tmp_path):
-    pred, gt = _pairs(tmp_path, 2)
+    pred, gt = write_map_pairs(tmp_path, 2)
     (pred / "notes.txt").write_text("x")
     (pred / "scores.mat").write_bytes(b"\x00")
     g = cv2.imread(str(gt / "im0000.png"), cv2.IMREAD_GRAYSCALE)
@@ -369,9 +355,9 @@ def test_weight_file_errors_one_line_never_weights_only_false(tmp_path):
     assert str(parse_device("cpu")) == "cpu"
 
 
+@pytest.mark.slow
 def test_cli_user_errors(tmp_path):
     one_line_error(cli("datasets", "--data-root", tmp_path / "nonexistent"), "data root", "does not exist")
-    from tests.helpers import make_set
     make_set(tmp_path / "ds", 2, size=(48, 48))
     (tmp_path / "text.pt").write_text("hello\n")
     r = cli("run", "--method", "r3net", "--device", "bogus", "--dataset", tmp_path / "ds",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ from salbench.run.evaluate import evaluate_pairs
 from salbench.report.render import render_latex, render_markdown
 from salbench.report.tables import build_table
 from salbench.store.results import ResultsStore
+
+from helpers import cli
 
 METHODS = {  # label -> how its maps are made from the GT and the image
     "good": lambda gt, img, rng: ndimage.gaussian_filter(gt.astype(float), 1.5),
@@ -169,12 +170,11 @@ def test_latex_structure_and_compiles(store_dir, tmp_path):
     assert (tmp_path / "t.pdf").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_report_command_writes_markdown_and_figures(store_dir, tmp_path):
     out = tmp_path / "reports" / "demo.md"
     figs = tmp_path / "reports" / "fig"
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", "report", "--results",
-                        str(store_dir / "results"), "-o", str(out), "--figures", str(figs)],
-                       capture_output=True, text=True, timeout=300)
+    r = cli("report", "--results", store_dir / "results", "-o", out, "--figures", figs)
     assert r.returncode == 0, r.stderr
     md = out.read_text()
     assert "Protocol: pysodmetrics" in md
@@ -185,14 +185,11 @@ def test_report_command_writes_markdown_and_figures(store_dir, tmp_path):
             png = figs / f"{kind}_{ds}_pysodmetrics.png"
             assert Image.open(png).size[0] > 300
             assert (figs / f"{kind}_{ds}_pysodmetrics.pdf").read_bytes()[:4] == b"%PDF"
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", "report", "--results", str(store_dir / "results"),
-                        "--format", "latex", "--protocol", "r3net"], capture_output=True, text=True)
+    r = cli("report", "--results", store_dir / "results", "--format", "latex", "--protocol", "r3net")
     assert r.returncode == 0 and r"\textcolor{red}" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", "report", "--results", str(tmp_path / "none")],
-                       capture_output=True, text=True)
+    r = cli("report", "--results", tmp_path / "none")
     assert r.returncode == 2 and "no results store" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", "report", "--results", str(store_dir / "results"),
-                        "--metrics", "maxF,bogus"], capture_output=True, text=True)
+    r = cli("report", "--results", store_dir / "results", "--metrics", "maxF,bogus")
     assert r.returncode == 2 and "unknown metric" in r.stderr
 
 
@@ -223,26 +220,22 @@ def partial_store(tmp_path_factory):
     return root / "results"
 
 
-def _report(results: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "salbench.cli", "report", "--results", str(results), *args],
-                          capture_output=True, text=True, timeout=300)
-
-
 def _head(md: str) -> list[str]:
     return [c.strip() for c in next(ln for ln in md.splitlines() if ln.startswith("| Method")).split("|")]
 
 
 @pytest.mark.parametrize("spelling", ["pascal", "Pascal-S", "pascals"])
 def test_report_datasets_any_spelling_selects_the_stored_name(partial_store, spelling):
-    r = _report(partial_store, "--datasets", spelling)
+    r = cli("report", "--results", partial_store, "--datasets", spelling)
     assert r.returncode == 0, r.stderr
     assert _head(r.stdout)[1:-1] == ["Method", "PASCAL-S (3/850) Fβ", "PASCAL-S (3/850) MAE"]
     rows = [ln.split("|")[1].strip() for ln in r.stdout.splitlines() if ln.startswith("| ")][1:]
     assert sorted(rows) == ["good", "mid"]
 
 
+@pytest.mark.slow
 def test_report_figures_accept_any_spelling(partial_store, tmp_path):
-    r = _report(partial_store, "--datasets", "pascals", "--figures", str(tmp_path / "fig"))
+    r = cli("report", "--results", partial_store, "--datasets", "pascals", "--figures", str(tmp_path / "fig"))
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == [
         "fmeasure_PASCAL-S_pysodmetrics.pdf", "fmeasure_PASCAL-S_pysodmetrics.png",
@@ -250,7 +243,7 @@ def test_report_figures_accept_any_spelling(partial_store, tmp_path):
 
 
 def test_partial_marks_in_markdown_through_the_cli(partial_store):
-    r = _report(partial_store, "--datasets", "sod,pascal,mine")
+    r = cli("report", "--results", partial_store, "--datasets", "sod,pascal,mine")
     assert r.returncode == 0, r.stderr
     md = r.stdout
     # SOD: rows differ in n -> per-cell marks; PASCAL-S: one n -> in the header; mine: never partial
@@ -263,13 +256,13 @@ def test_partial_marks_in_markdown_through_the_cli(partial_store):
     assert not any("/" in c for c in cells["good"][2:] + cells["mid"][2:])
     assert cells["mid"][4:] == ["–", "–"]
     assert "n/N: a partial dataset: scored on the n images found of its N registered images" in md
-    full = _report(partial_store, "--datasets", "mine")
+    full = cli("report", "--results", partial_store, "--datasets", "mine")
     assert full.returncode == 0 and "n/N" not in full.stdout and "/" not in "".join(_head(full.stdout))
 
 
 def test_partial_marks_in_latex_through_the_cli(partial_store, tmp_path):
     out = tmp_path / "t.tex"
-    r = _report(partial_store, "--datasets", "sod,pascal,mine", "-o", str(out))
+    r = cli("report", "--results", partial_store, "--datasets", "sod,pascal,mine", "-o", str(out))
     assert r.returncode == 0, r.stderr
     tex = out.read_text()
     body = tex[tex.index(r"\begin{tabular}"):tex.index(r"\end{tabular}")]
@@ -284,16 +277,17 @@ def test_partial_marks_in_latex_through_the_cli(partial_store, tmp_path):
     assert "n/N: a partial dataset" in caption
 
 
+@pytest.mark.slow
 def test_rows_in_the_users_order_or_sorted_by_a_metric(store_dir):
     res = store_dir / "results"
-    r = _report(res, "--datasets", "SOD", "--methods", "noise,good,bad")
+    r = cli("report", "--results", res, "--datasets", "SOD", "--methods", "noise,good,bad")
     assert r.returncode == 0, r.stderr
     rows = [ln.split("|")[1].strip() for ln in r.stdout.splitlines() if ln.startswith("| ") and "Method" not in ln]
     assert rows == ["noise", "good", "bad"]
     for spec, first in (("maxF", "good"), ("mae:SOD", "good")):
-        r = _report(res, "--datasets", "SOD", "--methods", "noise,bad,good,mid", "--sort", spec)
+        r = cli("report", "--results", res, "--datasets", "SOD", "--methods", "noise,bad,good,mid", "--sort", spec)
         rows = [ln.split("|")[1].strip() for ln in r.stdout.splitlines()
                 if ln.startswith("| ") and "Method" not in ln]
         assert rows[0] == first and rows[-1] in ("noise", "bad"), (spec, rows)
-    r = _report(res, "--sort", "nope")
+    r = cli("report", "--results", res, "--sort", "nope")
     assert r.returncode == 2 and "unknown metric" in r.stderr

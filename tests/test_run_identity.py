@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -74,6 +72,7 @@ def _summary(res: Path, method: str, dataset: str, protocol: str = "pysodmetrics
 
 # -- options ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_options_are_typed_and_bad_ones_are_one_line_errors(tmp_path, plugin):
     make_set(tmp_path / "set", 3)
     res = tmp_path / "res"
@@ -100,6 +99,7 @@ def test_options_are_typed_and_bad_ones_are_one_line_errors(tmp_path, plugin):
 
 # -- resume identity ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_resume_refuses_changed_code_or_batch_size_and_recompute_replaces(tmp_path, plugin):
     make_set(tmp_path / "set", 4)
     res = tmp_path / "res"
@@ -127,6 +127,7 @@ def test_resume_refuses_changed_code_or_batch_size_and_recompute_replaces(tmp_pa
         assert runs[-1]["source_sha256"] != runs[0]["source_sha256"]
 
 
+@pytest.mark.slow
 def test_changed_images_are_repredicted_not_mixed(tmp_path, plugin):
     names = make_set(tmp_path / "set", 4)
     res = tmp_path / "res"
@@ -148,6 +149,7 @@ def test_changed_images_are_repredicted_not_mixed(tmp_path, plugin):
     assert _summary(res, "contrast-test", "set")["count"] == 5
 
 
+@pytest.mark.slow
 def test_two_dataset_folders_with_one_basename_never_share_maps(tmp_path, plugin):
     make_set(tmp_path / "a" / "set", 3)
     make_set(tmp_path / "b" / "set", 3, start=10)
@@ -159,6 +161,7 @@ def test_two_dataset_folders_with_one_basename_never_share_maps(tmp_path, plugin
     assert "3 predicted now" in r.stderr
 
 
+@pytest.mark.slow
 def test_a_run_folder_is_locked_while_written(tmp_path, plugin):
     from salbench.run.identity import FolderLock
     make_set(tmp_path / "set", 2)
@@ -180,6 +183,7 @@ def _write_maps(folder: Path, names: list[str], value: int, size=(64, 48)) -> No
         Image.fromarray(rng.integers(0, 256, (size[1], size[0]), dtype=np.uint8)).save(folder / f"{n}.png")
 
 
+@pytest.mark.slow
 def test_precomputed_maps_identity(tmp_path):
     names = make_set(tmp_path / "set", 3, size=(64, 48))
     make_set(tmp_path / "other", 3, size=(64, 48))
@@ -210,6 +214,7 @@ def test_precomputed_maps_identity(tmp_path):
 
 # -- datasets ------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_partial_dataset_is_scored_and_marked_strict_refuses(tmp_path, plugin):
     root = tmp_path / "data"
     make_set(root / "SOD", 3)
@@ -230,6 +235,7 @@ def test_partial_dataset_is_scored_and_marked_strict_refuses(tmp_path, plugin):
 
 # -- registry ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_plugin_cannot_silently_replace_a_builtin(tmp_path):
     make_set(tmp_path / "set", 2)
     src = PLUGIN.replace('name = "contrast-test"', 'name = "bsca"')
@@ -350,6 +356,7 @@ def _r3net_checkpoint(path: Path, seed: int) -> None:
                 "model": model.state_dict(), "iteration": seed}, path)
 
 
+@pytest.mark.slow
 def test_an_implicit_checkpoint_is_hashed_and_a_newer_one_never_mixes_in(tmp_path):
     make_set(tmp_path / "set", 3, size=(64, 48))
     ck = tmp_path / "ck"
@@ -377,6 +384,7 @@ def test_an_implicit_checkpoint_is_hashed_and_a_newer_one_never_mixes_in(tmp_pat
 
 # -- the paper-table workload: many published map sets in one command ---------------------------
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("layout", ["dataset/method", "method/dataset"])
 def test_many_map_sets_in_one_command(tmp_path, shared_data, layout):
@@ -461,9 +469,8 @@ def test_a_dataset_named_dotdot_cannot_place_maps_outside_results(tmp_path, plug
     make_set(tmp_path / "a" / "set", 2)
     work = tmp_path / "a" / "set" / "images"
     # run from inside the dataset: '..' resolves to the folder 'set'
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", "run", "--plugin", str(plugin), "--method",
-                        "contrast-test", "--datasets", "..", "--results", str(tmp_path / "res"), "-q"],
-                       cwd=work, capture_output=True, text=True, timeout=300)
+    r = cli("run", "--plugin", plugin, "--method", "contrast-test", "--datasets", "..", "--results",
+            tmp_path / "res", "-q", cwd=work)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "res" / "contrast-test" / "set").is_dir()
     assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["contrast-test", "salbench.sqlite"]

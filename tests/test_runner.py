@@ -9,16 +9,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from salbench.data import demo
+from helpers import cli, cli_start, make_set
 from salbench.store.results import ResultsStore
 
 PLUGIN = textwrap.dedent('''
@@ -94,33 +92,11 @@ def plugin(tmp_path):
     return p
 
 
-def make_set(folder: Path, n: int, start: int = 0) -> list[str]:
-    """n real demo samples as an ad-hoc dataset folder (images/ + gt/)."""
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    (folder / "gt").mkdir(parents=True, exist_ok=True)
-    names = []
-    for i in range(start, start + n):
-        img, gt = demo.make_sample("test", i)
-        name = f"s{i:03d}"
-        Image.fromarray(img).save(folder / "images" / f"{name}.jpg", quality=92)
-        Image.fromarray(gt).save(folder / "gt" / f"{name}.png")
-        names.append(name)
-    return names
-
-
-def salbench(*args, check_rc=None, timeout=300):
-    r = subprocess.run([sys.executable, "-m", "salbench.cli", *map(str, args)],
-                       capture_output=True, text=True, timeout=timeout)
-    if check_rc is not None:
-        assert r.returncode == check_rc, f"rc={r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
-
-
 def test_plugin_run_writes_maps_scores_and_run_record(tmp_path, plugin):
     names = make_set(tmp_path / "set8", 8)
     res = tmp_path / "results"
-    salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", tmp_path / "set8",
-             "--results", res, "--workers", "2", "-q", check_rc=0)
+    cli("run", "--plugin", plugin, "--method", "centre-test", "--datasets", tmp_path / "set8",
+        "--results", res, "--workers", "2", "-q", check_rc=0)
     out = res / "centre-test" / "set8"
     for n in names:
         m = np.asarray(Image.open(out / f"{n}.png"))
@@ -145,13 +121,13 @@ def test_plugin_run_writes_maps_scores_and_run_record(tmp_path, plugin):
         assert run["git_revision"] and sorted(run["protocols"]) == ["pysodmetrics", "r3net"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_same_scores(tmp_path, plugin):
     make_set(tmp_path / "set16", 16)
     res = tmp_path / "results"
     out = res / "slow-test" / "set16"
-    cmd = [sys.executable, "-m", "salbench.cli", "run", "--plugin", str(plugin), "--method", "slow-test",
-           "--datasets", str(tmp_path / "set16"), "--results", str(res), "--option", "delay=0.3", "-q"]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = cli_start("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set16",
+                  "--results", res, "--option", "delay=0.3", "-q", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("*.png"))) < 4:
         time.sleep(0.05)
@@ -161,13 +137,13 @@ def test_killed_run_resumes_with_same_scores(tmp_path, plugin):
     assert 4 <= len(done) < 16, "the run should have been killed mid-way"
     for f in done:  # atomic writes: every final PNG is whole
         assert np.asarray(Image.open(f)).size > 0
-    r = salbench("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set16",
-                 "--results", res, "--option", "delay=0.3", "-q", check_rc=0)
+    r = cli("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set16",
+            "--results", res, "--option", "delay=0.3", "-q", check_rc=0)
     assert f"resuming, {len(done)} of 16 maps" in r.stderr
     # an uninterrupted run elsewhere gives the same maps and the same scores
     res2 = tmp_path / "results2"
-    salbench("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set16",
-             "--results", res2, "--option", "delay=0.0", "-q", check_rc=0)
+    cli("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set16",
+        "--results", res2, "--option", "delay=0.0", "-q", check_rc=0)
     for f in sorted(out.glob("*.png")):
         assert np.array_equal(np.asarray(Image.open(f)),
                               np.asarray(Image.open(res2 / "slow-test" / "set16" / f.name)))
@@ -186,13 +162,14 @@ def test_killed_run_resumes_with_same_scores(tmp_path, plugin):
         assert runs[1]["n_resumed"] == len(done) and runs[1]["n_predicted"] == 16 - len(done)
 
 
+@pytest.mark.slow
 def test_corrupt_image_is_a_reported_problem(tmp_path, plugin):
     make_set(tmp_path / "set6", 6)
     bad = tmp_path / "set6" / "images" / "s002.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     res = tmp_path / "results"
-    r = salbench("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set6",
-                 "--results", res, "-q", check_rc=1)
+    r = cli("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set6",
+            "--results", res, "-q", check_rc=1)
     assert "s002.jpg" in r.stderr and "problem" in r.stderr
     assert len(list((res / "slow-test" / "set6").glob("*.png"))) == 5
     with ResultsStore(res / "salbench.sqlite") as s:
@@ -201,24 +178,24 @@ def test_corrupt_image_is_a_reported_problem(tmp_path, plugin):
         assert run["status"] == "done-with-problems" and "s002.jpg" in run["problems"][0]
     # an unreadable GT: that image is left out of the scores, and said so
     (tmp_path / "set6" / "gt" / "s004.png").write_bytes(b"not a png")
-    r = salbench("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set6",
-                 "--results", res, "-q", check_rc=1)
+    r = cli("run", "--plugin", plugin, "--method", "slow-test", "--datasets", tmp_path / "set6",
+            "--results", res, "-q", check_rc=1)
     assert "s004.png" in r.stderr and "4/6 maps evaluated" in r.stderr
     # the same with the process pool, and with threads
     for method in ("centre-test", "thread-test"):
-        r = salbench("run", "--plugin", plugin, "--method", method, "--datasets", tmp_path / "set6",
-                     "--results", res, "--workers", "2", "-q", "--protocol", "r3net", check_rc=1)
+        r = cli("run", "--plugin", plugin, "--method", method, "--datasets", tmp_path / "set6",
+                "--results", res, "--workers", "2", "-q", "--protocol", "r3net", check_rc=1)
         assert "s002.jpg" in r.stderr
         assert len(list((res / method / "set6").glob("*.png"))) == 5
 
 
+@pytest.mark.slow
 def test_two_runs_write_one_store_at_once(tmp_path, plugin):
     make_set(tmp_path / "set8", 8)
     res = tmp_path / "results"
-    procs = [subprocess.Popen([sys.executable, "-m", "salbench.cli", "run", "--plugin", str(plugin),
-                               "--method", "centre-test", "--name", label, "--option", f"sigma={sig}",
-                               "--datasets", str(tmp_path / "set8"), "--results", str(res),
-                               "--workers", "1", "-q"], stderr=subprocess.PIPE, text=True)
+    procs = [cli_start("run", "--plugin", plugin, "--method", "centre-test", "--name", label, "--option",
+                       f"sigma={sig}", "--datasets", tmp_path / "set8", "--results", res, "--workers", "1", "-q",
+                       stdout=None)
              for label, sig in (("A", 0.2), ("B", 0.5))]
     for p in procs:
         _, err = p.communicate(timeout=300)
@@ -231,19 +208,20 @@ def test_two_runs_write_one_store_at_once(tmp_path, plugin):
         assert s.count("image_scores") == 4 * 8
 
 
+@pytest.mark.slow
 def test_crf_maps_and_fps_with_and_without_crf(tmp_path, plugin):
     make_set(tmp_path / "set3", 3)
     res = tmp_path / "results"
-    salbench("run", "--plugin", plugin, "--method", "crf-test", "--datasets", tmp_path / "set3",
-             "--results", res, "--workers", "2", "--protocol", "pysodmetrics", "-q", check_rc=0)
+    cli("run", "--plugin", plugin, "--method", "crf-test", "--datasets", tmp_path / "set3",
+        "--results", res, "--workers", "2", "--protocol", "pysodmetrics", "-q", check_rc=0)
     out = res / "crf-test" / "set3"
     raw = sorted((out / ".raw").glob("*.png"))
     final = sorted(out.glob("*.png"))
     assert len(raw) == len(final) == 3
     assert any(not np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
                for a, b in zip(raw, final))
-    salbench("run", "--plugin", plugin, "--method", "crf-test", "--no-crf", "--datasets",
-             tmp_path / "set3", "--results", res, "--protocol", "pysodmetrics", "-q", check_rc=0)
+    cli("run", "--plugin", plugin, "--method", "crf-test", "--no-crf", "--datasets",
+        tmp_path / "set3", "--results", res, "--protocol", "pysodmetrics", "-q", check_rc=0)
     with ResultsStore(res / "salbench.sqlite") as s:
         run = s.latest_run("crf-test", "set3")
         assert run["crf"] == 1 and run["fps"] > run["fps_crf"] > 0
@@ -252,37 +230,39 @@ def test_crf_maps_and_fps_with_and_without_crf(tmp_path, plugin):
     assert len(list((res / "crf-test-nocrf" / "set3").glob("*.png"))) == 3
 
 
+@pytest.mark.slow
 def test_bad_invocations_fail_cleanly(tmp_path, plugin):
     make_set(tmp_path / "set2", 2)
     res = tmp_path / "results"
-    r = salbench("run", "--method", "maps", "--datasets", "ECSSD", "--data-root", tmp_path, "--results",
-                 res, "--maps", tmp_path, check_rc=2)
+    r = cli("run", "--method", "maps", "--datasets", "ECSSD", "--data-root", tmp_path, "--results",
+            res, "--maps", tmp_path, check_rc=2)
     assert "ECSSD not found" in r.stderr and "cuhk" in r.stderr and "Traceback" not in r.stderr
-    r = salbench("run", "--method", "no-such-method", "--datasets", tmp_path / "set2", "--results", res,
-                 check_rc=2)
+    r = cli("run", "--method", "no-such-method", "--datasets", tmp_path / "set2", "--results", res,
+            check_rc=2)
     assert "unknown method" in r.stderr
-    r = salbench("run", "--method", "maps", "--datasets", tmp_path / "set2", "--results", res, check_rc=2)
+    r = cli("run", "--method", "maps", "--datasets", tmp_path / "set2", "--results", res, check_rc=2)
     assert "--maps DIR" in r.stderr
-    r = salbench("run", "--plugin", plugin, "--method", "notready-test", "--datasets", tmp_path / "set2",
-                 "--results", res, check_rc=2)
+    r = cli("run", "--plugin", plugin, "--method", "notready-test", "--datasets", tmp_path / "set2",
+            "--results", res, check_rc=2)
     assert "needs its weights" in r.stderr and "AssertionError" not in r.stderr
     assert not list(res.glob("notready-test/*/*.png"))
     # resuming into maps made with other options is refused
-    salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", tmp_path / "set2",
-             "--results", res, "-q", check_rc=0)
-    r = salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", tmp_path / "set2",
-                 "--results", res, "--option", "sigma=0.5", "-q", check_rc=2)
+    cli("run", "--plugin", plugin, "--method", "centre-test", "--datasets", tmp_path / "set2",
+        "--results", res, "-q", check_rc=0)
+    r = cli("run", "--plugin", plugin, "--method", "centre-test", "--datasets", tmp_path / "set2",
+            "--results", res, "--option", "sigma=0.5", "-q", check_rc=2)
     assert "other settings" in r.stderr and "--name" in r.stderr
     # --datasets all: missing test sets are one line each; a partial one is a warning
     shutil.copytree(tmp_path / "set2", tmp_path / "root" / "SOD")
-    r = salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", "all", "--data-root",
-                 tmp_path / "root", "--results", res, "-q", check_rc=0)
+    r = cli("run", "--plugin", plugin, "--method", "centre-test", "--datasets", "all", "--data-root",
+            tmp_path / "root", "--results", res, "-q", check_rc=0)
     assert r.stderr.count("skipping ") == 4 and "2 of its 300 registered pairs" in r.stderr
-    r = salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", "all", "--data-root",
-                 tmp_path / "empty", "--results", res, "-q", check_rc=2)
+    r = cli("run", "--plugin", plugin, "--method", "centre-test", "--datasets", "all", "--data-root",
+            tmp_path / "empty", "--results", res, "-q", check_rc=2)
     assert "none of the test sets" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_maps_method_missing_map_and_dataset_subfolders(tmp_path, shared_data):
     sod = shared_data / "SOD"
@@ -299,8 +279,8 @@ def test_maps_method_missing_map_and_dataset_subfolders(tmp_path, shared_data):
     (maps / f"{names[4]}.png").unlink()
     res = tmp_path / "results"
     # default: the maps are evaluated where they are, nothing is copied
-    r = salbench("run", "--method", "maps", "--maps", tmp_path / "published", "--name", "DSS",
-                 "--datasets", ds, "--results", res, "-q", check_rc=1)
+    r = cli("run", "--method", "maps", "--maps", tmp_path / "published", "--name", "DSS",
+            "--datasets", ds, "--results", res, "-q", check_rc=1)
     assert f"{names[4]}.png" in r.stderr and "no precomputed map" in r.stderr
     out = res / "DSS" / "sod10"
     assert not list(out.glob("*.png"))
@@ -309,8 +289,8 @@ def test_maps_method_missing_map_and_dataset_subfolders(tmp_path, shared_data):
         [run] = s.runs("DSS", "sod10")
         assert run["identity"]["method_identity"]["maps_folder"] == str(maps.resolve())
     # --copy-maps: a self-contained results folder
-    r = salbench("run", "--method", "maps", "--maps", tmp_path / "published", "--name", "DSS",
-                 "--datasets", ds, "--results", res, "-q", "--copy-maps", check_rc=1)
+    r = cli("run", "--method", "maps", "--maps", tmp_path / "published", "--name", "DSS",
+            "--datasets", ds, "--results", res, "-q", "--copy-maps", check_rc=1)
     assert sorted(p.stem for p in out.glob("*.png")) == [n for n in names if n != names[4]]
     for n in names[:3]:
         assert np.array_equal(np.asarray(Image.open(out / f"{n}.png")),
@@ -325,9 +305,9 @@ def test_published_dss_maps_reproduce_the_paper_on_sod(tmp_path, shared_data):
     """DSS's released maps on SOD through the maps method, under protocol r3net,
     against the R3Net paper's Table 2 (0.842 / 0.118)."""
     res = tmp_path / "results"
-    salbench("run", "--method", "maps", "--maps", shared_data / "maps" / "SOD" / "DSS", "--name", "DSS",
-             "--datasets", "SOD", "--data-root", shared_data, "--results", res, "--protocol", "r3net",
-             "-q", check_rc=0)
+    cli("run", "--method", "maps", "--maps", shared_data / "maps" / "SOD" / "DSS", "--name", "DSS",
+        "--datasets", "SOD", "--data-root", shared_data, "--results", res, "--protocol", "r3net",
+        "-q", check_rc=0)
     assert not list((res / "DSS" / "SOD").glob("*.png"))  # referenced, not copied
     with ResultsStore(res / "salbench.sqlite") as s:
         [row] = s.summaries(methods=["DSS"], protocol="r3net")
@@ -342,9 +322,9 @@ def test_plugin_on_real_pascal_s(tmp_path, shared_data, plugin):
     """PASCAL-S (850 images, grey-level GT) found under the shared data root by
     its registered name, predicted by the plugin in a process pool, evaluated."""
     res = tmp_path / "results"
-    r = salbench("run", "--plugin", plugin, "--method", "centre-test", "--datasets", "pascal-s",
-                 "--data-root", shared_data, "--results", res, "--workers", "2", "--protocol",
-                 "pysodmetrics", "-q", check_rc=0)
+    r = cli("run", "--plugin", plugin, "--method", "centre-test", "--datasets", "pascal-s",
+            "--data-root", shared_data, "--results", res, "--workers", "2", "--protocol",
+            "pysodmetrics", "-q", check_rc=0)
     assert "850/850 maps evaluated" in r.stderr
     assert len(list((res / "centre-test" / "PASCAL-S").glob("*.png"))) == 850
     with ResultsStore(res / "salbench.sqlite") as s:

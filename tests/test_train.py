@@ -21,6 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import cli, make_set
 from salbench.errors import InputError, SalbenchError
 from salbench.nn import data as D
 from salbench.nn import train as T
@@ -41,25 +42,11 @@ def tiny_plugin() -> Path:
 
 def make_pairs(folder: Path, n: int = 6, size: tuple[int, int] = (72, 60), seed: int = 0,
                grey_gt: bool = False) -> Path:
-    """Real JPEG images with a red ellipse on a blue background and PNG masks of
-    the ellipse (grey level 200 instead of 255 when ``grey_gt``)."""
-    rng = np.random.default_rng(seed)
-    (folder / "images").mkdir(parents=True)
-    (folder / "gt").mkdir()
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    for i in range(n):
-        cx, cy = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h
-        rx, ry = rng.uniform(0.15, 0.3) * w, rng.uniform(0.15, 0.3) * h
-        fg = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
-        img = np.zeros((h, w, 3), np.uint8)
-        img[..., 2] = 220
-        img[fg] = (230, 20, 20)
-        noise = rng.integers(0, 20, size=img.shape, dtype=np.uint8)
-        Image.fromarray(np.clip(img.astype(int) + noise - 10, 0, 255).astype(np.uint8)).save(
-            folder / "images" / f"im{i:02d}.jpg", quality=95)
-        Image.fromarray(np.where(fg, 200 if grey_gt else 255, 0).astype(np.uint8)).save(
-            folder / "gt" / f"im{i:02d}.png")
+    """``folder/images/im00.jpg`` ... and ``gt/im00.png`` ...: real JPEG images with a
+    red ellipse on a blue background and PNG masks of the ellipse (grey level 200
+    instead of 255 when ``grey_gt``), by :func:`helpers.make_set`. Returns ``folder``."""
+    make_set(folder, n, size=size, source="ellipse", seed=seed, prefix="im", digits=2, quality=95,
+             grey_gt=200 if grey_gt else None)
     return folder
 
 
@@ -313,10 +300,8 @@ def test_cli_errors_are_clear(tiny_plugin, tmp_path):
 # end to end through the real CLI, and the GPU script's smoke mode
 # --------------------------------------------------------------------------
 
-def _salbench(args, cwd, env=None, timeout=600):
-    e = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "salbench.cli", *args], cwd=cwd, env=e,
-                          capture_output=True, text=True, timeout=timeout)
+#: one OpenMP thread in the CLI subprocesses
+OMP1 = {"OMP_NUM_THREADS": "1"}
 
 
 @pytest.mark.slow
@@ -325,9 +310,9 @@ def test_cli_train_then_run_then_report(tmp_path):
     then ``salbench run`` with the checkpoint (8 demo test images), then
     ``salbench report``."""
     env = {"SALBENCH_DATA": str(tmp_path / "data"), "SALBENCH_CHECKPOINTS": str(tmp_path / "ck")}
-    r = _salbench(["train", "--method", "r3net", "--dataset", "demo-train", "--backbone", "resnet18",
-                   "--crop", "96", "--batch-size", "2", "--iterations", "3", "--log-every", "1",
-                   "--no-progress"], tmp_path, env)
+    r = cli("train", "--method", "r3net", "--dataset", "demo-train", "--backbone", "resnet18",
+            "--crop", "96", "--batch-size", "2", "--iterations", "3", "--log-every", "1",
+            "--no-progress", cwd=tmp_path, extra_env={**OMP1, **env}, timeout=600)
     assert r.returncode == 0, r.stderr
     ck = tmp_path / "ck" / "r3net" / "demo-train" / "final.pt"
     assert ck.is_file()
@@ -349,10 +334,10 @@ def test_cli_train_then_run_then_report(tmp_path):
         (sub / kind).mkdir(parents=True)
         for f in sorted((demo_test / kind).iterdir())[:8]:
             shutil.copy(f, sub / kind / f.name)
-    r = _salbench(["run", "--method", "r3net", "--datasets", str(sub), "--no-crf", "--weights", str(ck),
-                   "--results", str(tmp_path / "results"), "-q"], tmp_path, env)
+    r = cli("run", "--method", "r3net", "--datasets", sub, "--no-crf", "--weights", ck,
+            "--results", tmp_path / "results", "-q", cwd=tmp_path, extra_env={**OMP1, **env}, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
-    r = _salbench(["report", "--results", str(tmp_path / "results")], tmp_path, env)
+    r = cli("report", "--results", tmp_path / "results", cwd=tmp_path, extra_env={**OMP1, **env}, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "r3net" in (r.stdout + "".join(p.read_text() for p in (tmp_path / "results").rglob("*.md")))
 
@@ -463,6 +448,7 @@ def test_reinit_decoder_bn_function():
         T.reinit_decoder_bn(net, "zeros")
 
 
+@pytest.mark.slow
 def test_train_option_is_typed_dss_without_aspp(tmp_path, capsys):
     """``salbench train --method dss+ --option aspp=false`` builds and saves a
     DSS+ without ASPP (the string ``false`` is the boolean False); the decoder
@@ -505,12 +491,13 @@ def test_train_option_is_typed_dss_without_aspp(tmp_path, capsys):
     assert dec1 and all(torch.all(v == 1) for v in dec1)
 
 
+@pytest.mark.slow
 def test_train_bad_option_is_one_line_exit_2(tmp_path):
     """A bad value / an unknown key: exit 2, one line naming the valid options,
     no traceback (through the real CLI in a subprocess)."""
     folder = make_pairs(tmp_path / "ds", n=2)
-    r = _salbench(["train", "--method", "dss+", "--dataset", str(folder), "--out", str(tmp_path / "o"),
-                   "--option", "aspp=maybe", "--no-progress", "--device", "cpu"], tmp_path)
+    r = cli("train", "--method", "dss+", "--dataset", folder, "--out", tmp_path / "o",
+            "--option", "aspp=maybe", "--no-progress", "--device", "cpu", cwd=tmp_path, extra_env=OMP1, timeout=600)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "aspp=maybe" in r.stderr and "bool" in r.stderr

@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 SCRIPT = r"""
 import json
@@ -61,6 +62,7 @@ def _run(env_extra: dict, tmp_path) -> list:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_structure_kernels_stay_in_bounds(tmp_path):
     checked = _run({"NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}, tmp_path)
     plain = _run({}, tmp_path)
