@@ -28,6 +28,11 @@ from py_sod_metrics.context_measure import CamouflageContextMeasure, ContextMeas
 
 METHODS = ("DSS", "Amulet", "PiCANet", "RBD", "BSCA", "GS")
 
+#: the context measures' forward term is float32 in the reference
+#: (``cv2.filter2D(..., CV_32F)``); the family makes the same call on the GT box,
+#: which OpenCV may round differently from the whole image on small images.
+FLOAT32_TOL = 1e-6
+
 
 class ExactCamouflageContextMeasure(CamouflageContextMeasure):
     """The reference with its nearest-neighbour search replaced by a plain
@@ -150,7 +155,7 @@ def test_hce_empty_union_is_zero():
 # ----------------------------------------------------------------------- context
 
 
-def _context_parity(pairs, images, cmw_ref_cls=ExactCamouflageContextMeasure, tol=PARITY_TOL):
+def _context_parity(pairs, images, cmw_ref_cls=ExactCamouflageContextMeasure, tol=FLOAT32_TOL):
     a, b = ContextMeasure(), cmw_ref_cls()
     kept = []
     for (p, g), im in zip(pairs, images):
@@ -284,8 +289,9 @@ def test_real_sod_pairs_hce(shared_data):
 def test_real_sod_pairs_context(shared_data):
     items = _real_pairs(shared_data)
     pairs, images = [(p, g) for p, g, _ in items], [im for _, _, im in items]
-    # the reference as shipped (scikit-learn's brute-force search) ...
-    _context_parity(pairs, images, CamouflageContextMeasure)
+    # the reference as shipped (scikit-learn's brute-force search; on these
+    # pairs the float32 forward term agrees to the last bit) ...
+    _context_parity(pairs, images, CamouflageContextMeasure, tol=PARITY_TOL)
     # ... and with a plain exact search
     _context_parity(pairs[:4], images[:4], ExactCamouflageContextMeasure)
 
