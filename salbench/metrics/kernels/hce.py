@@ -55,17 +55,13 @@ ZHANG_REMOVE = np.stack([np.isin(ZHANG_LUT, (1, 3)), np.isin(ZHANG_LUT, (2, 3))]
 
 
 @njit(cache=True, nogil=True)
-def _skeleton_kernel(img, w, rm):
-    """Thin the zero-padded uint8 image ``img`` (flattened, row length ``w``) in place.
-
-    ``code[p]`` holds the 8-neighbourhood code of every pixel, updated as
-    pixels are removed; ``rm`` is :data:`ZHANG_REMOVE`. Only set pixels with an
-    unset neighbour (the border list) can be removed (LUT class of code 255 is
-    0). Each phase decides on the codes as they were when it began, then
-    removes."""
+def _neighbour_codes(img, w):
+    """8-neighbourhood code of every inner pixel of the flat padded image
+    (row length ``w``): NW = 1, N = 2, NE = 4, E = 8, SE = 16, S = 32, SW = 64,
+    W = 128; 0 on the frame."""
     n = img.shape[0]
     code = np.zeros(n, np.uint8)
-    # shifted views, so that the loop vectorises: NW, N, NE, E, SE, S, SW, W
+    # shifted views, so that the loop vectorises
     nw = img[0:n - 2 * w - 2]
     no = img[1:n - 2 * w - 1]
     ne = img[2:n - 2 * w]
@@ -78,6 +74,70 @@ def _skeleton_kernel(img, w, rm):
     for i in range(inner.shape[0]):
         inner[i] = np.uint8(nw[i] | (no[i] << 1) | (ne[i] << 2) | (ea[i] << 3)
                             | (se[i] << 4) | (so[i] << 5) | (sw[i] << 6) | (we[i] << 7))
+    return code
+
+
+@njit(cache=True, nogil=True)
+def _drop(code, border, nb, removed, nr, w):
+    """Each neighbour q of the ``nr`` removed pixels loses the removed pixel's
+    bit (as seen from q); the ones that had all eight neighbours join the
+    border (an unset one is dropped in the next phase). Returns its new length."""
+    for k in range(nr):
+        p = removed[k]
+        q = p - w - 1
+        if code[q] == 255:
+            border[nb] = q
+            nb += 1
+        code[q] -= 16
+        q = p - w
+        if code[q] == 255:
+            border[nb] = q
+            nb += 1
+        code[q] -= 32
+        q = p - w + 1
+        if code[q] == 255:
+            border[nb] = q
+            nb += 1
+        code[q] -= 64
+        q = p + 1
+        if code[q] == 255:
+            border[nb] = q
+            nb += 1
+        code[q] -= 128
+        q = p + w + 1
+        if code[q] == 255:
+            border[nb] = q
+            nb += 1
+        code[q] -= 1
+        q = p + w
+        if code[q] == 255:
+            border[nb] = q
+            nb += 1
+        code[q] -= 2
+        q = p + w - 1
+        if code[q] == 255:
+            border[nb] = q
+            nb += 1
+        code[q] -= 4
+        q = p - 1
+        if code[q] == 255:
+            border[nb] = q
+            nb += 1
+        code[q] -= 8
+    return nb
+
+
+@njit(cache=True, nogil=True)
+def _skeleton_kernel(img, w, rm):
+    """Thin the zero-padded uint8 image ``img`` (flattened, row length ``w``) in place.
+
+    ``code[p]`` holds the 8-neighbourhood code of every pixel, updated as
+    pixels are removed; ``rm`` is :data:`ZHANG_REMOVE`. Only set pixels with an
+    unset neighbour (the border list) can be removed (LUT class of code 255 is
+    0). Each phase decides on the codes as they were when it began, then
+    removes."""
+    n = img.shape[0]
+    code = _neighbour_codes(img, w)
     # the border: set pixels with an unset neighbour; a pixel joins it once, when
     # its first neighbour goes, and only border pixels can be removed
     border = np.empty(n, np.int32)
@@ -110,50 +170,7 @@ def _skeleton_kernel(img, w, rm):
             pixel_removed = True
             for k in range(nr):
                 img[removed[k]] = 0
-            # each neighbour q loses p's bit (p seen from q); the ones that had all
-            # eight neighbours join the border (an unset one is dropped next phase)
-            for k in range(nr):
-                p = removed[k]
-                q = p - w - 1
-                if code[q] == 255:
-                    border[nb] = q
-                    nb += 1
-                code[q] -= 16
-                q = p - w
-                if code[q] == 255:
-                    border[nb] = q
-                    nb += 1
-                code[q] -= 32
-                q = p - w + 1
-                if code[q] == 255:
-                    border[nb] = q
-                    nb += 1
-                code[q] -= 64
-                q = p + 1
-                if code[q] == 255:
-                    border[nb] = q
-                    nb += 1
-                code[q] -= 128
-                q = p + w + 1
-                if code[q] == 255:
-                    border[nb] = q
-                    nb += 1
-                code[q] -= 1
-                q = p + w
-                if code[q] == 255:
-                    border[nb] = q
-                    nb += 1
-                code[q] -= 2
-                q = p + w - 1
-                if code[q] == 255:
-                    border[nb] = q
-                    nb += 1
-                code[q] -= 4
-                q = p - 1
-                if code[q] == 255:
-                    border[nb] = q
-                    nb += 1
-                code[q] -= 8
+            nb = _drop(code, border, nb, removed, nr, w)
 
 
 def zhang_skeleton(mask: np.ndarray) -> np.ndarray:
