@@ -57,10 +57,10 @@ def cli(*args, check_rc: int | None = None, timeout: float = 300, env: Mapping[s
     """``python -m salbench.cli ARGS`` to completion, output captured as text.
 
     ``env`` replaces the environment, ``extra_env`` adds to it (to ``env`` when
-    both are given); ``installed``: see :func:`cli_cmd`. Asserts the exit status
-    when ``check_rc`` is given."""
-    r = subprocess.run(cli_cmd(*args, installed=installed, prefix=prefix), capture_output=True, text=True, timeout=timeout,
-                       env=_env(env, extra_env), cwd=cwd)
+    both are given); ``installed`` and ``prefix``: see :func:`cli_cmd`. Asserts
+    the exit status when ``check_rc`` is given."""
+    r = subprocess.run(cli_cmd(*args, installed=installed, prefix=prefix), capture_output=True, text=True,
+                       timeout=timeout, env=_env(env, extra_env), cwd=cwd)
     if check_rc is not None:
         assert r.returncode == check_rc, f"rc={r.returncode}\n{r.stdout}\n{r.stderr}"
     return r
