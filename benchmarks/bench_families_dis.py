@@ -90,16 +90,16 @@ def main(argv=None) -> None:
     for x, (_, _, im) in zip(xs[:2], items[:2]):  # compile / warm up
         hce.image(x)
         bnd.image(x)
-        x.cache["image"] = im
+        x.image = im
         ctx.image(x)
-        del x.cache["image"]
+        x.image = None
 
     def with_image(x, im):
-        x.cache["image"] = im
+        x.image = im
         try:
             return ctx.image(x)
         finally:
-            del x.cache["image"]
+            x.image = None
 
     compare("HCE", items, xs, psm.HumanCorrectionEffortMeasure,
             lambda r, p, g, im: r.step(p, g), hce.image, args.repeat)

@@ -46,12 +46,15 @@ def run(methods: str | Sequence[str], datasets: str | Sequence[str] = "all", *,
 
 def evaluate_folder(pred: str | Path, gt: str | Path, protocol: str = "pysodmetrics", *,
              workers: int | None = None, strict_size: bool = False,
-             structural: bool = True, per_image: bool = False, metrics=()) -> dict:
+             structural: bool = True, per_image: bool = False, metrics=(),
+             images: str | Path | None = None) -> dict:
     """Evaluate a folder of maps against a folder of GT (paired by stem);
     the dict of :func:`salbench.run.evaluate.evaluate_pairs`, with ``protocol``,
     ``unpaired`` and, with ``per_image=True``, ``per_image`` (name -> scores).
-    ``metrics``: metric families beyond the classic set (``"all"``, ``"fmv2,hce"``)."""
-    from salbench.run.evaluate import evaluate_pairs, pair_files
+    ``metrics``: metric families beyond the classic set (``"all"``, ``"fmv2,hce"``);
+    ``images``: the folder of photos (paired by stem) for those that need them
+    (the camouflage context measure ``cm_w``)."""
+    from salbench.run.evaluate import evaluate_pairs, pair_files, photos_by_stem
     from salbench.errors import SalbenchError
     pairs, rep = pair_files(pred, gt)
     if not pairs:
@@ -59,7 +62,8 @@ def evaluate_folder(pred: str | Path, gt: str | Path, protocol: str = "pysodmetr
     rows: dict[str, dict] = {}
     cb = (lambda name, s: rows.__setitem__(name, dict(s))) if per_image else None
     out = evaluate_pairs(pairs, protocol, workers=workers, on_image=cb,
-                         strict_size=strict_size, structural=structural, metrics=metrics)
+                         strict_size=strict_size, structural=structural, metrics=metrics,
+                         images=photos_by_stem(images) if images else None)
     out["unpaired"] = {k: rep[k] for k in ("pred_only", "gt_only", "pred_only_count", "gt_only_count")}
     if per_image:
         out["per_image"] = rows

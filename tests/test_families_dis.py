@@ -77,7 +77,7 @@ def _run(family, pairs, images=None):
     for i, (p, g) in enumerate(pairs):
         x = image_input(p, g)
         if images is not None:
-            x.cache["image"] = images[i]
+            x.image = images[i]
         scores, contrib = family.image(x)
         per.append(scores)
         acc.add(contrib)

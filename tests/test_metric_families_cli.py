@@ -143,3 +143,39 @@ def test_run_metrics_store_report_and_list(pairs, tmp_path):
     rows = {row["key"]: row for row in json.loads(lst.stdout)}
     assert rows["mae"]["better"] == "lower" and rows["v2_ber_bin"]["better"] == "lower"
     assert rows["v2_iou_max"]["protocols"] == ["pysodmetrics"] and rows["max_f"]["family"] == "classic"
+
+
+def test_eval_context_measure_reads_the_photos(shared_data, tmp_path):
+    """``eval --metrics context --images DIR``: cm and cm_w of real SOD pairs as
+    PySODMetrics computes them from the same files (photo read by OpenCV, RGB)."""
+    psm = pytest.importorskip("py_sod_metrics")
+    sod, maps = shared_data / "SOD", shared_data / "maps" / "SOD" / "DSS"
+    names = sorted(p.stem for p in maps.glob("*.png"))[:4]
+    for sub in ("p", "g", "i"):
+        (tmp_path / sub).mkdir()
+    for n in names:
+        (tmp_path / "p" / f"{n}.png").symlink_to(maps / f"{n}.png")
+        (tmp_path / "g" / f"{n}.png").symlink_to(sod / "gt" / f"{n}.png")
+        (tmp_path / "i" / f"{n}.jpg").symlink_to(sod / "images" / f"{n}.jpg")
+    js = tmp_path / "r.json"
+    cli("eval", "--pred", tmp_path / "p", "--gt", tmp_path / "g", "--images", tmp_path / "i",
+        "--metrics", "context,hce,boundary", "--json", js, check_rc=0)
+    res = json.loads(js.read_text())
+    cm, ccm, hce = psm.ContextMeasure(), psm.CamouflageContextMeasure(), psm.HumanCorrectionEffortMeasure()
+    for n in names:
+        pred = cv2.imread(str(maps / f"{n}.png"), cv2.IMREAD_GRAYSCALE)
+        gt = cv2.imread(str(sod / "gt" / f"{n}.png"), cv2.IMREAD_GRAYSCALE)
+        img = cv2.cvtColor(cv2.imread(str(sod / "images" / f"{n}.jpg")), cv2.COLOR_BGR2RGB)
+        cm.step(pred, gt)
+        ccm.step(pred, gt, img=img)
+        hce.step(pred, gt)
+    assert abs(res["cm"] - float(cm.get_results()["cm"])) < 1e-10
+    assert abs(res["cm_w"] - float(ccm.get_results()["ccm"])) < 1e-10
+    assert abs(res["hce"] - float(hce.get_results()["hce"])) < 1e-10
+    assert 0 <= res["relax_bf"] <= 1
+    # without the photos cm_w is undefined (null), the rest is computed
+    r = cli("eval", "--pred", tmp_path / "p", "--gt", tmp_path / "g", "--metrics", "context",
+            "--json", js, check_rc=0)
+    assert "cm_w needs the photos" in r.stderr
+    res2 = json.loads(js.read_text())
+    assert res2["cm_w"] is None and res2["cm"] == res["cm"]

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="metric families beyond the classic set, comma-separated, or 'all': "
                              "fmv2, si, msiou, hce, context, boundary (salbench list metrics); "
                              "the classic set is always computed")
+    parser.add_argument("--images", metavar="DIR",
+                        help="folder of the photos, paired by stem: the camouflage context measure "
+                             "(--metrics context: cm_w) needs them; without it cm_w is n/a")
     parser.add_argument("--no-structure", action="store_true",
                         help="skip the S-measure and weighted F (the slowest metrics)")
     parser.epilog = (f"Exit status: 0 ok; 2 error (no JSON; CSV rows already computed are kept); {EXIT_SKIPPED} finished but some "
@@ -210,6 +213,22 @@ def _families(metrics: str | None, protocol: str) -> tuple[str, ...]:
     return names
 
 
+def _photos(args, families) -> dict | None:
+    """``{stem: photo}`` of ``--images`` when a family needs the photos (a note
+    on stderr when one does and ``--images`` is not given)."""
+    from salbench.metrics import table
+
+    needing = [f.name for f in table.make_families(families) if f.needs_image]
+    if not needing:
+        return None
+    if not args.images:
+        print(f"note: --metrics {','.join(needing)}: cm_w needs the photos (--images DIR); "
+              "it is n/a without them", file=sys.stderr)
+        return None
+    from salbench.run.evaluate import photos_by_stem
+    return photos_by_stem(args.images)
+
+
 def _csv_keys(families) -> tuple[str, ...]:
     """The per-image CSV columns: the classic scores, then each family's."""
     from salbench.metrics import table
@@ -252,7 +271,7 @@ def main(args: argparse.Namespace) -> int:
         with _per_image_rows(args.per_image, _csv_keys(families)) as rows:
             res = evaluate_pairs(pairs, proto, workers=args.workers, on_image=rows,
                                  strict_size=args.strict_size, structural=not args.no_structure,
-                                 metrics=families)
+                                 metrics=families, images=_photos(args, families))
             finished = True
     finally:  # rows already computed are kept under the final name, even when the run stops early
         if args.per_image and not finished:

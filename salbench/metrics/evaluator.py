@@ -57,9 +57,11 @@ class Evaluator:
         self._scalar_counts = np.zeros(len(SCALARS), dtype=np.int64)
         self._acc = {f.name: Accumulator(f) for f in self.families}
 
-    def update(self, pred, gt) -> dict:
-        """Add one pair; returns its scores (keys :data:`SCORE_KEYS`)."""
-        st = image_stats(pred, gt, self.protocol, self.structural, families=self.families)
+    def update(self, pred, gt, image=None) -> dict:
+        """Add one pair; returns its scores (keys :data:`SCORE_KEYS`, then the
+        metric families'). ``image``: the photo (H x W x 3 uint8 RGB) for
+        families that need it (the camouflage context measure)."""
+        st = image_stats(pred, gt, self.protocol, self.structural, families=self.families, image=image)
         self.add_stats(st)
         return st.scores()
 

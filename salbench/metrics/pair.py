@@ -178,10 +178,13 @@ class PairStats:
         return out
 
 
-def _family_extra(families, pred: np.ndarray, gtb: np.ndarray, qhist: np.ndarray) -> dict:
+def _family_extra(families, pred: np.ndarray, gtb: np.ndarray, qhist: np.ndarray,
+                  image: np.ndarray | None = None) -> dict:
     """Run each metric family on one image. ``pred`` is the map as read (uint8)
     or already normalised (float64 in [0, 1]); it is normalised as PySODMetrics
-    prepares it (``pred / 255``, min-max rescaled when max > min)."""
+    prepares it (``pred / 255``, min-max rescaled when max > min). ``image``:
+    the photo (H x W x 3 uint8 RGB) for families that need it; one of another
+    size than the map is not used."""
     if not families:
         return {}
     from salbench.metrics.families.base import ImageInput
@@ -191,7 +194,9 @@ def _family_extra(families, pred: np.ndarray, gtb: np.ndarray, qhist: np.ndarray
     if hi != lo:
         p = (p - lo) / (hi - lo)
     thr = min(numeric.ADAPTIVE_FACTOR * float(p.mean()), numeric.ADAPTIVE_CAP)
-    x = ImageInput(p, np.ascontiguousarray(gtb), qhist, thr)
+    if image is not None and tuple(np.shape(image)) != tuple(gtb.shape) + (3,):
+        image = None
+    x = ImageInput(p, np.ascontiguousarray(gtb), qhist, thr, image)
     return {fam.name: fam.image(x) for fam in families}
 
 
@@ -223,7 +228,7 @@ def _shared_weighted_f(share: list | None, pred: np.ndarray, val: np.ndarray,
 
 
 def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool,
-              weighted: bool = True, share: list | None = None, families=()) -> PairStats:
+              weighted: bool = True, share: list | None = None, families=(), image=None) -> PairStats:
     """Fast path: uint8 map and uint8 GT.
 
     One pass over the pixels builds the 2 x 256 histogram of the raw map split
@@ -272,7 +277,7 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
                 wf = host.weighted_f_u8(kern, pred, val, mask)
                 if share is not None:
                     share.append((pred, val.copy(), mask, wf))
-    extra = _family_extra(families, pred, gt >= int(proto.gt_min_fg), outs[4]) if families else {}
+    extra = _family_extra(families, pred, gt >= int(proto.gt_min_fg), outs[4], image) if families else {}
     return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf, extra)
 
 
@@ -289,7 +294,7 @@ def _levels_strict(p: np.ndarray) -> np.ndarray:
 
 
 def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: bool,
-                   families=()) -> PairStats:
+                   families=(), image=None) -> PairStats:
     """Float map and / or float GT: the same definitions, with numpy passes."""
     if pred.dtype == np.uint8:
         p = pred / numeric.U8_MAX
@@ -320,12 +325,12 @@ def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural
     adp_f, adp_e = _K().counts_summary(qhist, float(tp_a), float(pp_a), proto.strict, _pr_eps(proto),
                                     proto.beta2, proto.em_eps, curves)
     s, wf = _structure(np.ascontiguousarray(p), np.ascontiguousarray(gtb), structural)
-    extra = _family_extra(families, p, gtb, qhist) if families else {}
+    extra = _family_extra(families, p, gtb, qhist, image) if families else {}
     return PairStats(curves, mae, float(adp_f), float(adp_e), s, wf, extra)
 
 
 def image_stats(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL, structural: bool = True,
-                share: list | None = None, families=()) -> PairStats:
+                share: list | None = None, families=(), image=None) -> PairStats:
     """Validate one pair and compute all its curves and scalars.
 
     Thread-safe; the kernels release the GIL. ``structural=False`` skips the
@@ -336,12 +341,14 @@ def image_stats(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL, structura
     ``families``: :class:`~salbench.metrics.families.base.Family` instances
     to run on the pair too (their results land in :attr:`PairStats.extra`);
     the caller checks that the protocol defines them
-    (:func:`salbench.metrics.table.check_protocol`)."""
+    (:func:`salbench.metrics.table.check_protocol`). ``image``: the photo
+    (H x W x 3 uint8 RGB), for families that need it (the camouflage context
+    measure)."""
     proto = get_protocol(protocol)
     p, g = _prepare(pred, gt)
     if p.dtype == np.uint8 and g.dtype == np.uint8:
-        return _stats_u8(p, g, proto, structural, share=share, families=families)
-    return _stats_general(p, g, proto, structural, families=families)
+        return _stats_u8(p, g, proto, structural, share=share, families=families, image=image)
+    return _stats_general(p, g, proto, structural, families=families, image=image)
 
 
 # --- pure functions --------------------------------------------------------

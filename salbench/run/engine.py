@@ -86,8 +86,20 @@ def _resize_to(pred: np.ndarray, shape) -> np.ndarray:
     return cv2.resize(pred, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
+def _read_photo(path: Path | None) -> np.ndarray | None:
+    """The photo as H x W x 3 uint8 RGB (OpenCV's decoder, as PySODMetrics'
+    users read it), or None when there is none or it cannot be read (the keys
+    that need it are then undefined for the image, not an error)."""
+    if path is None:
+        return None
+    import cv2
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: list,
-                readers: list[str], strict_size: bool, structural: bool, families: dict):
+                readers: list[str], strict_size: bool, structural: bool, families: dict,
+                photo: Path | None = None):
     """One image: decode its GT and every set's map, compute each protocol's
     statistics. Returns ``(gt_problem, [(label, problem_or_None, {proto: stats}, resized)])``."""
     from salbench.metrics import image_stats
@@ -97,6 +109,8 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
     except InputError as exc:
         return {"name": name, "path": display(exc.path), "problem": exc.problem}, []
     out = []
+    needs_photo = any(f.needs_image for fams in families.values() for f in fams)
+    image = _read_photo(photo) if needs_photo else None
     for label, map_path in maps:
         try:
             preds = decode_for_readers(map_path, readers)
@@ -116,7 +130,7 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
                 pred = _resize_to(pred, gt.shape)
                 resized = True
             stats[proto.name] = image_stats(pred, gt, proto, structural, share=share,
-                                            families=families.get(proto.name, ()))
+                                            families=families.get(proto.name, ()), image=image)
         out.append((label, None, stats, resized))
     return None, out
 
@@ -125,7 +139,8 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
                   protocols: Sequence, *, workers: int | None = None,
                   on_image: Callable[[str, str, str, dict], None] | None = None,
                   strict_size: bool = False, structural: bool = True,
-                  metrics=(), on_curves: Callable | None = None) -> dict[str, dict[str, dict]]:
+                  metrics=(), on_curves: Callable | None = None,
+                  images: Mapping[str, str | Path] | None = None) -> dict[str, dict[str, dict]]:
     """Evaluate map sets against one dataset's GT.
 
     ``gt``: ``(name, gt_path)`` of the dataset's images, in order. ``sets``:
@@ -141,10 +156,12 @@ def evaluate_sets(gt: Sequence[tuple[str, str | Path]], sets: Mapping[str, Mappi
     (:data:`salbench.metrics.table.FAMILIES`), computed under each protocol
     that defines them (:func:`families_by_protocol`). ``on_curves(label,
     protocol, name, curves)`` receives each image's (6, 256) curve block
-    (rows :data:`salbench.metrics.CURVES`), like ``on_image``."""
+    (rows :data:`salbench.metrics.CURVES`), like ``on_image``. ``images``:
+    ``{name: photo path}`` for the families that need the photo (the
+    camouflage context measure); read only when such a family is asked for."""
     return evaluate_sets_with_problems(gt, sets, protocols, workers=workers, on_image=on_image,
                                        strict_size=strict_size, structural=structural,
-                                       metrics=metrics, on_curves=on_curves)[0]
+                                       metrics=metrics, on_curves=on_curves, images=images)[0]
 
 
 def families_by_protocol(metrics, protocol_names) -> dict[str, tuple[str, ...]]:
@@ -198,7 +215,8 @@ def _in_order(tasks, run_one, consume, workers: int) -> None:
 
 
 def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=None,
-                                strict_size=False, structural=True, metrics=(), on_curves=None):
+                                strict_size=False, structural=True, metrics=(), on_curves=None,
+                                images=None):
     """:func:`evaluate_sets`, and ``{label: unreadable entries}`` also for the
     sets of which no image could be evaluated (they have no result)."""
     from salbench.metrics.kernels import build as _fastpath
@@ -255,11 +273,19 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
                     on_curves(lab, pname, name, st.curves)
 
     def one(name, gp, maps):
-        return _image_task(name, gp, maps, protos, readers, strict_size, structural, instances)
+        photo = images.get(name) if images else None
+        return _image_task(name, gp, maps, protos, readers, strict_size, structural, instances,
+                           Path(photo) if photo else None)
 
     _in_order(tasks(), one, consume, workers)
-    seconds = round(time.perf_counter() - t0, 3)
-    kernels = _fastpath.active().backend
+    run = {"workers": workers, "seconds": round(time.perf_counter() - t0, 3),
+           "kernels": _fastpath.active().backend}
+    return _results(evs, resized, unreadable, degenerate, run), unreadable
+
+
+def _results(evs: dict, resized: dict, unreadable: dict, degenerate: dict, run: dict) -> dict:
+    """``{label: {protocol: result}}``: each evaluator's scores with the
+    label's resized / unreadable / degenerate images and the run's details."""
     out: dict[str, dict[str, dict]] = {}
     for (lab, pname), ev in evs.items():
         if ev.count == 0:
@@ -270,8 +296,6 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
         res["unreadable"] = list(unreadable[lab])
         res["degenerate"] = degenerate[(lab, pname)]
         res["skipped"] = len(unreadable[lab])
-        res["workers"] = workers
-        res["seconds"] = seconds
-        res["kernels"] = kernels
+        res.update(run)
         out.setdefault(lab, {})[pname] = res
-    return out, unreadable
+    return out

@@ -39,7 +39,7 @@ from salbench.errors import SalbenchError
 from salbench.metrics.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
 from salbench.run.engine import default_workers
 
-__all__ = ["pair_files", "evaluate_pairs", "short_list", "default_workers"]
+__all__ = ["pair_files", "photos_by_stem", "evaluate_pairs", "short_list", "default_workers"]
 
 
 def short_list(names: list[str], limit: int = 10) -> str:
@@ -73,6 +73,12 @@ def _images_by_stem(folder: Path, role: str) -> tuple[dict[str, Path], list[str]
     return {stem: paths[0] for stem, paths in found.items()}, ignored
 
 
+def photos_by_stem(folder: str | Path) -> dict[str, Path]:
+    """``stem -> photo`` of the image files in ``folder`` (the photos that
+    the maps were computed from; two files of one stem are an error naming both)."""
+    return _images_by_stem(Path(folder), "image")[0]
+
+
 def pair_files(pred_dir: str | Path, gt_dir: str | Path) -> tuple[list[tuple[str, Path, Path]], dict]:
     """Pair maps and GT by file stem.
 
@@ -103,7 +109,8 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
                    on_image: Callable[[str, dict], None] | None = None,
                    strict_size: bool = False,
                    structural: bool = True,
-                   metrics=()) -> dict:
+                   metrics=(),
+                   images=None) -> dict:
     """Evaluate ``(name, pred_path, gt_path)`` pairs.
 
     Returns :meth:`Evaluator.compute`'s dict plus ``resized`` (count and
@@ -115,7 +122,8 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
     called on the main thread, in pair order, for every evaluated image.
     ``metrics`` adds metric families beyond the classic set (names of
     :data:`salbench.metrics.table.FAMILIES`, or ``"all"``); a family the
-    protocol does not define raises :class:`SalbenchError`.
+    protocol does not define raises :class:`SalbenchError`. ``images``:
+    ``{name: photo path}`` for families that need the photo (``cm_w``).
     Raises :class:`SalbenchError` when no pair could be evaluated, and
     :class:`InputError` on a size mismatch with ``strict_size``.
     """
@@ -127,7 +135,7 @@ def evaluate_pairs(pairs: Iterable[tuple[str, str | Path, str | Path]],
     cb = (lambda _label, _proto, name, scores: on_image(name, scores)) if on_image is not None else None
     out, unreadable = evaluate_sets_with_problems(gt, {"": maps}, [proto], workers=workers, on_image=cb,
                                                   strict_size=strict_size, structural=structural,
-                                                  metrics=metrics)
+                                                  metrics=metrics, images=images)
     res = out.get("", {}).get(proto.name)
     if res is None:
         if not pairs:

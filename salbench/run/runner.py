@@ -440,7 +440,8 @@ class Runner:
 
         results = evaluate_sets([(p.name, p.gt) for p in ds.pairs], sets, protocols,
                                 workers=self.workers, on_image=on_image, metrics=self.spec.metrics,
-                                on_curves=on_curves if self.spec.keep_curves else None) if sets else {}
+                                on_curves=on_curves if self.spec.keep_curves else None,
+                                images={p.name: p.image for p in ds.pairs}) if sets else {}
         for job in jobs:
             label = job.entry.label
             res = results.get(label, {})

@@ -40,14 +40,17 @@ class ImageInput:
     background pixels, row 1 over foreground pixels; the per-threshold
     TP / FP / TN / FN of every curve metric follow from it without another
     pass. ``adaptive_threshold``: the protocol's adaptive threshold of this map
-    (``min(2 * mean(pred), 1)``).
+    (``min(2 * mean(pred), 1)``). ``image``: the photo (H x W x 3 uint8, RGB)
+    where the caller has it (families with :attr:`Family.needs_image`), else
+    None. ``cache``: per-image work shared between families.
     """
 
     pred: np.ndarray
     gt: np.ndarray
     qhist: np.ndarray
     adaptive_threshold: float
-    cache: dict = field(default_factory=dict)  # shared per-image work between families
+    image: np.ndarray | None = None
+    cache: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class Family:
     keys: tuple[str, ...] = ()
     #: dataset-level curve keys (256-point arrays), in output order
     curve_keys: tuple[str, ...] = ()
+    #: whether some keys need the photo (:attr:`ImageInput.image`); without it
+    #: those keys are NaN for the image and left out of its contribution
+    needs_image: bool = False
 
     def specs(self) -> tuple[MetricSpec, ...]:
         """One :class:`MetricSpec` per key this family reports (per-image
@@ -128,12 +134,14 @@ class SignedExactSum:
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = tuple(shape)
-        self.pos = ExactSum(self.shape)
-        self.neg = ExactSum(self.shape)
+        inner = self.shape or (1,)  # a scalar is summed as a 1-element array
+        self.pos = ExactSum(inner)
+        self.neg = ExactSum(inner)
 
     def add(self, x) -> None:
-        """Add one float64 array of :attr:`shape` (exactly); NaN raises ``ValueError``."""
-        x = np.asarray(x, dtype=np.float64).reshape(self.shape)
+        """Add one float64 array of :attr:`shape` (a scalar for shape ``()``)
+        exactly; NaN raises ``ValueError``."""
+        x = np.asarray(x, dtype=np.float64).reshape(self.shape or (1,))
         if np.isnan(x).any():
             raise ValueError("SignedExactSum.add: NaN value")
         self.pos.add(np.where(x > 0, x, 0.0))
@@ -167,8 +175,8 @@ class SignedExactSum:
     def from_json(cls, shape, d: dict) -> "SignedExactSum":
         """Rebuild from :meth:`to_json`."""
         s = cls(shape)
-        s.pos = ExactSum.from_json(tuple(shape), d["pos"])
-        s.neg = ExactSum.from_json(tuple(shape), d["neg"])
+        s.pos = ExactSum.from_json(tuple(shape) or (1,), d["pos"])
+        s.neg = ExactSum.from_json(tuple(shape) or (1,), d["neg"])
         return s
 
 

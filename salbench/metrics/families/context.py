@@ -19,7 +19,7 @@ Per image, with ``pred`` = :attr:`ImageInput.pred` and ``gt`` = :attr:`ImageInpu
 * score ``(1 + β²) mF wR / (β² mF + wR + eps)``.
 
 Cβ uses ``cd = 0``. Cωβ's camouflage degree ``cd`` needs the RGB image: this
-family reads it from ``x.cache["image"]`` (H x W x 3 uint8, RGB order, as the
+family reads it from ``x.image`` (H x W x 3 uint8, RGB order, as the
 reference's ``img`` argument); without it ``cm_w`` is NaN for the image and the
 image leaves ``cm_w`` out of its contribution. ``cd`` is 0 outside the GT; inside
 it is ``(exp(γ s) - 1) / (exp(γ) - 1)`` with ``s = 1 - clip(ΔE2000 / 100, 0, 1)``
@@ -226,9 +226,10 @@ def context_scores(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = 
 class ContextFamily(Family):
     """Context measure ``cm`` and camouflage context measure ``cm_w`` per image
     and their means over the images (module docstring). ``cm_w`` needs the RGB
-    image in ``x.cache["image"]``."""
+    image in ``x.image``."""
 
     name = "context"
+    needs_image = True
     image_keys = ("cm", "cm_w")
     keys = ("cm", "cm_w")
     curve_keys = ()
@@ -249,9 +250,9 @@ class ContextFamily(Family):
         )
 
     def image(self, x: ImageInput) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """Both scores (``cm_w`` NaN without ``x.cache["image"]``); NaN scores
+        """Both scores (``cm_w`` NaN without ``x.image``); NaN scores
         are left out of the contribution."""
-        cm, cmw = context_scores(x.pred, x.gt, x.cache.get("image"))
+        cm, cmw = context_scores(x.pred, x.gt, x.image)
         scores = {"cm": cm, "cm_w": cmw}
         return scores, {k: np.array([v], np.float64) for k, v in scores.items() if not math.isnan(v)}
 
