@@ -68,6 +68,10 @@ def _argmin_kernel(dot, nq, nx, qs, xs, out):
         out[i] = arg
 
 
+#: the largest query-by-reference distance block held at once (bytes)
+_BLOCK_BYTES = 32 << 20
+
+
 def nearest_patches(q_lab: np.ndarray, x_lab: np.ndarray, q_xy: np.ndarray, x_xy: np.ndarray) -> np.ndarray:
     """Index of the nearest row of ``x`` for every row of ``q`` (first one on
     ties): the squared distance is the exact integer distance of the uint8 Lab
@@ -75,13 +79,18 @@ def nearest_patches(q_lab: np.ndarray, x_lab: np.ndarray, q_xy: np.ndarray, x_xy
     differences of the float32 coordinate parts (``q_xy``, ``x_xy``: (n, 2))."""
     qf = np.ascontiguousarray(q_lab, dtype=np.float32)
     xf = np.ascontiguousarray(x_lab, dtype=np.float32)
-    # exact: every partial sum is an integer below 147 * 255**2 < 2**24
-    dot = qf @ xf.T
     nq = np.einsum("ij,ij->i", qf, qf).astype(np.float64)
     nx = np.einsum("ij,ij->i", xf, xf).astype(np.float64)
+    qxy = np.ascontiguousarray(q_xy, np.float32)
+    xxy = np.ascontiguousarray(x_xy, np.float32)
     out = np.empty(qf.shape[0], np.int64)
-    _argmin_kernel(dot, nq, nx, np.ascontiguousarray(q_xy, np.float32),
-                   np.ascontiguousarray(x_xy, np.float32), out)
+    # blocks of query rows keep the distance matrix at most ~_BLOCK_BYTES
+    rows = max(1, _BLOCK_BYTES // (4 * max(1, xf.shape[0])))
+    for s in range(0, qf.shape[0], rows):
+        e = min(s + rows, qf.shape[0])
+        # exact: every partial sum is an integer below 147 * 255**2 < 2**24
+        dot = qf[s:e] @ xf.T
+        _argmin_kernel(dot, nq[s:e], nx, qxy[s:e], xxy, out[s:e])
     return out
 
 
