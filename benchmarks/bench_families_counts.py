@@ -3,7 +3,11 @@
 For each family, on the same (map, GT) pairs in the same run: our
 ``family.image(x)`` plus ``Accumulator.add`` per image (``x`` built
 beforehand by ``image_input``, which is timed separately), against the
-reference class's ``step()`` with every handler the family reports.
+reference class's ``step()`` with every handler the family reports. Then
+the cost as ``salbench eval`` pays it: ``Evaluator(metrics=family).update``
+minus ``Evaluator().update`` per image (the histogram pass is shared; 8-bit
+maps build the float map only if the family reads it), against the same
+reference.
 
     python benchmarks/bench_families_counts.py [--pairs 20] [--msiou-pairs 3] [--repeat 3]
 
@@ -109,6 +113,24 @@ def time_ref(make, pairs, repeat):
     return best
 
 
+def time_marginal(name, pairs, repeat):
+    """Best of ``repeat``: seconds per image that ``Evaluator(metrics=name)``
+    adds to a classic ``Evaluator`` (both on the same uint8 pairs)."""
+    from salbench.metrics import Evaluator
+
+    def run(metrics):
+        best = float("inf")
+        for _ in range(repeat):
+            ev = Evaluator(metrics=metrics)
+            t0 = time.perf_counter()
+            for p, g in pairs:
+                ev.update(p, g)
+            best = min(best, (time.perf_counter() - t0) / len(pairs))
+        return best
+    run(name)  # warm
+    return run(name) - run(())
+
+
 def main() -> None:
     """Time the three families and print the ratios."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -131,6 +153,9 @@ def main() -> None:
         ref = time_ref(make, pairs[:n], 1 if fam.name == "msiou" else args.repeat)
         print(f"{fam.name:6s} {n:3d} images: ours {ours * 1e3:8.3f} ms/image, PySODMetrics {ref * 1e3:9.3f} "
               f"ms/image, ratio {ref / ours:7.1f}x (with image_input: {ref / (ours + t_in):6.1f}x)")
+        extra = time_marginal(fam.name, pairs[:n], args.repeat)
+        print(f"{'':6s} in the Evaluator: +{extra * 1e3:7.3f} ms/image over the classic set, ratio "
+              f"{ref / extra:7.1f}x")
 
 
 if __name__ == "__main__":

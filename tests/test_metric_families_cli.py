@@ -179,3 +179,62 @@ def test_eval_context_measure_reads_the_photos(shared_data, tmp_path):
     assert "cm_w needs the photos" in r.stderr
     res2 = json.loads(js.read_text())
     assert res2["cm_w"] is None and res2["cm"] == res["cm"]
+
+
+def _family_results_two_ways(pairs):
+    """Every family's dataset values through the Evaluator's 8-bit path (value
+    table, raw histogram, lazily made float map) and through the reference
+    construction of the inputs (:func:`image_input`), for the same pairs."""
+    from salbench.metrics import Evaluator, table
+    from salbench.metrics.families.base import Accumulator, image_input
+
+    names = [n for n in table.FAMILIES if n != "context"]  # context: covered with photos above
+    ev = Evaluator(metrics=names)
+    accs = [Accumulator(f) for f in table.make_families(names)]
+    for pred, gt in pairs:
+        ev.update(pred, gt)
+        x = image_input(pred, gt)
+        for acc in accs:
+            acc.add(acc.family.image(x)[1])
+    res = ev.compute()
+    ref = {}
+    for acc in accs:
+        for k, v in acc.compute().items():
+            ref[k] = np.asarray(v, np.float64)
+    return res, ref
+
+
+def test_fast_path_inputs_equal_the_reference_construction(shared_data):
+    """Bit for bit, on real maps and on maps whose values sit exactly on the
+    adaptive threshold (few grey levels: the histogram threshold's tie case)."""
+    rng = np.random.default_rng(3)
+    pairs = []
+    for m in ("DSS", "GS"):
+        for g in sorted((shared_data / "maps" / "SOD" / m).glob("*.png"))[:10]:
+            pairs.append((cv2.imread(str(g), 0), cv2.imread(str(shared_data / "SOD" / "gt" / g.name), 0)))
+    for _ in range(8):  # levels {0, 85, 170, 255}: 2 * mean often equals a level's value
+        pred = (rng.integers(0, 4, (40, 50)) * 85).astype(np.uint8)
+        gt = ((rng.random((40, 50)) > 0.6) * 255).astype(np.uint8)
+        pairs.append((pred, gt))
+    res, ref = _family_results_two_ways(pairs)
+    assert ref
+    for k, v in ref.items():
+        got = np.asarray([np.nan if x is None else x for x in np.atleast_1d(res[k])], np.float64)
+        assert np.array_equal(got, np.atleast_1d(v), equal_nan=True), k
+
+
+def test_compiled_handler_rows_equal_the_numpy_handlers():
+    """The FmeasureV2 handler kernel against the NumPy transcription of
+    PySODMetrics' handlers, bit for bit, with empty and full GT among the cases."""
+    from salbench.metrics.families.confusion import BASE, BETA2, F1_BETA, handler_table
+    from salbench.metrics.kernels.confusion import handler_rows
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        fg = 0 if trial % 7 == 0 else int(rng.integers(1, 200000))
+        bg = 0 if trial % 11 == 0 else int(rng.integers(1, 200000))
+        tp = np.sort(rng.integers(0, fg + 1, 258)).astype(np.int64)
+        fp = np.sort(rng.integers(0, bg + 1, 258)).astype(np.int64)
+        out = np.empty((len(BASE), 258))
+        handler_rows(tp, fp, bg - fp, fg - tp, BETA2, float(F1_BETA), out)
+        assert np.array_equal(out, handler_table(tp, fp, bg - fp, fg - tp)), trial

@@ -179,7 +179,7 @@ class PairStats:
 
 
 def _family_extra(families, pred: np.ndarray, gtb: np.ndarray, qhist: np.ndarray,
-                  image: np.ndarray | None = None) -> dict:
+                  image: np.ndarray | None = None, val=None, hist=None) -> dict:
     """Run each metric family on one image. ``pred`` is the map as read (uint8)
     or already normalised (float64 in [0, 1]); it is normalised as PySODMetrics
     prepares it (``pred / 255``, min-max rescaled when max > min). ``image``:
@@ -189,14 +189,18 @@ def _family_extra(families, pred: np.ndarray, gtb: np.ndarray, qhist: np.ndarray
         return {}
     from salbench.metrics.families.base import ImageInput
 
-    p = pred / numeric.U8_MAX if pred.dtype == np.uint8 else pred
-    lo, hi = p.min(), p.max()
-    if hi != lo:
-        p = (p - lo) / (hi - lo)
-    thr = min(numeric.ADAPTIVE_FACTOR * float(p.mean()), numeric.ADAPTIVE_CAP)
     if image is not None and tuple(np.shape(image)) != tuple(gtb.shape) + (3,):
         image = None
-    x = ImageInput(p, np.ascontiguousarray(gtb), qhist, thr, image)
+    gtb = np.ascontiguousarray(gtb)
+    if val is not None:  # 8-bit map: the float map is val[pred], made only if a family reads it
+        x = ImageInput(None, gtb, qhist, None, image, raw=pred, val=val, hist=hist)
+    else:
+        p = pred / numeric.U8_MAX if pred.dtype == np.uint8 else pred
+        lo, hi = p.min(), p.max()
+        if hi != lo:
+            p = (p - lo) / (hi - lo)
+        thr = min(numeric.ADAPTIVE_FACTOR * float(p.mean()), numeric.ADAPTIVE_CAP)
+        x = ImageInput(p, gtb, qhist, thr, image)
     return {fam.name: fam.image(x) for fam in families}
 
 
@@ -277,7 +281,8 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
                 wf = host.weighted_f_u8(kern, pred, val, mask)
                 if share is not None:
                     share.append((pred, val.copy(), mask, wf))
-    extra = _family_extra(families, pred, gt >= int(proto.gt_min_fg), outs[4], image) if families else {}
+    extra = (_family_extra(families, pred, gt >= int(proto.gt_min_fg), outs[4], image,
+                           val=val if proto.minmax else None, hist=hist) if families else {})
     return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf, extra)
 
 

@@ -21,14 +21,14 @@ does not define.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from salbench.metrics import numeric
 from salbench.metrics.exactsum import ExactSum
 
 
-@dataclass
 class ImageInput:
     """One image, as every family sees it.
 
@@ -43,14 +43,61 @@ class ImageInput:
     (``min(2 * mean(pred), 1)``). ``image``: the photo (H x W x 3 uint8, RGB)
     where the caller has it (families with :attr:`Family.needs_image`), else
     None. ``cache``: per-image work shared between families.
+
+    8-bit maps may come as ``raw`` (the uint8 map), ``val`` (its value table:
+    raw level -> normalised value, bit for bit the reference's) and ``hist``
+    (int64 (2, 256) histogram of the raw levels, background / foreground):
+    ``pred`` is then made only when a family reads it, and
+    :meth:`counts_at` needs no pass over the pixels.
     """
 
-    pred: np.ndarray
-    gt: np.ndarray
-    qhist: np.ndarray
-    adaptive_threshold: float
-    image: np.ndarray | None = None
-    cache: dict = field(default_factory=dict)
+    def __init__(self, pred=None, gt=None, qhist=None, adaptive_threshold=None, image=None, *,
+                 raw=None, val=None, hist=None) -> None:
+        self._pred = pred
+        self.gt = gt
+        self.qhist = qhist
+        self.image = image
+        self.raw, self.val, self.hist = raw, val, hist
+        self._thr = None if adaptive_threshold is None else float(adaptive_threshold)
+        self.cache: dict = {}
+
+    @property
+    def pred(self) -> np.ndarray:
+        """The normalised float64 map (made from ``val[raw]`` on first use)."""
+        if self._pred is None:
+            self._pred = self.val[self.raw]
+        return self._pred
+
+    @property
+    def adaptive_threshold(self) -> float:
+        """``min(2 * mean(pred), 1)`` as the reference computes it (NumPy's
+        pairwise mean of the float map). From the histogram when no map value
+        lies within :data:`~salbench.metrics.numeric.ADAPTIVE_TIE_TOL` of it
+        (comparisons with it are then the same), else from the float map."""
+        if self._thr is None:
+            thr = None
+            if self.hist is not None and self.val is not None and self._pred is None:
+                n = self.hist.sum(axis=0)
+                t = min(numeric.ADAPTIVE_FACTOR * float(n @ self.val) / float(n.sum()),
+                        numeric.ADAPTIVE_CAP)
+                occupied = self.val[n > 0]
+                if not np.any(np.abs(occupied - t) <= numeric.ADAPTIVE_TIE_TOL):
+                    thr = t
+            if thr is None:
+                thr = min(numeric.ADAPTIVE_FACTOR * float(self.pred.mean()), numeric.ADAPTIVE_CAP)
+            self._thr = thr
+        return self._thr
+
+    def counts_at(self, thr: float, inclusive: bool) -> tuple[int, int]:
+        """``(TP, FP)``: foreground / background pixels with ``pred >= thr``
+        (``inclusive``) or ``pred > thr``; from the raw histogram when there is
+        one (exact: the same comparisons on the value table), else one pass."""
+        if self.hist is not None and self.val is not None:
+            sel = self.val >= thr if inclusive else self.val > thr
+            return int(self.hist[1, sel].sum()), int(self.hist[0, sel].sum())
+        b = self.pred >= thr if inclusive else self.pred > thr
+        tp = int(np.count_nonzero(b & self.gt))
+        return tp, int(np.count_nonzero(b)) - tp
 
 
 @dataclass(frozen=True)

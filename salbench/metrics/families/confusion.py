@@ -188,14 +188,20 @@ class FmeasureV2Family(Family):
     def image(self, x: ImageInput) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Per-image max / mean / adp / bin of every metric, and the
         contribution (curves, adaptive and binary values, binary counts)."""
-        from salbench.metrics.kernels.confusion import threshold_counts
-
         tps, fps, fg, bg = dynamic_counts(x.qhist)
-        c = np.empty(4, np.int64)
-        threshold_counts(x.pred.reshape(-1), x.gt.reshape(-1), x.adaptive_threshold, BIN_THRESHOLD, c)
+        if x.hist is not None and x.val is not None:  # 8-bit map: from its histogram, no pixel pass
+            c = np.array(x.counts_at(x.adaptive_threshold, True) + x.counts_at(BIN_THRESHOLD, False), np.int64)
+        else:
+            from salbench.metrics.kernels.confusion import threshold_counts
+
+            c = np.empty(4, np.int64)
+            threshold_counts(x.pred.reshape(-1), x.gt.reshape(-1), x.adaptive_threshold, BIN_THRESHOLD, c)
         tp = np.concatenate([tps, c[0:1], c[2:3]])
         fp = np.concatenate([fps, c[1:2], c[3:4]])
-        table = handler_table(tp, fp, bg - fp, fg - tp)
+        from salbench.metrics.kernels.confusion import handler_rows
+
+        table = np.empty((len(BASE), tp.shape[0]), np.float64)
+        handler_rows(tp, fp, bg - fp, fg - tp, BETA2, float(F1_BETA), table)
         curves = table[:, :N_BINS]
         vmax, vmean = curves.max(axis=1), curves.mean(axis=1)
         scores = {}
