@@ -50,6 +50,7 @@ def _eval(root: Path, meth: str, names, tmp: Path, protocol: str) -> dict:
     return json.loads((tmp / "e.json").read_text())
 
 
+@pytest.mark.slow
 def test_stored_curves_reproduce_the_summaries(store_root):
     from salbench.report import curves as C
     from salbench.store.results import ResultsStore
@@ -64,6 +65,7 @@ def test_stored_curves_reproduce_the_summaries(store_root):
                     assert abs(C.value(arr, key, proto) - summ[meth]["scores"][key]) < 1e-12, (proto, meth, key)
 
 
+@pytest.mark.slow
 def test_subset_values_of_curve_metrics_equal_eval_on_the_subset(store_root, tmp_path):
     r = cli("report", "--results", store_root / "results", "--by", "size", "--protocol", "r3net",
             "--metrics", "maxF,mae", "--data-root", store_root / "data", "--format", "json",
@@ -86,6 +88,7 @@ def test_subset_values_of_curve_metrics_equal_eval_on_the_subset(store_root, tmp
     assert checked >= 1
 
 
+@pytest.mark.slow
 def test_ci_significance_and_compare_cover_max_f(store_root):
     r = cli("report", "--results", store_root / "results", "--protocol", "pysodmetrics", "--metrics",
             "maxF,maxE,mae", "--ci", "--significance", check_rc=0)
@@ -122,6 +125,7 @@ def test_bootstrap_of_curve_metric_covers_the_truth():
     assert 0.85 <= hits / reps <= 1.0
 
 
+@pytest.mark.slow
 def test_a_run_without_keep_curves_drops_the_old_curves(store_root, tmp_path):
     from salbench.store.results import ResultsStore
 

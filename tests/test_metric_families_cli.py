@@ -111,6 +111,7 @@ def test_evaluator_families_merge_and_state_round_trip(pairs):
         Evaluator().merge(Evaluator(metrics="fmv2"))
 
 
+@pytest.mark.slow
 def test_run_metrics_store_report_and_list(pairs, tmp_path):
     data = tmp_path / "data"
     (data / "fam").mkdir(parents=True)
@@ -145,6 +146,7 @@ def test_run_metrics_store_report_and_list(pairs, tmp_path):
     assert rows["v2_iou_max"]["protocols"] == ["pysodmetrics"] and rows["max_f"]["family"] == "classic"
 
 
+@pytest.mark.slow
 def test_eval_context_measure_reads_the_photos(shared_data, tmp_path):
     """``eval --metrics context --images DIR``: cm and cm_w of real SOD pairs as
     PySODMetrics computes them from the same files (photo read by OpenCV, RGB)."""
