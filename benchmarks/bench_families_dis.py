@@ -17,33 +17,27 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import SOD_MAP_SETS as METHODS, sod_triples  # noqa: E402  (the tests' real-data loader)
 from salbench.metrics.families.base import image_input
 from salbench.metrics.families.boundary import RelaxedBoundaryFamily
 from salbench.metrics.families.context import ContextFamily
 from salbench.metrics.families.hce import HCEFamily
 
-METHODS = ("DSS", "Amulet", "PiCANet", "RBD", "BSCA", "GS")
 
 
 def load_pairs(root: Path, n: int):
     """``n`` (map, GT, RGB image) triples: SOD images at an even stride, the
-    methods in turn."""
+    methods in turn (the tests' loader)."""
     gts = sorted((root / "SOD" / "gt").glob("*.png"))
-    step = max(1, len(gts) // n)
-    out = []
-    for i, gp in enumerate(gts[::step][:n]):
-        meth = METHODS[i % len(METHODS)]
-        p = cv2.imread(str(root / "maps" / "SOD" / meth / gp.name), cv2.IMREAD_GRAYSCALE)
-        g = cv2.imread(str(gp), cv2.IMREAD_GRAYSCALE)
-        im = cv2.cvtColor(cv2.imread(str(root / "SOD" / "images" / (gp.stem + ".jpg"))), cv2.COLOR_BGR2RGB)
-        out.append((p, g, im))
-    return out
+    return sod_triples(root, n, max(1, len(gts) // n))
 
 
 def _best(fn, repeat):

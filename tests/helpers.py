@@ -377,3 +377,23 @@ def assert_parity(ours: Any, reference: Any, tol: float = PARITY_TOL, *, rel: fl
     got = np.asarray(ours, dtype=np.float64)
     assert got.shape == ref.shape, (what, got.shape, ref.shape)
     np.testing.assert_allclose(got, ref, rtol=rel, atol=tol, err_msg=str(what))
+
+
+#: the published SOD map sets under ``$SALBENCH_SHARED_DATA/maps/SOD``
+SOD_MAP_SETS = ("DSS", "Amulet", "PiCANet", "RBD", "BSCA", "GS")
+
+
+def sod_triples(root: Path, n: int, step: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``n`` (map, GT, RGB photo) triples of the shared SOD data: every
+    ``step``-th image, the published map sets in turn, read as PySODMetrics'
+    users read them (OpenCV grey, photo BGR -> RGB)."""
+    import cv2
+
+    out = []
+    for i, gp in enumerate(sorted((root / "SOD" / "gt").glob("*.png"))[::step][:n]):
+        meth = SOD_MAP_SETS[i % len(SOD_MAP_SETS)]
+        p = cv2.imread(str(root / "maps" / "SOD" / meth / gp.name), cv2.IMREAD_GRAYSCALE)
+        g = cv2.imread(str(gp), cv2.IMREAD_GRAYSCALE)
+        im = cv2.cvtColor(cv2.imread(str(root / "SOD" / "images" / (gp.stem + ".jpg"))), cv2.COLOR_BGR2RGB)
+        out.append((p, g, im))
+    return out

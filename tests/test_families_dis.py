@@ -26,7 +26,7 @@ from salbench.metrics.numeric import BETA2, PARITY_TOL
 psm = pytest.importorskip("py_sod_metrics")
 from py_sod_metrics.context_measure import CamouflageContextMeasure, ContextMeasure  # noqa: E402
 
-METHODS = ("DSS", "Amulet", "PiCANet", "RBD", "BSCA", "GS")
+from helpers import sod_triples
 
 #: the context measures' forward term is float32 in the reference
 #: (``cv2.filter2D(..., CV_32F)``); the family makes the same call on the GT box,
@@ -269,15 +269,7 @@ def test_hypothesis_parity(items):
 
 
 def _real_pairs(root, n=15):
-    gts = sorted((root / "SOD" / "gt").glob("*.png"))[::20][:n]
-    out = []
-    for i, gp in enumerate(gts):
-        meth = METHODS[i % len(METHODS)]
-        p = cv2.imread(str(root / "maps" / "SOD" / meth / gp.name), cv2.IMREAD_GRAYSCALE)
-        g = cv2.imread(str(gp), cv2.IMREAD_GRAYSCALE)
-        im = cv2.cvtColor(cv2.imread(str(root / "SOD" / "images" / (gp.stem + ".jpg"))), cv2.COLOR_BGR2RGB)
-        out.append((p, g, im))
-    return out
+    return sod_triples(root, n, 20)
 
 
 def test_real_sod_pairs_hce(shared_data):

@@ -130,13 +130,19 @@ def threshold_edge_bits(lev, bits):
                 prev = v
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _cell_grid(h, w, c):
+    """Padding (top, left) that makes an h x w image a whole number of c x c
+    cells, and the cell grid's size."""
+    ph = (c - h % c) % c
+    pw = (c - w % c) % c
+    return ph, pw, (h + ph) // c, (w + pw) // c
+
+
 @njit(cache=True, nogil=True)
 def _gt_cells(gedge, c):
     h, w = gedge.shape
-    ph = (c - h % c) % c
-    pw = (c - w % c) % c
-    nh = (h + ph) // c
-    nw = (w + pw) // c
+    ph, pw, nh, nw = _cell_grid(h, w, c)
     g = np.zeros((nh, nw), np.bool_)
     for i in range(h):
         for j in range(w):
@@ -173,10 +179,7 @@ def cell_counts_bits(bits, gedge, cells, counts, gcounts):
                 npx += 1
     for s in range(cells.size):
         c = cells[s]
-        ph = (c - h % c) % c
-        pw = (c - w % c) % c
-        nh = (h + ph) // c
-        nw = (w + pw) // c
+        ph, pw, nh, nw = _cell_grid(h, w, c)
         g = np.zeros((nh, nw), np.bool_)
         for q in range(ng):
             g[(gi[q] + ph) // c, (gj[q] + pw) // c] = True
