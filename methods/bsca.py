@@ -15,9 +15,9 @@ Follows Yao Qin's released MATLAB code (``demo_BSCA.m`` with ``removeframe.m``,
    group's MATLAB code, byte-identical in the DSR, GR, SRD packages): seeds on a
    grid of real step √(HW/300) (21×14 seeds on 481×321), perturbed to the
    lowest gradient, window and spatial normaliser ⌊√(HW/300) + 2⌋ = 24, merge
-   threshold ``(HW // 300) >> 2``. Until 2026-11-26 we followed the older
-   ``SLIC.cpp`` source (``variant="achanta"``: 20×13 seeds, S = 23; still
-   reachable with ``bsca_superpixel_saliency(..., slic_variant="achanta")``).
+   threshold ``(HW // 300) >> 2``. The older ``SLIC.cpp`` source
+   (``variant="achanta"``: 20×13 seeds, S = 23) is available as
+   ``bsca_superpixel_saliency(..., slic_variant="achanta")``.
    The authors' BSCA maps on SOD are piecewise constant over their
    superpixels, and their regions match the executable's grid far better
    (mean IoU with our superpixels 0.44 → 0.61 on 12 images) and the maps move
@@ -252,8 +252,8 @@ def bsca_superpixel_saliency(rgb: np.ndarray, return_details: bool = False,
                              sigma_1: float = SIGMA_1, sigma_2: float = SIGMA_2, beta: float = BETA,
                              theta: float = THETA, phases: tuple[int, int, int] = PHASES):
     """BSCA on a frame-free RGB uint8 image: (superpixels, values[, details]).
-    ``slic_variant="achanta"`` gives the segmentation used before 2026-11-26
-    (the ``SLIC.cpp`` source revision instead of the executable's). The other
+    ``slic_variant="achanta"`` gives the segmentation of the ``SLIC.cpp``
+    source revision instead of the executable's. The other
     keywords are the method's options (module docstring)."""
     if len(phases) != 3 or min(phases) < 0:
         raise OptionError(f"method 'bsca': option phases={','.join(map(str, phases))} must be three "

@@ -12,8 +12,8 @@ Follows Chuan Yang's released MATLAB code (``saliencymap`` demo with
    of that executable's seeding, step and merging as read from its machine code
    (the copy the Dalian group ships with DSR, GR, BSCA-family code; MR's own copy
    is not in the public index, so its identity is inferred). Not bit-identical.
-   Until 2026-11-26 the older ``SLIC.cpp`` source revision was followed
-   (``mr_superpixel_saliency(..., slic_variant="achanta")``). The actual label
+   The older ``SLIC.cpp`` source revision is available as
+   ``mr_superpixel_saliency(..., slic_variant="achanta")``. The actual label
    count is used.
 3. Features: mean RGB (in [0, 1]) per superpixel converted to CIELab with
    Getreuer's ``colorspace`` in the version 1.1 that this lab's code ships

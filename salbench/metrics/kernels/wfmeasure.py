@@ -104,7 +104,7 @@ def _column_nearest(gt, near, last, nxt, fg_lo, fg_hi):
     downward one on 4 int64 lanes (numba widens int32 arithmetic to int64, and
     the float64 count in the same loop set the lane width); apart, each
     vectorises on its own lane type (DSS maps on SOD: the whole weighted F
-    ~20 % faster, 2026-11-26)."""
+    ~20 % faster)."""
     _sweep_down(gt, near, last, fg_lo, fg_hi)
     _sweep_up(gt, near, nxt)
 
