@@ -7,7 +7,8 @@
   exported wrappers (it has no option for it), as ``@njit(nogil=True)`` does
   for the JIT build;
 * :func:`optional_extension` turns a ``numba.pycc`` setuptools extension
-  into an optional one whose compile errors never fail the install.
+  into an optional one whose compile errors never fail the install, with
+  relative source paths (older setuptools refuse absolute ones).
 
 Importing this module imports no numba.
 """
@@ -60,4 +61,9 @@ def optional_extension(ext):
 
     ext._prepare_object_files = _prepare
     ext.optional = True
+    # numba names its C helpers by absolute path; setuptools' build_py (older
+    # releases, as in a --no-build-isolation install) refuses absolute paths
+    import os
+    ext.sources = [os.path.relpath(s) if os.path.isabs(s) else s for s in ext.sources]
+    ext.depends = [os.path.relpath(s) if os.path.isabs(s) else s for s in ext.depends]
     return ext
