@@ -240,3 +240,55 @@ def test_compiled_handler_rows_equal_the_numpy_handlers():
         out = np.empty((len(BASE), 258))
         handler_rows(tp, fp, bg - fp, fg - tp, BETA2, float(F1_BETA), out)
         assert np.array_equal(out, handler_table(tp, fp, bg - fp, fg - tp)), trial
+
+
+from salbench.metrics.families.base import Family, MetricSpec  # noqa: E402
+
+
+class FailsOnEmptyGT(Family):
+    """A family that raises on images without foreground (stands for any
+    family meeting an input it cannot handle)."""
+
+    name = "fails-on-empty"
+    image_keys = keys = ("fg_share",)
+
+    def specs(self):
+        return (MetricSpec("fg_share", self.name, "foreground share of the map", "test", True,
+                           "fg", "fg"),)
+
+    def image(self, x):
+        if not x.gt.any():
+            raise ZeroDivisionError("no foreground")
+        v = float(x.pred[x.gt].sum() / x.pred.sum())
+        return {"fg_share": v}, {"fg_share": np.float64(v)}
+
+    def finish(self, state, n_images):
+        return {"fg_share": float(state["fg_share"])}
+
+
+def test_a_failing_family_costs_only_its_own_scores(tmp_path, monkeypatch):
+    from salbench.metrics import table
+    from salbench.run.evaluate import evaluate_pairs
+    from salbench.store.schema import problem_rows
+
+    monkeypatch.setitem(table.FAMILIES, "fails-on-empty", __name__)
+    table.family_class.cache_clear()
+    rng = np.random.default_rng(1)
+    pairs = []
+    for i in range(4):
+        gt = np.zeros((30, 40), np.uint8)
+        if i != 2:
+            gt[5:20, 8:30] = 255
+        pred = rng.integers(0, 256, gt.shape).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"p{i}.png"), pred)
+        cv2.imwrite(str(tmp_path / f"g{i}.png"), gt)
+        pairs.append((f"im{i}", tmp_path / f"p{i}.png", tmp_path / f"g{i}.png"))
+    rows = {}
+    res = evaluate_pairs(pairs, metrics="fmv2,fails-on-empty", on_image=lambda n, s: rows.__setitem__(n, s))
+    table.family_class.cache_clear()
+    assert res["count"] == 4 and res["v2_iou_max"] is not None  # every image keeps its other metrics
+    assert [f["name"] for f in res["metric_failed"]] == ["im2"] and "no foreground" in res["metric_failed"][0]["problem"]
+    assert np.isnan(rows["im2"]["fg_share"]) and rows["im2"]["mae"] is not None
+    assert res["fg_share"] == pytest.approx(np.mean([rows[f"im{i}"]["fg_share"] for i in (0, 1, 3)]), abs=1e-15)
+    kinds = [r[0] for r in problem_rows({"metric_failed": res["metric_failed"]})]
+    assert kinds == ["metric_failed"]

@@ -156,6 +156,9 @@ class PairStats:
     weighted_f: float | None
     #: per metric family asked for: (its per-image scores, its contribution)
     extra: dict = field(default_factory=dict)
+    #: per metric family that failed on this image: the error (its scores are
+    #: then NaN and it adds nothing; the other metrics are unaffected)
+    family_errors: dict = field(default_factory=dict)
 
     def scores(self) -> dict:
         """This image's scalar scores (keys :data:`SCORE_KEYS`, then each
@@ -176,6 +179,15 @@ class PairStats:
         for scores, _ in self.extra.values():
             out.update(scores)
         return out
+
+
+def _with_extra(st: PairStats, extra: dict) -> PairStats:
+    """``st`` with the families' results (a failed family's error apart)."""
+    for name, res in extra.items():
+        st.extra[name] = res[:2]
+        if len(res) > 2:
+            st.family_errors[name] = res[2]
+    return st
 
 
 def _family_extra(families, pred: np.ndarray, gtb: np.ndarray, qhist: np.ndarray,
@@ -201,7 +213,14 @@ def _family_extra(families, pred: np.ndarray, gtb: np.ndarray, qhist: np.ndarray
             p = (p - lo) / (hi - lo)
         thr = min(numeric.ADAPTIVE_FACTOR * float(p.mean()), numeric.ADAPTIVE_CAP)
         x = ImageInput(p, gtb, qhist, thr, image)
-    return {fam.name: fam.image(x) for fam in families}
+    out = {}
+    for fam in families:
+        try:
+            out[fam.name] = fam.image(x)
+        except Exception as exc:  # one family's failure must not cost the image's other metrics
+            out[fam.name] = ({k: float("nan") for k in fam.image_keys}, {},
+                             f"{type(exc).__name__}: {exc}")
+    return out
 
 
 def _pr_eps(proto: Protocol) -> float:
@@ -283,7 +302,7 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
                     share.append((pred, val.copy(), mask, wf))
     extra = (_family_extra(families, pred, gt >= int(proto.gt_min_fg), outs[4], image,
                            val=val if proto.minmax else None, hist=hist) if families else {})
-    return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf, extra)
+    return _with_extra(PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf), extra)
 
 
 
@@ -331,7 +350,7 @@ def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural
                                     proto.beta2, proto.em_eps, curves)
     s, wf = _structure(np.ascontiguousarray(p), np.ascontiguousarray(gtb), structural)
     extra = _family_extra(families, p, gtb, qhist, image) if families else {}
-    return PairStats(curves, mae, float(adp_f), float(adp_e), s, wf, extra)
+    return _with_extra(PairStats(curves, mae, float(adp_f), float(adp_e), s, wf), extra)
 
 
 def image_stats(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL, structural: bool = True,

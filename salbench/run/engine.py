@@ -239,6 +239,7 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
                  for p in protos}
     resized: dict[str, list[str]] = {lab: [] for lab in labels}
     degenerate: dict[tuple[str, str], list[dict]] = {k: [] for k in evs}
+    failed: dict[tuple[str, str], list[dict]] = {k: [] for k in evs}
     unreadable: dict[str, list[dict]] = {lab: [] for lab in labels}
     t0 = time.perf_counter()
 
@@ -267,6 +268,8 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
                 flag = degenerate_entry(name, scores)
                 if flag is not None:
                     degenerate[(lab, pname)].append(flag)
+                for fam, err in st.family_errors.items():
+                    failed[(lab, pname)].append({"name": name, "family": fam, "problem": err})
                 if on_image is not None:
                     on_image(lab, pname, name, scores)
                 if on_curves is not None:
@@ -280,12 +283,14 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
     _in_order(tasks(), one, consume, workers)
     run = {"workers": workers, "seconds": round(time.perf_counter() - t0, 3),
            "kernels": _fastpath.active().backend}
-    return _results(evs, resized, unreadable, degenerate, run), unreadable
+    return _results(evs, resized, unreadable, degenerate, failed, run), unreadable
 
 
-def _results(evs: dict, resized: dict, unreadable: dict, degenerate: dict, run: dict) -> dict:
+def _results(evs: dict, resized: dict, unreadable: dict, degenerate: dict, failed: dict,
+             run: dict) -> dict:
     """``{label: {protocol: result}}``: each evaluator's scores with the
-    label's resized / unreadable / degenerate images and the run's details."""
+    label's resized / unreadable / degenerate images, the images a metric
+    family failed on (``metric_failed``) and the run's details."""
     out: dict[str, dict[str, dict]] = {}
     for (lab, pname), ev in evs.items():
         if ev.count == 0:
@@ -295,6 +300,7 @@ def _results(evs: dict, resized: dict, unreadable: dict, degenerate: dict, run: 
                           "method": "map resized to GT size, bilinear (cv2.INTER_LINEAR)"}
         res["unreadable"] = list(unreadable[lab])
         res["degenerate"] = degenerate[(lab, pname)]
+        res["metric_failed"] = failed[(lab, pname)]
         res["skipped"] = len(unreadable[lab])
         res.update(run)
         out.setdefault(lab, {})[pname] = res

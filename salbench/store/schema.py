@@ -89,7 +89,7 @@ CURVE_KEYS = ("precision", "recall", "f_curve", "e_curve", "iou_curve", "dice_cu
 #: evaluation output that describes how it was computed (``summaries.details``)
 DETAIL_KEYS = ("protocol_details", "curve_order", "workers", "seconds", "kernels")
 #: evaluation output that lists problems (``problems`` table, not scores)
-PROBLEM_KEYS = ("resized", "unreadable", "skipped", "unpaired", "degenerate")
+PROBLEM_KEYS = ("resized", "unreadable", "skipped", "unpaired", "degenerate", "metric_failed")
 #: columns added to ``runs`` / ``methods`` / ``summaries`` by schema version 2
 _V2_COLUMNS = {
     "runs": (("pid", "INTEGER"), ("identity", "TEXT"), ("dataset_path", "TEXT"),
@@ -221,6 +221,11 @@ def problem_rows(problems: dict) -> list[tuple[str, str | None, str | None, str]
             rows.append(("degenerate", d.get("name"), None,
                          f"{d.get('metric')} = {value}, outside [0, 1] (degenerate image: tiny or "
                          f"all-foreground GT); kept as computed"))
+    for d in problems.get("metric_failed") or []:
+        if isinstance(d, dict):
+            rows.append(("metric_failed", d.get("name"), None,
+                         f"metric family {d.get('family')} failed ({d.get('problem')}); its scores "
+                         f"of this image are undefined, the other metrics are computed"))
     return [tuple(text(x) for x in r) for r in rows]
 
 
