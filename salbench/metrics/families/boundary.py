@@ -75,11 +75,11 @@ class RelaxedBoundaryFamily(Family):
         rows = (
             ("relax_bf", f"relaxed boundary F-measure (β²=0.3): boundaries of the map binarised at 0.5 "
                          f"and of the GT matched within Euclidean distance {rho}",
-             "relaxF$_b^\u03b2$", r"relax$F_b^\beta$"),
+             "relaxFbβ", r"relax$F_b^\beta$"),
             ("relax_bp", f"relaxed boundary precision: share of predicted boundary pixels within {rho} px "
-                         "of a GT boundary pixel", "relaxP$_b$", r"relax$P_b$"),
+                         "of a GT boundary pixel", "relaxPb", r"relax$P_b$"),
             ("relax_br", f"relaxed boundary recall: share of GT boundary pixels within {rho} px "
-                         "of a predicted boundary pixel", "relaxR$_b$", r"relax$R_b$"),
+                         "of a predicted boundary pixel", "relaxRb", r"relax$R_b$"),
         )
         return tuple(MetricSpec(key=k, family=self.name, definition=d, reference=_REF,
                                 higher_is_better=True, header_md=md, header_tex=tex,

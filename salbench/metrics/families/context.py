@@ -240,12 +240,12 @@ class ContextFamily(Family):
             MetricSpec(key="cm", family=self.name,
                        definition="context measure: F-style mix (β²=1) of forward relevance and reverse "
                                   "completeness under a GT-shaped Gaussian context kernel",
-                       reference=_REF, higher_is_better=True, header_md="C$_\\beta$",
+                       reference=_REF, higher_is_better=True, header_md="Cβ",
                        header_tex=r"$C_\beta$"),
             MetricSpec(key="cm_w", family=self.name,
                        definition="camouflage context measure: the context measure (β²=1.2) with GT pixels "
                                   "weighted by their camouflage degree (needs the RGB image)",
-                       reference=_REF, higher_is_better=True, header_md="C$^\\omega_\\beta$",
+                       reference=_REF, higher_is_better=True, header_md="Cωβ",
                        header_tex=r"$C^\omega_\beta$"),
         )
 
