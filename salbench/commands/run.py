@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="metric families beyond the classic set, comma-separated, or 'all' "
                         "(salbench list metrics); computed under the protocols that define them")
     p.add_argument("--keep-curves", action="store_true",
-                   help="also store every image's 256-point curves (~6 KB per image and protocol), so "
+                   help="also store every image's 256-point curves (~7 KB per image and protocol), so "
                         "report --ci / --significance / --by and compare cover max F, max E, max IoU "
                         "and (r3net) mean F")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")

@@ -30,7 +30,7 @@ class RunSpec:
     registered) an error. ``metrics`` adds metric families beyond the classic
     set (``"fmv2,hce"``, ``"all"``; :data:`salbench.metrics.table.FAMILIES`),
     computed under the protocols that define them. ``keep_curves`` stores
-    every image's 256-point curves too (~6 KB per image and protocol), so
+    every image's 256-point curves too (~7 KB per image and protocol), so
     reports can give intervals, paired tests and subset values of the
     curve-aggregated metrics (max F, max E, max IoU / Dice; mean F under
     ``r3net``).
