@@ -292,3 +292,27 @@ def test_a_failing_family_costs_only_its_own_scores(tmp_path, monkeypatch):
     assert res["fg_share"] == pytest.approx(np.mean([rows[f"im{i}"]["fg_share"] for i in (0, 1, 3)]), abs=1e-15)
     kinds = [r[0] for r in problem_rows({"metric_failed": res["metric_failed"]})]
     assert kinds == ["metric_failed"]
+
+
+def test_missing_or_mismatched_photos_are_listed_not_silently_dropped(pairs, tmp_path):
+    """cm_w over the photos given: an image without one, or with one of another
+    size, has cm_w undefined and is named; cm and every other metric stay."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    names = sorted(p.stem for p in (pairs / "ds" / "images").glob("*.jpg"))
+    for n in names[2:]:
+        (photos / f"{n}.jpg").symlink_to(pairs / "ds" / "images" / f"{n}.jpg")
+    Image.open(pairs / "ds" / "images" / f"{names[1]}.jpg").resize((60, 45)).save(photos / f"{names[1]}.jpg")
+    js, per = tmp_path / "r.json", tmp_path / "per.csv"
+    r = cli("eval", "--pred", pairs / "maps", "--gt", pairs / "ds" / "gt", "--images", photos,
+            "--metrics", "context", "--json", js, "--per-image", per, check_rc=0)
+    res = json.loads(js.read_text())
+    failed = {f["name"]: f["problem"] for f in res["metric_failed"]}
+    assert set(failed) == {names[0], names[1]}
+    assert "no photo" in failed[names[0]] and "60x45" in failed[names[1]] and "120x90" in failed[names[1]]
+    assert f"{names[1]}: metric family context: photo" in r.stderr
+    rows = {row["name"]: row for row in csv.DictReader(per.open())}
+    assert rows[names[0]]["cm_w"] in ("", "nan") and rows[names[0]]["cm"] not in ("", "nan")
+    given = [float(rows[n]["cm_w"]) for n in names[2:]]
+    assert abs(res["cm_w"] - float(np.mean(given))) < 1e-12
+    assert res["count"] == len(names) and abs(res["cm"] - float(np.mean([float(rows[n]["cm"]) for n in names]))) < 1e-12

@@ -252,8 +252,8 @@ def _print_result(res: dict) -> None:
               f"{short_list([_degenerate_label(x) for x in d], 5)}",
               file=sys.stderr)
     for bad in res.get("metric_failed") or []:
-        print(f"warning: metric family {bad['family']} failed on {bad['name']} ({bad['problem']}); its "
-              f"scores of that image are n/a, the other metrics are computed", file=sys.stderr)
+        print(f"warning: {bad['name']}: metric family {bad['family']}: {bad['problem']}; the other "
+              f"metrics are computed", file=sys.stderr)
     for bad in res["unreadable"]:
         print(f"warning: skipped {bad['name']}: {bad['path']}: {bad['problem']}", file=sys.stderr)
 

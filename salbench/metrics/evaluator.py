@@ -43,8 +43,7 @@ class Evaluator:
         self.protocol = get_protocol(protocol)
         self.structural = bool(structural)
         #: metric families beyond the classic set (names of :data:`salbench.metrics.table.FAMILIES`)
-        self.metrics = table.parse_metrics(metrics) if isinstance(metrics, str) else \
-            table.parse_metrics(",".join(metrics))
+        self.metrics = table.parse_metrics(metrics)
         table.check_protocol(self.metrics, self.protocol.name)
         self.families = table.make_families(self.metrics)
         self.reset()

@@ -156,8 +156,8 @@ class PairStats:
     weighted_f: float | None
     #: per metric family asked for: (its per-image scores, its contribution)
     extra: dict = field(default_factory=dict)
-    #: per metric family that failed on this image: the error (its scores are
-    #: then NaN and it adds nothing; the other metrics are unaffected)
+    #: per metric family that could not score this image in full: why (a failed
+    #: family's scores are NaN and it adds nothing; the other metrics are unaffected)
     family_errors: dict = field(default_factory=dict)
 
     def scores(self) -> dict:
@@ -181,25 +181,15 @@ class PairStats:
         return out
 
 
-def _with_extra(st: PairStats, extra: dict) -> PairStats:
-    """``st`` with the families' results (a failed family's error apart)."""
-    for name, res in extra.items():
-        st.extra[name] = res[:2]
-        if len(res) > 2:
-            st.family_errors[name] = res[2]
-    return st
-
-
 def _family_extra(families, pred: np.ndarray, gtb: np.ndarray, qhist: np.ndarray,
-                  image: np.ndarray | None = None, val=None, hist=None) -> dict:
-    """Run each metric family on one image. ``pred`` is the map as read (uint8)
-    or already normalised (float64 in [0, 1]); it is normalised as PySODMetrics
-    prepares it (``pred / 255``, min-max rescaled when max > min). ``image``:
-    the photo (H x W x 3 uint8 RGB) for families that need it; one of another
-    size than the map is not used."""
-    if not families:
-        return {}
-    from salbench.metrics.families.base import ImageInput
+                  image: np.ndarray | None = None, val=None, hist=None) -> tuple[dict, dict]:
+    """Run each metric family on one image: ``(extra, errors)`` for
+    :attr:`PairStats.extra` and :attr:`PairStats.family_errors`. ``pred`` is
+    the map as read (uint8) or already normalised (float64 in [0, 1]); it is
+    normalised as PySODMetrics prepares it. ``image``: the photo (H x W x 3
+    uint8 RGB) for families that need it; one of another size than the map is
+    not used."""
+    from salbench.metrics.families.base import ImageInput, reference_normalise
 
     if image is not None and tuple(np.shape(image)) != tuple(gtb.shape) + (3,):
         image = None
@@ -207,20 +197,15 @@ def _family_extra(families, pred: np.ndarray, gtb: np.ndarray, qhist: np.ndarray
     if val is not None:  # 8-bit map: the float map is val[pred], made only if a family reads it
         x = ImageInput(None, gtb, qhist, None, image, raw=pred, val=val, hist=hist)
     else:
-        p = pred / numeric.U8_MAX if pred.dtype == np.uint8 else pred
-        lo, hi = p.min(), p.max()
-        if hi != lo:
-            p = (p - lo) / (hi - lo)
-        thr = min(numeric.ADAPTIVE_FACTOR * float(p.mean()), numeric.ADAPTIVE_CAP)
-        x = ImageInput(p, gtb, qhist, thr, image)
-    out = {}
+        x = ImageInput(reference_normalise(pred), gtb, qhist, None, image)
+    extra, errors = {}, {}
     for fam in families:
         try:
-            out[fam.name] = fam.image(x)
+            extra[fam.name] = fam.image(x)
         except Exception as exc:  # one family's failure must not cost the image's other metrics
-            out[fam.name] = ({k: float("nan") for k in fam.image_keys}, {},
-                             f"{type(exc).__name__}: {exc}")
-    return out
+            extra[fam.name] = ({k: float("nan") for k in fam.image_keys}, {})
+            errors[fam.name] = f"failed ({type(exc).__name__}: {exc}): its scores of this image are undefined"
+    return extra, errors
 
 
 def _pr_eps(proto: Protocol) -> float:
@@ -300,9 +285,9 @@ def _stats_u8(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural: boo
                 wf = host.weighted_f_u8(kern, pred, val, mask)
                 if share is not None:
                     share.append((pred, val.copy(), mask, wf))
-    extra = (_family_extra(families, pred, gt >= int(proto.gt_min_fg), outs[4], image,
-                           val=val if proto.minmax else None, hist=hist) if families else {})
-    return _with_extra(PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf), extra)
+    extra, errors = (_family_extra(families, pred, gt >= int(proto.gt_min_fg), outs[4], image,
+                                   val=val if proto.minmax else None, hist=hist) if families else ({}, {}))
+    return PairStats(curves, float(mae), float(adp_f), float(adp_e), s, wf, extra, errors)
 
 
 
@@ -349,8 +334,8 @@ def _stats_general(pred: np.ndarray, gt: np.ndarray, proto: Protocol, structural
     adp_f, adp_e = _K().counts_summary(qhist, float(tp_a), float(pp_a), proto.strict, _pr_eps(proto),
                                     proto.beta2, proto.em_eps, curves)
     s, wf = _structure(np.ascontiguousarray(p), np.ascontiguousarray(gtb), structural)
-    extra = _family_extra(families, p, gtb, qhist, image) if families else {}
-    return _with_extra(PairStats(curves, mae, float(adp_f), float(adp_e), s, wf), extra)
+    extra, errors = _family_extra(families, p, gtb, qhist, image) if families else ({}, {})
+    return PairStats(curves, mae, float(adp_f), float(adp_e), s, wf, extra, errors)
 
 
 def image_stats(pred, gt, protocol: str | Protocol = DEFAULT_PROTOCOL, structural: bool = True,

@@ -114,14 +114,17 @@ def available_families() -> tuple[str, ...]:
     return tuple(out)
 
 
-def parse_metrics(text: str | None) -> tuple[str, ...]:
+def parse_metrics(text) -> tuple[str, ...]:
     """The families a ``--metrics`` value asks for, in :data:`FAMILIES` order:
     ``classic`` (the default: none beyond the classic set), ``all``, or a comma
-    list of family names (``classic`` may be among them). Unknown names raise
-    :class:`SalbenchError` naming the valid ones."""
-    if text is None or not str(text).strip():
+    list of family names (``classic`` may be among them); a sequence of names
+    is read as their comma list. Unknown names raise :class:`SalbenchError`
+    naming the valid ones."""
+    if text is None:
         return ()
-    names = [n.strip().lower() for n in str(text).split(",") if n.strip()]
+    if not isinstance(text, str):
+        text = ",".join(text)
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
     bad = [n for n in names if n not in GROUPS and n not in FAMILIES]
     if bad:
         raise SalbenchError(f"--metrics: unknown {', '.join(map(repr, bad))}; valid: "

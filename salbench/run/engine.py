@@ -86,22 +86,31 @@ def _resize_to(pred: np.ndarray, shape) -> np.ndarray:
     return cv2.resize(pred, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _read_photo(path: Path | None) -> np.ndarray | None:
-    """The photo as H x W x 3 uint8 RGB (OpenCV's decoder, as PySODMetrics'
-    users read it), or None when there is none or it cannot be read (the keys
-    that need it are then undefined for the image, not an error)."""
+def _read_photo(path: Path | None, shape) -> tuple[np.ndarray | None, str | None]:
+    """``(photo, problem)``: the photo as H x W x 3 uint8 RGB (OpenCV's decoder,
+    as PySODMetrics' users read it), or None and why not (no photo of that
+    name, unreadable, or of another size than the GT ``shape``). The keys that
+    need it are then undefined for the image, and the problem is listed."""
     if path is None:
-        return None
+        return None, "no photo of this name"
     import cv2
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if bgr is None:
+        return None, f"photo {path} is unreadable"
+    if bgr.shape[:2] != tuple(shape):
+        return None, (f"photo {path} is {bgr.shape[1]}x{bgr.shape[0]}, the GT "
+                      f"{shape[1]}x{shape[0]}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None
 
 
 def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: list,
                 readers: list[str], strict_size: bool, structural: bool, families: dict,
-                photo: Path | None = None):
+                photos: bool = False, photo: Path | None = None):
     """One image: decode its GT and every set's map, compute each protocol's
-    statistics. Returns ``(gt_problem, [(label, problem_or_None, {proto: stats}, resized)])``."""
+    statistics. Returns ``(gt_problem, [(label, problem_or_None, {proto: stats}, resized)])``.
+    ``photos``: the caller gave photos (``photo`` is this image's, or None);
+    a family needing one that it cannot use gets the reason in
+    :attr:`~salbench.metrics.pair.PairStats.family_errors`."""
     from salbench.metrics import image_stats
     from salbench.data.paths import display
     try:
@@ -109,8 +118,9 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
     except InputError as exc:
         return {"name": name, "path": display(exc.path), "problem": exc.problem}, []
     out = []
-    needs_photo = any(f.needs_image for fams in families.values() for f in fams)
-    image = _read_photo(photo) if needs_photo else None
+    image = photo_problem = None
+    if photos and any(f.needs_image for fams in families.values() for f in fams):
+        image, photo_problem = _read_photo(photo, next(iter(gts.values())).shape)
     for label, map_path in maps:
         try:
             preds = decode_for_readers(map_path, readers)
@@ -129,8 +139,12 @@ def _image_task(name: str, gt_path: Path, maps: list[tuple[str, Path]], protos: 
                                                f"--strict-size is set")
                 pred = _resize_to(pred, gt.shape)
                 resized = True
-            stats[proto.name] = image_stats(pred, gt, proto, structural, share=share,
-                                            families=families.get(proto.name, ()), image=image)
+            st = stats[proto.name] = image_stats(pred, gt, proto, structural, share=share,
+                                                 families=families.get(proto.name, ()), image=image)
+            for fam in families.get(proto.name, ()) if photo_problem else ():
+                if fam.needs_image:
+                    st.family_errors.setdefault(fam.name, f"{photo_problem}: the keys that need "
+                                                          f"the photo are undefined")
         out.append((label, None, stats, resized))
     return None, out
 
@@ -171,8 +185,7 @@ def families_by_protocol(metrics, protocol_names) -> dict[str, tuple[str, ...]]:
     under another convention."""
     from salbench.metrics import table
 
-    names = table.parse_metrics(metrics) if isinstance(metrics, str) else \
-        table.parse_metrics(",".join(metrics))
+    names = table.parse_metrics(metrics)
     out = {p: [] for p in protocol_names}
     for fam in names:
         defined = []
@@ -278,7 +291,7 @@ def evaluate_sets_with_problems(gt, sets, protocols, *, workers=None, on_image=N
     def one(name, gp, maps):
         photo = images.get(name) if images else None
         return _image_task(name, gp, maps, protos, readers, strict_size, structural, instances,
-                           Path(photo) if photo else None)
+                           images is not None, Path(photo) if photo else None)
 
     _in_order(tasks(), one, consume, workers)
     run = {"workers": workers, "seconds": round(time.perf_counter() - t0, 3),

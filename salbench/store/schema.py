@@ -224,8 +224,8 @@ def problem_rows(problems: dict) -> list[tuple[str, str | None, str | None, str]
     for d in problems.get("metric_failed") or []:
         if isinstance(d, dict):
             rows.append(("metric_failed", d.get("name"), None,
-                         f"metric family {d.get('family')} failed ({d.get('problem')}); its scores "
-                         f"of this image are undefined, the other metrics are computed"))
+                         f"metric family {d.get('family')}: {d.get('problem')}; the other metrics "
+                         f"are computed"))
     return [tuple(text(x) for x in r) for r in rows]
 
 

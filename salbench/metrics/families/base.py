@@ -120,6 +120,16 @@ class MetricSpec:
     protocols: tuple[str, ...] = ("pysodmetrics",)
 
 
+def reference_normalise(pred: np.ndarray) -> np.ndarray:
+    """The map as PySODMetrics 1.6.2 prepares it: ``pred / 255`` (a float map
+    is taken as already divided), then min-max rescaled when max > min."""
+    p = pred / numeric.U8_MAX if pred.dtype == np.uint8 else pred
+    lo, hi = p.min(), p.max()
+    if hi != lo:
+        p = (p - lo) / (hi - lo)
+    return p
+
+
 def image_input(pred, gt) -> ImageInput:
     """The :class:`ImageInput` of a uint8 map and a uint8 (or bool) GT under
     the ``pysodmetrics`` protocol, built with NumPy exactly as PySODMetrics
@@ -130,14 +140,11 @@ def image_input(pred, gt) -> ImageInput:
     if pred.dtype != np.uint8:
         raise ValueError(f"image_input: map dtype {pred.dtype}, expected uint8")
     gtb = gt if gt.dtype == np.bool_ else gt > 128
-    p = pred / 255
-    if p.max() != p.min():
-        p = (p - p.min()) / (p.max() - p.min())
+    p = reference_normalise(pred)
     levels = (p * 255).astype(np.uint8)
     qhist = np.stack([np.bincount(levels[~gtb].ravel(), minlength=256),
                       np.bincount(levels[gtb].ravel(), minlength=256)]).astype(np.int64)
-    thr = min(2 * p.mean(), 1.0)
-    return ImageInput(p, np.ascontiguousarray(gtb), qhist, float(thr))
+    return ImageInput(p, np.ascontiguousarray(gtb), qhist)
 
 
 class Family:
