@@ -139,6 +139,11 @@ def make_families(names) -> list[Family]:
     return [family_class(n)() for n in names]
 
 
+def defines(name: str, protocol: str) -> bool:
+    """Whether ``protocol`` defines every key of family ``name``."""
+    return all(protocol in s.protocols for s in family_class(name)().specs())
+
+
 def check_protocol(names, protocol: str) -> None:
     """Refuse families the protocol does not define (clear message, nothing computed)."""
     for fam in make_families(names):

@@ -185,16 +185,9 @@ def families_by_protocol(metrics, protocol_names) -> dict[str, tuple[str, ...]]:
     under another convention."""
     from salbench.metrics import table
 
-    names = table.parse_metrics(metrics)
     out = {p: [] for p in protocol_names}
-    for fam in names:
-        defined = []
-        for p in protocol_names:
-            try:
-                table.check_protocol([fam], p)
-            except SalbenchError:
-                continue
-            defined.append(p)
+    for fam in table.parse_metrics(metrics):
+        defined = [p for p in protocol_names if table.defines(fam, p)]
         if not defined:
             table.check_protocol([fam], protocol_names[0])  # raises with the reason
         for p in defined:
