@@ -7,18 +7,16 @@ What can be resampled
     ``adp_e``, ``s_measure``, ``weighted_f`` and ``mean_e`` under every
     protocol, and for ``mean_f`` under protocols whose F aggregation is
     ``mean_of_curves`` (pysodmetrics). Those intervals resample the stored
-    per-image values. ``max_f``, ``max_e`` (max over thresholds of a mean
-    curve) and, under ``curve_of_means`` (r3net), ``mean_f`` (F of averaged
-    P / R) are not means of per-image values: a correct interval needs every
-    image's curves, which the store does not keep. Their intervals, paired
-    tests and subset values are reported as :data:`NEEDS_CURVES`, never
-    computed from something else.
+    per-image values. ``max_f``, ``max_e``, max / mean IoU and Dice (max or
+    mean over thresholds of a mean curve) and, under ``curve_of_means``
+    (r3net), ``mean_f`` (F of averaged P / R) are not means of per-image
+    values: their intervals, paired tests and subset values are recomputed
+    from the per-image curves that ``run --keep-curves`` stores
+    (:mod:`.curves`), and are :data:`NEEDS_CURVES` where those are not
+    stored, never computed from something else.
 
-Bootstrap: one ``(B, n)`` index matrix per dataset (seeded ``numpy``
-``default_rng``), turned into per-resample image counts with one
-``bincount``; every (method, metric) column is then resampled at once by a
-matrix product, missing values (NaN) excluded per resample. Percentile
-intervals.
+The bootstrap itself is :mod:`.bootstrap` (one resample matrix per dataset,
+all columns at once).
 """
 
 from __future__ import annotations
@@ -31,7 +29,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-NEEDS_CURVES = "n/a (needs per-image curves)"
+from salbench.report import curves as C
+from salbench.report.bootstrap import (DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_ci, bootstrap_means,  # noqa: F401
+                                       bootstrap_p, holm, percentile_interval, resample_counts)
+from salbench.report.curves import NEEDS_CURVES  # noqa: F401
+
 #: per-image scalars whose dataset value is their mean under every protocol
 MEAN_METRICS = ("mae", "adp_f", "adp_e", "s_measure", "weighted_f", "mean_e")
 class _LowerBetter:
@@ -50,8 +52,6 @@ class _LowerBetter:
 
 #: lower is better (read from :mod:`salbench.metrics.table`)
 LOWER_BETTER = _LowerBetter()
-DEFAULT_RESAMPLES = 1000
-DEFAULT_SEED = 0
 
 
 def is_mean_metric(key: str, protocol: str) -> bool:
@@ -69,49 +69,6 @@ def is_mean_metric(key: str, protocol: str) -> bool:
 
 
 # -- bootstrap ---------------------------------------------------------------------
-
-def resample_counts(n: int, n_boot: int = DEFAULT_RESAMPLES, seed: int | np.random.Generator = DEFAULT_SEED
-                    ) -> np.ndarray:
-    """``(n_boot, n)`` matrix: how often each image is drawn in each resample
-    (from one seeded index matrix; no Python loop per resample)."""
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    flat = (idx + (np.arange(n_boot) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
-
-
-def bootstrap_means(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Resampled means of each column of ``values`` (``(n,)`` or ``(n, k)``,
-    NaN = missing) under resample ``counts`` (``(B, n)``): ``(B,)`` or ``(B, k)``."""
-    v = np.asarray(values, dtype=np.float64)
-    one = v.ndim == 1
-    if one:
-        v = v[:, None]
-    mask = np.isfinite(v)
-    s = counts @ np.where(mask, v, 0.0)
-    c = counts @ mask.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m = s / c
-    return m[:, 0] if one else m
-
-
-def percentile_interval(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """The percentile interval of bootstrap means (rows: resamples), per column."""
-    a = (1 - level) / 2
-    lo, hi = np.nanquantile(boot, [a, 1 - a], axis=0)
-    return lo, hi
-
-
-def bootstrap_ci(values: Sequence[float], n_boot: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (NaN ignored)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return (math.nan, math.nan)
-    lo, hi = percentile_interval(bootstrap_means(v, resample_counts(v.size, n_boot, seed)), level)
-    return float(lo), float(hi)
-
 
 def intervals(per_image, protocol: str, metrics: Sequence[str], *, n_boot: int = DEFAULT_RESAMPLES,
               seed: int = DEFAULT_SEED, level: float = 0.95,
@@ -137,7 +94,7 @@ def intervals(per_image, protocol: str, metrics: Sequence[str], *, n_boot: int =
         for m in metrics:
             if m not in means:
                 for meth in sub["method"].unique():
-                    out[(meth, ds, m)] = _curve_interval(curves, sub, meth, ds, m, protocol,
+                    out[(meth, ds, m)] = C.interval(curves, sub, meth, ds, m, protocol,
                                                          n_boot, seed, level)
         cols = [m for m in means if m in sub.columns]
         if sub.empty or not cols:
@@ -154,50 +111,7 @@ def intervals(per_image, protocol: str, metrics: Sequence[str], *, n_boot: int =
     return out
 
 
-def _curve_interval(loader, sub, meth: str, ds: str, key: str, protocol: str, n_boot: int, seed: int,
-                    level: float) -> tuple:
-    """The bootstrap interval of a curve-aggregated metric from stored
-    per-image curves, or ``(None, None, NEEDS_CURVES)`` without them."""
-    from salbench.report import curves as C
-
-    if not C.covers(key):
-        return (None, None, NEEDS_CURVES)
-    names = list(sub.loc[sub["method"] == meth, "image"])
-    arr = C.aligned(loader, meth, ds, names) if names else None
-    if arr is None:
-        return (None, None, NEEDS_CURVES)
-    lo, hi = percentile_interval(C.resampled(arr, resample_counts(len(names), n_boot, seed), key, protocol),
-                                 level)
-    return (float(lo), float(hi))
-
-
-def bootstrap_p(d_boot: np.ndarray) -> float:
-    """Two-sided paired-bootstrap p-value of a difference: twice the smaller
-    share of resampled differences on either side of 0 (at most 1)."""
-    d = np.asarray(d_boot, dtype=np.float64)
-    d = d[np.isfinite(d)]
-    if d.size == 0:
-        return math.nan
-    if not np.any(d != 0):
-        return 1.0
-    return float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
-
-
 # -- paired comparison -----------------------------------------------------------------
-
-def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (NaN stays NaN)."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    out = np.full_like(p, np.nan)
-    ok = np.where(np.isfinite(p))[0]
-    if ok.size == 0:
-        return out
-    order = ok[np.argsort(p[ok])]
-    m = ok.size
-    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out[order] = adj
-    return out
-
 
 def wilcoxon_p(d: np.ndarray) -> float:
     """Two-sided Wilcoxon signed-rank p-value of paired differences ``d``
@@ -262,7 +176,7 @@ def compare(per_image, a: str, b: str, metrics: Sequence[str], protocol: str, *,
                 rows.append(row)
                 continue
             if not is_mean_metric(m, protocol):
-                row.update(_curve_comparison(curves, a, b, ds, common, m, protocol, counts, level))
+                row.update(C.comparison(curves, a, b, ds, common, m, protocol, counts, level))
                 rows.append(row)
                 continue
             va = A.loc[common, m].to_numpy(dtype=np.float64)
@@ -291,24 +205,6 @@ def compare(per_image, a: str, b: str, metrics: Sequence[str], protocol: str, *,
     return df
 
 
-def _curve_comparison(loader, a: str, b: str, ds: str, common: list[str], key: str, protocol: str,
-                      counts: np.ndarray, level: float) -> dict:
-    """Paired bootstrap of a curve-aggregated metric's difference A - B on
-    the common images (the same resamples for both), or a note without
-    stored curves."""
-    from salbench.report import curves as C
-
-    ca = C.aligned(loader, a, ds, common) if C.covers(key) else None
-    cb = C.aligned(loader, b, ds, common) if ca is not None else None
-    if cb is None:
-        return {"note": NEEDS_CURVES}
-    d_boot = C.resampled(ca, counts, key, protocol) - C.resampled(cb, counts, key, protocol)
-    lo, hi = percentile_interval(d_boot, level)
-    va, vb = C.value(ca, key, protocol), C.value(cb, key, protocol)
-    return {"a": va, "b": vb, "diff": va - vb, "lo": float(lo), "hi": float(hi),
-            "p": bootstrap_p(d_boot), "test": "paired bootstrap"}
-
-
 def not_worse_than_best(per_image, dataset: str, metric: str, protocol: str, values: Mapping[str, float],
                         *, test: str = "wilcoxon", alpha: float = 0.05,
                         curves=None) -> tuple[str | None, set[str]]:
@@ -323,7 +219,7 @@ def not_worse_than_best(per_image, dataset: str, metric: str, protocol: str, val
     lower = metric in LOWER_BETTER
     best = (min if lower else max)(values, key=lambda k: values[k])
     if not is_mean_metric(metric, protocol):
-        return _curve_not_worse(per_image, dataset, metric, protocol, values, best, curves, alpha)
+        return C.not_worse(per_image, dataset, metric, protocol, values, best, curves, alpha)
     sub = per_image[(per_image["dataset"] == dataset)]
     if metric not in sub.columns:
         return best, set()
@@ -335,32 +231,6 @@ def not_worse_than_best(per_image, dataset: str, metric: str, protocol: str, val
     for m in others:
         pair = wide[[best, m]].dropna()
         ps.append(paired_test((pair[best] - pair[m]).to_numpy(), test) if len(pair) else math.nan)
-    adj = holm(ps)
-    return best, {m for m, p in zip(others, adj) if math.isfinite(p) and p >= alpha}
-
-
-def _curve_not_worse(per_image, dataset, metric, protocol, values, best, loader, alpha):
-    """:func:`not_worse_than_best` of a curve-aggregated metric (paired bootstrap)."""
-    from salbench.report import curves as C
-
-    if loader is None or not C.covers(metric):
-        return None, set()
-    sub = per_image[per_image["dataset"] == dataset]
-    by_method = {m: set(sub.loc[sub["method"] == m, "image"]) for m in values}
-    others = [m for m in values if m != best]
-    ps = []
-    for m in others:
-        common = sorted(by_method[best] & by_method[m])
-        ca = C.aligned(loader, best, dataset, common) if common else None
-        cm = C.aligned(loader, m, dataset, common) if ca is not None else None
-        if cm is None:
-            ps.append(math.nan)
-            continue
-        counts = resample_counts(len(common), DEFAULT_RESAMPLES, DEFAULT_SEED)
-        ps.append(bootstrap_p(C.resampled(ca, counts, metric, protocol)
-                              - C.resampled(cm, counts, metric, protocol)))
-    if all(not math.isfinite(p) for p in ps):
-        return None, set()
     adj = holm(ps)
     return best, {m for m, p in zip(others, adj) if math.isfinite(p) and p >= alpha}
 

@@ -7,16 +7,23 @@ of the stored curves: one matrix product for all resamples.
 
 The values equal what :class:`salbench.metrics.Evaluator` computes for the
 same images up to the order of the float64 summation (the Evaluator's sums
-are exact; here NumPy sums, ~1e-16).
+are exact; here NumPy sums, ~1e-16). The interval, paired comparison and
+not-worse-than-best test of these metrics for :mod:`.analysis` are here too.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 
+from salbench.report.bootstrap import (DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_p, holm,
+                                       percentile_interval, resample_counts)
 from salbench.store.schema import IMAGE_CURVE_ROWS
+
+#: what the analysis says where a curve-aggregated metric has no stored curves
+NEEDS_CURVES = "n/a (needs per-image curves)"
 
 _ROW = {name: i for i, name in enumerate(IMAGE_CURVE_ROWS)}
 
@@ -99,3 +106,72 @@ def store_loader(store, protocol: str) -> CurveLoader:
             cache[key] = got
         return cache[key]
     return load
+
+
+# -- statistics of curve-aggregated metrics (used by salbench.report.analysis) ---------
+
+def interval(loader, sub, meth: str, ds: str, key: str, protocol: str, n_boot: int, seed: int,
+             level: float) -> tuple:
+    """The bootstrap interval of a curve-aggregated metric from stored
+    per-image curves, or ``(None, None, NEEDS_CURVES)`` without them."""
+    if not covers(key):
+        return (None, None, NEEDS_CURVES)
+    names = list(sub.loc[sub["method"] == meth, "image"])
+    arr = aligned(loader, meth, ds, names) if names else None
+    if arr is None:
+        return (None, None, NEEDS_CURVES)
+    lo, hi = percentile_interval(resampled(arr, resample_counts(len(names), n_boot, seed), key, protocol),
+                                 level)
+    return (float(lo), float(hi))
+
+
+def _paired(loader, a: str, b: str, ds: str, common: list[str], key: str):
+    """Both methods' stored curves of the ``common`` images (same order), or
+    None where ``key`` is not curve-aggregated or either lacks them."""
+    ca = aligned(loader, a, ds, common) if common and covers(key) else None
+    cb = aligned(loader, b, ds, common) if ca is not None else None
+    return None if cb is None else (ca, cb)
+
+
+def _difference(ca: np.ndarray, cb: np.ndarray, counts: np.ndarray, key: str, protocol: str):
+    """The resampled dataset-level differences A - B (the same resamples for both)."""
+    return resampled(ca, counts, key, protocol) - resampled(cb, counts, key, protocol)
+
+
+def comparison(loader, a: str, b: str, ds: str, common: list[str], key: str, protocol: str,
+               counts: np.ndarray, level: float) -> dict:
+    """Paired bootstrap of a curve-aggregated metric's difference A - B on
+    the common images, or a note without stored curves."""
+    pair = _paired(loader, a, b, ds, common, key)
+    if pair is None:
+        return {"note": NEEDS_CURVES}
+    ca, cb = pair
+    d_boot = _difference(ca, cb, counts, key, protocol)
+    lo, hi = percentile_interval(d_boot, level)
+    va, vb = value(ca, key, protocol), value(cb, key, protocol)
+    return {"a": va, "b": vb, "diff": va - vb, "lo": float(lo), "hi": float(hi),
+            "p": bootstrap_p(d_boot), "test": "paired bootstrap"}
+
+
+def not_worse(per_image, dataset, metric, protocol, values, best, loader, alpha):
+    """:func:`salbench.report.analysis.not_worse_than_best` of a curve-aggregated
+    metric: paired bootstraps of the dataset-level difference to the best,
+    Holm-corrected; ``(None, set())`` without stored curves."""
+    if loader is None or not covers(metric):
+        return None, set()
+    sub = per_image[per_image["dataset"] == dataset]
+    by_method = {m: set(sub.loc[sub["method"] == m, "image"]) for m in values}
+    others = [m for m in values if m != best]
+    ps = []
+    for m in others:
+        common = sorted(by_method[best] & by_method[m])
+        pair = _paired(loader, best, m, dataset, common, metric)
+        if pair is None:
+            ps.append(math.nan)
+            continue
+        counts = resample_counts(len(common), DEFAULT_RESAMPLES, DEFAULT_SEED)
+        ps.append(bootstrap_p(_difference(*pair, counts, metric, protocol)))
+    if all(not math.isfinite(p) for p in ps):
+        return None, set()
+    adj = holm(ps)
+    return best, {m for m, p in zip(others, adj) if math.isfinite(p) and p >= alpha}
