@@ -2,8 +2,10 @@
 ``salbench compare``, :mod:`salbench.commands.compare`) - per (dataset, metric) the mean difference A - B with its paired
 bootstrap interval and a paired test (Wilcoxon signed-rank or sign-flip
 permutation), Holm-corrected over every comparison made. Metrics that are not
-a mean of per-image values (max F, max E; mean F under ``r3net``) get
-"n/a (needs per-image curves)". :func:`show`: a contact sheet of the N images
+a mean of per-image values (max F, max E; mean F under ``r3net``) are compared
+by a paired bootstrap of the dataset-level difference from the per-image
+curves ``run --keep-curves`` stores, and get "n/a (needs per-image curves)"
+without them. :func:`show`: a contact sheet of the N images
 where A beats B by most (and the list as CSV)."""
 
 from __future__ import annotations
