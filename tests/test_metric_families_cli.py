@@ -316,3 +316,26 @@ def test_missing_or_mismatched_photos_are_listed_not_silently_dropped(pairs, tmp
     given = [float(rows[n]["cm_w"]) for n in names[2:]]
     assert abs(res["cm_w"] - float(np.mean(given))) < 1e-12
     assert res["count"] == len(names) and abs(res["cm"] - float(np.mean([float(rows[n]["cm"]) for n in names]))) < 1e-12
+
+
+def test_declared_image_mean_keys_are_means_of_the_per_image_values(pairs):
+    """Every key a family declares in ``image_mean_keys`` (which the report's
+    intervals, tests and subsets then resample) has as dataset value the mean
+    of its per-image values; and the analysis reads that declaration."""
+    from salbench.metrics import Evaluator, table
+    from salbench.report.analysis import is_mean_metric
+
+    data = []
+    for g in sorted((pairs / "ds" / "gt").glob("*.png")):
+        im = cv2.cvtColor(cv2.imread(str(pairs / "ds" / "images" / f"{g.stem}.jpg")), cv2.COLOR_BGR2RGB)
+        data.append((cv2.imread(str(pairs / "maps" / g.name), 0), cv2.imread(str(g), 0), im))
+    ev = Evaluator(metrics="all")
+    rows = [ev.update(p, g, image=im) for p, g, im in data]
+    res = ev.compute()
+    for fam in table.make_families(table.FAMILIES):
+        assert fam.image_mean_keys and set(fam.image_mean_keys) <= set(fam.image_keys), fam.name
+        for k in fam.image_mean_keys:
+            v = np.array([np.nan if r[k] is None else r[k] for r in rows], np.float64)
+            assert abs(np.nanmean(v) - res[k]) < 1e-12, k
+            assert is_mean_metric(k, "pysodmetrics"), k
+    assert not is_mean_metric("v2_iou_max", "pysodmetrics") and not is_mean_metric("si_mae", "pysodmetrics")

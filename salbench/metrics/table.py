@@ -182,6 +182,16 @@ def spec(key: str) -> MetricSpec:
     raise SalbenchError(f"unknown metric {key!r}; `salbench list metrics` lists them")
 
 
+def image_mean(key: str) -> bool:
+    """Whether the dataset value of a metric family's key is the mean of its
+    per-image values (:attr:`Family.image_mean_keys`); False for other keys."""
+    try:
+        s = spec(key)
+    except SalbenchError:
+        return False
+    return s.family in FAMILIES and s.key in family_class(s.family).image_mean_keys
+
+
 def higher_is_better(key: str) -> bool:
     """Whether a larger value of ``key`` is better."""
     return spec(key).higher_is_better

@@ -59,6 +59,9 @@ def is_mean_metric(key: str, protocol: str) -> bool:
     the stored per-image values (so resampling them is correct)."""
     if key in MEAN_METRICS:
         return True
+    from salbench.metrics import table
+    if table.image_mean(key):  # a metric family's key (all are pysodmetrics-only)
+        return True
     if key == "mean_f":
         from salbench.metrics.protocols import get_protocol
         try:

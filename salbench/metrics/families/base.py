@@ -155,6 +155,9 @@ class Family:
     name: str = ""
     #: per-image score keys, in output order
     image_keys: tuple[str, ...] = ()
+    #: per-image keys whose dataset value is the mean of the per-image values
+    #: (so bootstrap intervals, paired tests and subsets resample those values)
+    image_mean_keys: tuple[str, ...] = ()
     #: dataset-level scalar keys, in output order
     keys: tuple[str, ...] = ()
     #: dataset-level curve keys (256-point arrays), in output order

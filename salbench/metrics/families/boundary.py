@@ -63,6 +63,7 @@ class RelaxedBoundaryFamily(Family):
 
     name = "boundary"
     image_keys = ("relax_bf", "relax_bp", "relax_br")
+    image_mean_keys = image_keys
     keys = ("relax_bf", "relax_bp", "relax_br")
     curve_keys = ()
 

@@ -164,6 +164,8 @@ class FmeasureV2Family(Family):
 
     name = "fmv2"
     image_keys = tuple(f"v2_{m}_{a}" for m in METRICS for a in ("max", "mean", "adp", "bin"))
+    #: the max of the mean curve is not a mean of per-image values; mean, adp and bin are
+    image_mean_keys = tuple(f"v2_{m}_{a}" for m in METRICS for a in ("mean", "adp", "bin"))
     keys = image_keys + tuple(f"v2_{m}_ds_bin" for m in METRICS) + ("v2_auc_pr", "v2_auc_roc")
     curve_keys = tuple(f"v2_{m}_curve" for m in METRICS)
 

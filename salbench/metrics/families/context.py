@@ -231,6 +231,7 @@ class ContextFamily(Family):
     name = "context"
     needs_image = True
     image_keys = ("cm", "cm_w")
+    image_mean_keys = image_keys
     keys = ("cm", "cm_w")
     curve_keys = ()
 

@@ -131,6 +131,7 @@ class HCEFamily(Family):
 
     name = "hce"
     image_keys = ("hce",)
+    image_mean_keys = image_keys
     keys = ("hce",)
     curve_keys = ()
 

@@ -49,6 +49,8 @@ class MSIoUFamily(Family):
 
     name = "msiou"
     image_keys = ("msiou", "msiou_adp", "msiou_max", "msiou_mean")
+    #: msiou_max is the max of the mean curve, not a mean of per-image values
+    image_mean_keys = ("msiou", "msiou_adp", "msiou_mean")
     keys = image_keys
     curve_keys = ("msiou_curve",)
 

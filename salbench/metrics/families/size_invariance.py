@@ -165,6 +165,9 @@ class SizeInvarianceFamily(Family):
     name = "si"
     image_keys = (tuple(f"si_{m}_{a}" for m in METRICS for a in ("max", "mean", "adp", "bin"))
                   + ("si_auc_pr", "si_auc_roc", "si_mae"))
+    #: averaged over the images; not si_mae, which is undefined for the whole
+    #: dataset as soon as one image's is (as in the reference)
+    image_mean_keys = image_keys[:-1]
     keys = image_keys + tuple(f"si_{m}_{a}" for m in METRICS for a in ("ds_max", "ds_mean", "ds_bin")) \
         + ("si_ds_auc_pr", "si_ds_auc_roc")
     curve_keys = tuple(f"si_{m}_{a}" for m in METRICS for a in ("curve", "ds_curve"))
