@@ -28,9 +28,20 @@ def process_pool(workers: int, initializer: Callable | None = None, initargs: tu
                 proc.terminate()
             except Exception:  # already gone
                 pass
+        _join_manager(pool)
         raise
     else:
         pool.shutdown(wait=True)
+
+
+def _join_manager(pool: ProcessPoolExecutor, timeout: float = 30.0) -> None:
+    """Wait for the pool's manager thread to notice the terminated workers and
+    close its wake-up pipe. Left running, it races CPython 3.11's exit hook,
+    which writes to that pipe while the thread closes it and prints an
+    ``OSError: Bad file descriptor`` traceback after the run's own error line."""
+    thread = getattr(pool, "_executor_manager_thread", None)
+    if thread is not None:
+        thread.join(timeout)
 
 
 def _pool_init(initializer: Callable | None, initargs: tuple) -> None:
