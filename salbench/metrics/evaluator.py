@@ -44,8 +44,8 @@ class Evaluator:
         self.structural = bool(structural)
         #: metric families beyond the classic set (names of :data:`salbench.metrics.table.FAMILIES`)
         self.metrics = table.parse_metrics(metrics)
-        table.check_protocol(self.metrics, self.protocol.name)
         self.families = table.make_families(self.metrics)
+        table.check_protocol(self.families, self.protocol.name)
         self.reset()
 
     def reset(self) -> None:

@@ -144,9 +144,10 @@ def defines(name: str, protocol: str) -> bool:
     return all(protocol in s.protocols for s in family_class(name)().specs())
 
 
-def check_protocol(names, protocol: str) -> None:
-    """Refuse families the protocol does not define (clear message, nothing computed)."""
-    for fam in make_families(names):
+def check_protocol(families, protocol: str) -> None:
+    """Refuse families the protocol does not define (clear message, nothing
+    computed); ``families``: names or the instances already made."""
+    for fam in (f if isinstance(f, Family) else family_class(f)() for f in families):
         undefined = [s.key for s in fam.specs() if protocol not in s.protocols]
         if undefined:
             defined_by = sorted({p for s in fam.specs() for p in s.protocols})
