@@ -10,7 +10,9 @@ Camouflage", arXiv:2512.07076, 2025), as PySODMetrics 1.6.2's
   plus 2 scaled coordinates, all float32). The Lab part of each squared
   distance is an integer: its dot products are exact in float32 (every partial
   sum is an integer below 2**24), so they come from one BLAS product; the
-  kernel adds the two coordinate terms in float64 and takes the first minimum.
+  kernel adds the two coordinate terms in float64 (a vectorised row pass) and
+  takes the first minimum through the bit patterns of the non-negative
+  distances (an integer minimum, also vectorised).
 * :func:`reconstruct` — the foreground rebuilt from the matched background
   patches (sums of uint8 patches over the overlaps, divided by the overlap
   counts started at ``eps`` exactly as the reference accumulates them, rounded
@@ -54,25 +56,36 @@ def gt_moments(gt: np.ndarray) -> tuple[int, int, int, int, int, int]:
 
 
 @njit(cache=True, nogil=True)
-def _argmin_kernel(dot, nq, nx, qs, xs, out):
+def _argmin_kernel(dot, nq, nx, qs, x0, x1, out):
+    """``out[i]``: the first j minimising ``(nq[i] + nx[j] - 2 dot[i, j]) + |qs[i] - (x0[j], x1[j])|²``
+    (float64). The distances of a row go to a buffer in one vectorisable loop;
+    being non-negative floats, they order as their bit patterns, whose minimum is
+    an integer (vectorisable) reduction."""
     m, k = dot.shape
+    buf = np.empty(k, np.float64)
+    bits = buf.view(np.int64)
     for i in range(m):
-        best = np.inf
-        arg = 0
+        row = dot[i]
+        a = nq[i]
         q0 = np.float64(qs[i, 0])
         q1 = np.float64(qs[i, 1])
         for j in range(k):
-            lab = nq[i] + nx[j] - 2.0 * np.float64(dot[i, j])
-            d0 = q0 - np.float64(xs[j, 0])
-            d1 = q1 - np.float64(xs[j, 1])
-            d = lab + (d0 * d0 + d1 * d1)
-            if d < best:
-                best = d
-                arg = j
-        out[i] = arg
+            d0 = q0 - x0[j]
+            d1 = q1 - x1[j]
+            buf[j] = (a + nx[j] - 2.0 * np.float64(row[j])) + (d0 * d0 + d1 * d1)
+        best = bits[0]
+        for j in range(1, k):
+            v = bits[j]
+            if v < best:
+                best = v
+        j = 0
+        while bits[j] != best:
+            j += 1
+        out[i] = j
 
 
-#: the largest query-by-reference distance block held at once (bytes)
+#: the largest query-by-reference distance block held at once (bytes; blocks that
+#: fit the cache ran many times slower here, through BLAS's per-call costs)
 _BLOCK_BYTES = 32 << 20
 
 
@@ -86,7 +99,8 @@ def nearest_patches(q_lab: np.ndarray, x_lab: np.ndarray, q_xy: np.ndarray, x_xy
     nq = np.einsum("ij,ij->i", qf, qf).astype(np.float64)
     nx = np.einsum("ij,ij->i", xf, xf).astype(np.float64)
     qxy = np.ascontiguousarray(q_xy, np.float32)
-    xxy = np.ascontiguousarray(x_xy, np.float32)
+    xxy = np.asarray(x_xy, np.float32).astype(np.float64)
+    x0, x1 = np.ascontiguousarray(xxy[:, 0]), np.ascontiguousarray(xxy[:, 1])
     out = np.empty(qf.shape[0], np.int64)
     # blocks of query rows keep the distance matrix at most ~_BLOCK_BYTES
     rows = max(1, _BLOCK_BYTES // (4 * max(1, xf.shape[0])))
@@ -94,7 +108,7 @@ def nearest_patches(q_lab: np.ndarray, x_lab: np.ndarray, q_xy: np.ndarray, x_xy
         e = min(s + rows, qf.shape[0])
         # exact: every partial sum is an integer below 147 * 255**2 < 2**24
         dot = qf[s:e] @ xf.T
-        _argmin_kernel(dot, nq[s:e], nx, qxy[s:e], xxy, out[s:e])
+        _argmin_kernel(dot, nq[s:e], nx, qxy[s:e], x0, x1, out[s:e])
     return out
 
 
