@@ -30,13 +30,15 @@ integer counts is exact).
 
 Speed: the reference's time goes to scikit-image's skeletonisation and the
 per-point Python loop; both are numba kernels here
-(:mod:`salbench.metrics.kernels.hce`). Contours, the polygon approximation and
-the morphology call the same OpenCV functions as the reference; the connected
+(:mod:`salbench.metrics.kernels.hce`), and so are the crop to the union box,
+the erosion and the two relaxations (3x3-cross steps on padded arrays, the FP
+and FN growths packed as two bits of one array). Contours and the polygon
+approximation call the same OpenCV functions as the reference; the connected
 components of ``skimage.measure.label`` (8-connectivity) come from the contour
-tree (each
-component has exactly one outer border; a hole border belongs to its parent's
-component): only their number and the component of each contour point matter.
-All the work is done in the box around ``pred | gt`` grown by ``relax + 2``.
+tree (each component has exactly one outer border; a hole border belongs to
+its parent's component): only their number and the component of each contour
+point matter. All the work is done in the box around ``pred | gt`` grown by
+``relax + 2``.
 """
 
 from __future__ import annotations
@@ -45,16 +47,13 @@ import cv2
 import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
-from salbench.metrics.kernels.hce import filter_boundaries, relax_seeds, relax_state, zhang_skeleton
+from salbench.metrics.kernels.hce import filter_boundaries, hce_inputs, relax_masks, skeleton_u8
 
 #: PySODMetrics 1.6.2 ``HumanCorrectionEffortMeasure`` defaults: the number of
 #: relaxation steps, the approxPolyDP tolerance (pixels) and the binarisation of the map.
 HCE_RELAX: int = 5
 HCE_EPSILON: float = 2.0
 HCE_PRED_THRESHOLD: float = 0.5
-
-#: ``skimage.morphology.disk(1)``: the 3x3 cross.
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 
 _REF = "Qin et al., ECCV 2022 (DIS); PySODMetrics 1.6.2 HumanCorrectionEffortMeasure"
 
@@ -70,38 +69,6 @@ def _count(mask: np.ndarray, state: np.ndarray, want_fn: bool, epsilon: float) -
     return total
 
 
-def relaxed_state(p8: np.ndarray, g8: np.ndarray, eroded: np.ndarray, skel: np.ndarray,
-                  relax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(state, fp_, fn_)``: the HCE error regions as the reference builds
-    them. ``fp_``, the relaxed FP: ``FP & eroded`` dilated ``relax`` times by
-    the 3x3 cross, each time cut back to ``~gt``, then ``& FP``; ``fn_``, the
-    relaxed FN: ``FN & eroded`` grown likewise within ``~pred``, then ``& FN``,
-    plus the skeleton pixels that are not TP; ``state`` = ``TP | fp_ << 1 |
-    fn_ << 2``. Inputs and outputs: uint8 0/1 arrays of one shape."""
-    h, w = g8.shape
-    grow = np.empty((h, 2 * w + 1), np.uint8)
-    allow = np.empty((h, 2 * w + 1), np.uint8)
-    relax_seeds(p8, g8, eroded, grow, allow)
-    # both growths at once: the zero column between them is never crossed
-    for _ in range(relax):
-        grow = cv2.bitwise_and(cv2.dilate(grow, _CROSS), allow)
-    state, fp_mask, fn_mask = (np.empty((h, w), np.uint8) for _ in range(3))
-    relax_state(p8, g8, grow, skel, state, fp_mask, fn_mask)
-    return state, fp_mask, fn_mask
-
-
-def _crop(union: np.ndarray, margin: int):
-    """Slices of the bounding box of ``union`` grown by ``margin`` (clipped to
-    the image), or None when it is empty."""
-    rows = np.flatnonzero(union.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(union.any(axis=0))
-    h, w = union.shape
-    return (slice(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, h)),
-            slice(max(cols[0] - margin, 0), min(cols[-1] + margin + 1, w)))
-
-
 def hce_value(pred: np.ndarray, gt: np.ndarray, relax: int = HCE_RELAX,
               epsilon: float = HCE_EPSILON) -> int:
     """HCE of one image: ``pred`` the normalised float map in [0, 1], ``gt``
@@ -110,18 +77,12 @@ def hce_value(pred: np.ndarray, gt: np.ndarray, relax: int = HCE_RELAX,
     Everything happens in the box around ``pred | gt`` grown by ``relax + 2``
     pixels (clipped to the image): outside it all masks are empty, every
     dilation and erosion that reaches a pixel inside the box stays inside it,
-    and where the box meets the image edge OpenCV sees the same border."""
-    predb = pred > HCE_PRED_THRESHOLD
-    gt = np.asarray(gt, dtype=bool)
-    union = predb | gt
-    box = _crop(union, relax + 2)
-    if box is None:
+    and where the box meets the image edge the kernels see OpenCV's border."""
+    p8, g8 = hce_inputs((np.asarray(pred) > HCE_PRED_THRESHOLD).view(np.uint8),
+                        np.asarray(gt, dtype=bool).view(np.uint8), relax + 2)
+    if p8.size == 0:
         return 0
-    p8 = np.ascontiguousarray(predb[box]).view(np.uint8)
-    g8 = np.ascontiguousarray(gt[box]).view(np.uint8)
-    skel = zhang_skeleton(g8.view(bool)).view(np.uint8)
-    eroded = cv2.erode(np.ascontiguousarray(union[box]).view(np.uint8), _CROSS, iterations=relax)
-    state, fp_, fn_ = relaxed_state(p8, g8, eroded, skel, relax)
+    state, fp_, fn_ = relax_masks(p8, g8, skeleton_u8(g8), relax)
     return _count(fp_, state, False, epsilon) + _count(fn_, state, True, epsilon)
 
 

@@ -13,8 +13,16 @@ The slow parts of the reference are replaced here by exact equivalents:
   until one full iteration removes nothing) but only visits the foreground
   pixels that touch the background (8-neighbourhood): a pixel whose eight
   neighbours are all set has LUT class 0 and is never removed. Neighbourhood
-  codes are kept per pixel and updated as pixels go. The result is the same
-  set of pixels.
+  codes are kept per pixel and updated as pixels go (unsigned indices, so
+  numba adds no negative-index wraparound). The result is the same set of
+  pixels. :func:`skeleton_u8` runs it on a uint8 crop.
+* :func:`hce_inputs` — the crop of the binarised map and the GT to the box of
+  their union grown by a margin (one branch-free pass for the box).
+* :func:`relax_masks` — the relaxed FP / FN masks and the state map: the
+  union eroded ``relax`` times by the 3x3 cross, then the FP and FN seeds grown
+  ``relax`` times within ``~gt`` / ``~pred``, the two growths packed as bits 0
+  and 1 of one padded array (OpenCV's erosion / dilation borders: outside set /
+  unset), all in numba instead of ten OpenCV calls.
 * :func:`filter_boundaries` — the per-contour-point Python loop of
   ``filter_conditional_boundary``: walks the OpenCV contour points in order,
   keeps the runs of points where the (dilated) condition holds and that were not
@@ -81,10 +89,13 @@ def _neighbour_codes(img, w):
 def _drop(code, border, nb, removed, nr, w):
     """Each neighbour q of the ``nr`` removed pixels loses the removed pixel's
     bit (as seen from q); the ones that had all eight neighbours join the
-    border (an unset one is dropped in the next phase). Returns its new length."""
+    border (an unset one is dropped in the next phase). Returns its new length.
+    Indices are unsigned (``w`` a uint64), so numba adds no negative-index
+    wraparound to the loads and stores."""
+    one = np.uint64(1)
     for k in range(nr):
-        p = removed[k]
-        q = p - w - 1
+        p = np.uint64(removed[k])
+        q = p - w - one
         if code[q] == 255:
             border[nb] = q
             nb += 1
@@ -94,17 +105,17 @@ def _drop(code, border, nb, removed, nr, w):
             border[nb] = q
             nb += 1
         code[q] -= 32
-        q = p - w + 1
+        q = p - w + one
         if code[q] == 255:
             border[nb] = q
             nb += 1
         code[q] -= 64
-        q = p + 1
+        q = p + one
         if code[q] == 255:
             border[nb] = q
             nb += 1
         code[q] -= 128
-        q = p + w + 1
+        q = p + w + one
         if code[q] == 255:
             border[nb] = q
             nb += 1
@@ -114,12 +125,12 @@ def _drop(code, border, nb, removed, nr, w):
             border[nb] = q
             nb += 1
         code[q] -= 2
-        q = p + w - 1
+        q = p + w - one
         if code[q] == 255:
             border[nb] = q
             nb += 1
         code[q] -= 4
-        q = p - 1
+        q = p - one
         if code[q] == 255:
             border[nb] = q
             nb += 1
@@ -135,18 +146,20 @@ def _skeleton_kernel(img, w, rm):
     pixels are removed; ``rm`` is :data:`ZHANG_REMOVE`. Only set pixels with an
     unset neighbour (the border list) can be removed (LUT class of code 255 is
     0). Each phase decides on the codes as they were when it began, then
-    removes."""
+    removes. The border and removed lists hold uint32 indices (unsigned
+    indexing skips numba's negative-index wraparound: ~25 % faster)."""
     n = img.shape[0]
     code = _neighbour_codes(img, w)
     # the border: set pixels with an unset neighbour; a pixel joins it once, when
     # its first neighbour goes, and only border pixels can be removed
-    border = np.empty(n, np.int32)
+    border = np.empty(n, np.uint32)
     nb = 0
     for p in range(w + 1, n - w - 1):
         if img[p] and code[p] != 255:
             border[nb] = p
             nb += 1
-    removed = np.empty(n, np.int32)
+    removed = np.empty(n, np.uint32)
+    uw = np.uint64(w)
     pixel_removed = True
     while pixel_removed:
         pixel_removed = False
@@ -170,28 +183,18 @@ def _skeleton_kernel(img, w, rm):
             pixel_removed = True
             for k in range(nr):
                 img[removed[k]] = 0
-            nb = _drop(code, border, nb, removed, nr, w)
+            nb = _drop(code, border, nb, removed, nr, uw)
 
 
 def zhang_skeleton(mask: np.ndarray) -> np.ndarray:
     """Zhang-Suen skeleton of a 2-D bool mask, equal to
     ``skimage.morphology.skeletonize(mask)`` (bool array of the same shape).
-    The thinning runs on the bounding box of the mask, padded by one pixel."""
+    The thinning runs on the bounding box of the mask, padded by one pixel
+    (:func:`skeleton_u8`)."""
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError("zhang_skeleton: 2-D mask expected")
-    out = np.zeros(mask.shape, bool)
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return out
-    cols = np.flatnonzero(mask.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    h, w = r1 - r0, c1 - c0
-    pad = np.zeros((h + 2, w + 2), np.uint8)
-    pad[1:-1, 1:-1] = mask[r0:r1, c0:c1]
-    _skeleton_kernel(pad.reshape(-1), w + 2, ZHANG_REMOVE)
-    out[r0:r1, c0:c1] = pad[1:-1, 1:-1].view(bool)
-    return out
+    return skeleton_u8(mask.view(np.uint8)).view(bool)
 
 
 @njit(cache=True, nogil=True)
@@ -334,35 +337,165 @@ def filter_boundaries(contours, hierarchy, state: np.ndarray, want_fn: bool):
 
 
 @njit(cache=True, nogil=True)
-def relax_seeds(pred, gt, eroded, grow, allow):
-    """Lay the FP and FN growths side by side, split by a zero column: for
-    2-D uint8 0/1 ``pred``, ``gt``, ``eroded`` of width w, ``grow[:, :w] = FP &
-    eroded``, ``grow[:, w + 1:] = FN & eroded``, ``allow[:, :w] = ~gt``,
-    ``allow[:, w + 1:] = ~pred``, column w zero in both."""
-    h, w = pred.shape
-    for r in range(h):
-        for c in range(w):
-            ng = np.uint8(gt[r, c] ^ 1)
-            npr = np.uint8(pred[r, c] ^ 1)
-            allow[r, c] = ng
-            allow[r, w + 1 + c] = npr
-            grow[r, c] = pred[r, c] & ng & eroded[r, c]
-            grow[r, w + 1 + c] = gt[r, c] & npr & eroded[r, c]
-        allow[r, w] = 0
-        grow[r, w] = 0
+def _span(flags):
+    """``(first, last + 1)`` of the nonzero entries of a 1-D array, ``(0, 0)`` if none."""
+    n = flags.shape[0]
+    lo = 0
+    while lo < n and flags[lo] == 0:
+        lo += 1
+    if lo == n:
+        return 0, 0
+    hi = n
+    while flags[hi - 1] == 0:
+        hi -= 1
+    return lo, hi
 
 
 @njit(cache=True, nogil=True)
-def relax_state(pred, gt, grow, skel, state, fp_mask, fn_mask):
-    """From the grown halves of :func:`relax_seeds`: the relaxed FP
-    ``grow[:, :w] & pred & ~gt`` and relaxed FN ``(grow[:, w + 1:] & gt & ~pred)
-    | (skel & ~TP)`` masks, and ``state = TP | relaxed FP << 1 | relaxed FN << 2``."""
-    h, w = pred.shape
+def _box_of(a, b):
+    """``(r0, r1, c0, c1)``: the bounding box of ``a | b`` (2-D uint8 0/1
+    arrays of one shape; half-open, ``r0 == r1`` when it is empty), in one
+    branch-free pass that ORs every row into a column accumulator and keeps a
+    per-row flag."""
+    h, w = a.shape
+    rows = np.zeros(h, np.uint8)
+    cols = np.zeros(w, np.uint8)
     for r in range(h):
+        ar = a[r]
+        br = b[r]
+        acc = np.uint8(0)
         for c in range(w):
-            tp = pred[r, c] & gt[r, c]
-            fp = grow[r, c] & pred[r, c] & np.uint8(gt[r, c] ^ 1)
-            fn = (grow[r, w + 1 + c] & gt[r, c] & np.uint8(pred[r, c] ^ 1)) | (skel[r, c] & np.uint8(tp ^ 1))
+            v = ar[c] | br[c]
+            acc |= v
+            cols[c] |= v
+        rows[r] = acc
+    r0, r1 = _span(rows)
+    c0, c1 = _span(cols)
+    return r0, r1, c0, c1
+
+
+@njit(cache=True, nogil=True)
+def hce_inputs(pb, gt, margin):
+    """``(p8, g8)``: copies of the 2-D uint8 0/1 arrays ``pb`` (the binarised
+    map) and ``gt`` cropped to the bounding box of their union grown by
+    ``margin`` pixels and clipped to the image; ``(0, 0)`` arrays when the
+    union is empty."""
+    h, w = gt.shape
+    r0, r1, c0, c1 = _box_of(pb, gt)
+    if r0 == r1:
+        return np.zeros((0, 0), np.uint8), np.zeros((0, 0), np.uint8)
+    r0 = max(r0 - margin, 0)
+    r1 = min(r1 + margin, h)
+    c0 = max(c0 - margin, 0)
+    c1 = min(c1 + margin, w)
+    bh = r1 - r0
+    bw = c1 - c0
+    p8 = np.empty((bh, bw), np.uint8)
+    g8 = np.empty((bh, bw), np.uint8)
+    for r in range(bh):
+        ps = pb[r0 + r]
+        gs = gt[r0 + r]
+        pd = p8[r]
+        gd = g8[r]
+        for c in range(bw):
+            pd[c] = ps[c0 + c]
+            gd[c] = gs[c0 + c]
+    return p8, g8
+
+
+@njit(cache=True, nogil=True)
+def skeleton_u8(g8):
+    """Zhang-Suen skeleton (uint8 0/1) of the 2-D uint8 0/1 mask ``g8``: the
+    thinning of :func:`_skeleton_kernel` on the mask's bounding box padded by
+    one pixel, written back into an array of ``g8``'s shape."""
+    h, w = g8.shape
+    out = np.zeros((h, w), np.uint8)
+    r0, r1, c0, c1 = _box_of(g8, g8)
+    if r0 == r1:
+        return out
+    pw = c1 - c0 + 2
+    pad = np.zeros((r1 - r0 + 2, pw), np.uint8)
+    pad[1:-1, 1:-1] = g8[r0:r1, c0:c1]
+    _skeleton_kernel(pad.reshape(-1), pw, ZHANG_REMOVE)
+    out[r0:r1, c0:c1] = pad[1:-1, 1:-1]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _step(src, dst, allow, erode):
+    """One 3x3-cross step on padded 2-D uint8 arrays, inner pixels only:
+    erosion (AND of the cross) when ``erode``, else the dilation (OR of the
+    cross, bitwise, so packed masks grow independently) cut back to ``allow``."""
+    h = src.shape[0] - 2
+    w = src.shape[1] - 2
+    for r in range(1, h + 1):
+        up = src[r - 1]
+        mid = src[r]
+        dn = src[r + 1]
+        out = dst[r]
+        al = allow[r]
+        if erode:
+            for c in range(1, w + 1):
+                out[c] = mid[c] & mid[c - 1] & mid[c + 1] & up[c] & dn[c]
+        else:
+            for c in range(1, w + 1):
+                out[c] = (mid[c] | mid[c - 1] | mid[c + 1] | up[c] | dn[c]) & al[c]
+
+
+@njit(cache=True, nogil=True)
+def relax_masks(p8, g8, skel, relax):
+    """``(state, fp_mask, fn_mask)`` of 2-D uint8 0/1 ``pred``, ``gt`` and GT
+    skeleton crops: the union eroded ``relax`` times by the 3x3 cross (outside
+    the array counts as set, OpenCV's erosion border); the relaxed FP
+    ``FP & eroded`` dilated ``relax`` times by the cross (outside = unset), each
+    time cut back to ``~gt``, then ``& FP``; the relaxed FN likewise within
+    ``~pred``, then ``& FN``, plus the skeleton pixels that are not TP; ``state
+    = TP | relaxed FP << 1 | relaxed FN << 2``. The two growths share one
+    padded array, FP in bit 0 and FN in bit 1."""
+    h, w = p8.shape
+    a = np.ones((h + 2, w + 2), np.uint8)
+    b = np.ones((h + 2, w + 2), np.uint8)
+    allow = np.zeros((h + 2, w + 2), np.uint8)
+    for r in range(h):
+        ar = a[r + 1]
+        al = allow[r + 1]
+        for c in range(w):
+            ar[c + 1] = p8[r, c] | g8[r, c]
+            al[c + 1] = (g8[r, c] ^ 1) | ((p8[r, c] ^ 1) << 1)
+    for _ in range(relax):
+        _step(a, b, allow, True)
+        a, b = b, a
+    # seeds: FP & eroded in bit 0, FN & eroded in bit 1; frame 0 from now on
+    b[0, :] = 0
+    b[-1, :] = 0
+    b[:, 0] = 0
+    b[:, -1] = 0
+    for r in range(h):
+        ar = a[r + 1]
+        br = b[r + 1]
+        al = allow[r + 1]
+        for c in range(w):
+            br[c + 1] = (ar[c + 1] * 3) & ((p8[r, c] & al[c + 1] & 1) | ((g8[r, c] << 1) & al[c + 1]))
+    a, b = b, a
+    b[0, :] = 0
+    b[-1, :] = 0
+    b[:, 0] = 0
+    b[:, -1] = 0
+    for _ in range(relax):
+        _step(a, b, allow, False)
+        a, b = b, a
+    state = np.empty((h, w), np.uint8)
+    fp_mask = np.empty((h, w), np.uint8)
+    fn_mask = np.empty((h, w), np.uint8)
+    for r in range(h):
+        gr = a[r + 1]
+        for c in range(w):
+            p = p8[r, c]
+            g = g8[r, c]
+            tp = p & g
+            fp = gr[c + 1] & p & (g ^ 1)
+            fn = ((gr[c + 1] >> 1) & g & (p ^ 1)) | (skel[r, c] & (tp ^ 1))
             fp_mask[r, c] = fp
             fn_mask[r, c] = fn
-            state[r, c] = np.uint8(tp | (fp << 1) | (fn << 2))
+            state[r, c] = tp | (fp << 1) | (fn << 2)
+    return state, fp_mask, fn_mask
