@@ -115,20 +115,36 @@ def nearest_patches(q_lab: np.ndarray, x_lab: np.ndarray, q_xy: np.ndarray, x_xy
 @njit(cache=True, nogil=True)
 def _reconstruct_kernel(im_bg, fx, fy, bx, by, w, eps, mask, out):
     h, wd, ch = im_bg.shape
-    acc = np.zeros((h, wd, ch), np.int64)
-    cnt = np.full((h, wd), eps)
+    # the patches land in the box [r0, r1) x [c0, c1); integer sums and counts there
+    r0, c0 = (fx.min(), fy.min()) if fx.shape[0] else (0, 0)
+    r1, c1 = (fx.max() + w, fy.max() + w) if fx.shape[0] else (0, 0)
+    acc = np.zeros((r1 - r0, c1 - c0, ch), np.int32)
+    cnt = np.zeros((r1 - r0, c1 - c0), np.int32)
     for i in range(fx.shape[0]):
         for a in range(w):
+            src = im_bg[bx[i] + a]
+            dst = acc[fx[i] - r0 + a]
+            crow = cnt[fx[i] - r0 + a]
             for b in range(w):
                 for c in range(ch):
-                    acc[fx[i] + a, fy[i] + b, c] += im_bg[bx[i] + a, by[i] + b, c]
-                cnt[fx[i] + a, fy[i] + b] += 1.0
+                    dst[fy[i] - c0 + b, c] += src[by[i] + b, c]
+                crow[fy[i] - c0 + b] += 1
+    # the reference's float count of a pixel under k patches: eps, then + 1.0 k times
+    den = np.empty(fx.shape[0] + 1)
+    den[0] = eps
+    for k in range(1, den.shape[0]):
+        den[k] = den[k - 1] + 1.0
+    zero = np.uint8(np.int64(np.rint(0 / den[0])))
     n = 0
     for r in range(h):
         for c in range(wd):
             if mask[r, c]:
-                for k in range(ch):
-                    out[n, k] = np.uint8(np.int64(np.round(acc[r, c, k] / cnt[r, c])))
+                if r0 <= r < r1 and c0 <= c < c1:
+                    d = den[cnt[r - r0, c - c0]]
+                    for k in range(ch):
+                        out[n, k] = np.uint8(np.int64(np.rint(acc[r - r0, c - c0, k] / d)))
+                else:
+                    out[n, :] = zero
                 n += 1
 
 
@@ -139,7 +155,8 @@ def reconstruct(im_bg: np.ndarray, fg_xy: np.ndarray, bg_xy: np.ndarray, w: int,
     column) pasted at ``fg_xy`` (clipped to the image as the reference clips):
     the patch sums over the overlaps divided by the overlap counts, which start
     at ``eps`` and grow by 1 per patch as the reference accumulates them,
-    rounded half to even; 0 where no patch lands."""
+    rounded half to even; 0 where no patch lands. The sums are int32 on the box
+    the patches cover; the float count of k patches comes from a table."""
     h, wd = im_bg.shape[:2]
     fx = np.clip(fg_xy[:, 0], 0, h - w).astype(np.int64)
     fy = np.clip(fg_xy[:, 1], 0, wd - w).astype(np.int64)
