@@ -10,9 +10,9 @@ Camouflage", arXiv:2512.07076, 2025), as PySODMetrics 1.6.2's
   plus 2 scaled coordinates, all float32). The Lab part of each squared
   distance is an integer: its dot products are exact in float32 (every partial
   sum is an integer below 2**24), so they come from one BLAS product; the
-  kernel adds the two coordinate terms in float64 (a vectorised row pass) and
+  kernel adds the two coordinate terms in float64 (a vectorisable row pass) and
   takes the first minimum through the bit patterns of the non-negative
-  distances (an integer minimum, also vectorised).
+  distances (an integer minimum, also vectorisable).
 * :func:`reconstruct` — the foreground rebuilt from the matched background
   patches (sums of uint8 patches over the overlaps, divided by the overlap
   counts started at ``eps`` exactly as the reference accumulates them, rounded
