@@ -393,13 +393,13 @@ def hce_inputs(pb, gt, margin):
     p8 = np.empty((bh, bw), np.uint8)
     g8 = np.empty((bh, bw), np.uint8)
     for r in range(bh):
-        ps = pb[r0 + r]
-        gs = gt[r0 + r]
+        ps = pb[r0 + r, c0:c1]
+        gs = gt[r0 + r, c0:c1]
         pd = p8[r]
         gd = g8[r]
         for c in range(bw):
-            pd[c] = ps[c0 + c]
-            gd[c] = gs[c0 + c]
+            pd[c] = ps[c]
+            gd[c] = gs[c]
     return p8, g8
 
 
@@ -415,9 +415,20 @@ def skeleton_u8(g8):
         return out
     pw = c1 - c0 + 2
     pad = np.zeros((r1 - r0 + 2, pw), np.uint8)
-    pad[1:-1, 1:-1] = g8[r0:r1, c0:c1]
+    # row by row, indexing 1-D row slices from 0: numba's 2-D slice
+    # assignment, or an offset index it cannot prove non-negative (so it adds
+    # the negative-index wraparound), keeps LLVM from vectorising the copy
+    for r in range(r1 - r0):
+        src = g8[r0 + r, c0:c1]
+        dst = pad[r + 1, 1:pw - 1]
+        for c in range(c1 - c0):
+            dst[c] = src[c]
     _skeleton_kernel(pad.reshape(-1), pw, ZHANG_REMOVE)
-    out[r0:r1, c0:c1] = pad[1:-1, 1:-1]
+    for r in range(r1 - r0):
+        src = pad[r + 1, 1:pw - 1]
+        dst = out[r0 + r, c0:c1]
+        for c in range(c1 - c0):
+            dst[c] = src[c]
     return out
 
 
@@ -429,17 +440,29 @@ def _step(src, dst, allow, erode):
     h = src.shape[0] - 2
     w = src.shape[1] - 2
     for r in range(1, h + 1):
-        up = src[r - 1]
-        mid = src[r]
-        dn = src[r + 1]
-        out = dst[r]
-        al = allow[r]
+        # 1-D row slices indexed from 0, so that the loops vectorise
+        up = src[r - 1, 1:w + 1]
+        mid = src[r, 1:w + 1]
+        left = src[r, 0:w]
+        right = src[r, 2:w + 2]
+        dn = src[r + 1, 1:w + 1]
+        out = dst[r, 1:w + 1]
+        al = allow[r, 1:w + 1]
         if erode:
-            for c in range(1, w + 1):
-                out[c] = mid[c] & mid[c - 1] & mid[c + 1] & up[c] & dn[c]
+            for c in range(w):
+                out[c] = mid[c] & left[c] & right[c] & up[c] & dn[c]
         else:
-            for c in range(1, w + 1):
-                out[c] = (mid[c] | mid[c - 1] | mid[c + 1] | up[c] | dn[c]) & al[c]
+            for c in range(w):
+                out[c] = (mid[c] | left[c] | right[c] | up[c] | dn[c]) & al[c]
+
+
+@njit(cache=True, nogil=True)
+def _frame(x, v):
+    """Set the one-pixel frame of the 2-D array ``x`` to ``v``."""
+    x[0, :] = v
+    x[-1, :] = v
+    x[:, 0] = v
+    x[:, -1] = v
 
 
 @njit(cache=True, nogil=True)
@@ -453,34 +476,35 @@ def relax_masks(p8, g8, skel, relax):
     = TP | relaxed FP << 1 | relaxed FN << 2``. The two growths share one
     padded array, FP in bit 0 and FN in bit 1."""
     h, w = p8.shape
-    a = np.ones((h + 2, w + 2), np.uint8)
-    b = np.ones((h + 2, w + 2), np.uint8)
-    allow = np.zeros((h + 2, w + 2), np.uint8)
+    a = np.empty((h + 2, w + 2), np.uint8)
+    b = np.empty((h + 2, w + 2), np.uint8)
+    allow = np.empty((h + 2, w + 2), np.uint8)
+    _frame(a, 1)
+    _frame(b, 1)
+    _frame(allow, 0)
     for r in range(h):
-        ar = a[r + 1]
-        al = allow[r + 1]
+        pr = p8[r]
+        gr = g8[r]
+        ar = a[r + 1, 1:w + 1]
+        al = allow[r + 1, 1:w + 1]
         for c in range(w):
-            ar[c + 1] = p8[r, c] | g8[r, c]
-            al[c + 1] = (g8[r, c] ^ 1) | ((p8[r, c] ^ 1) << 1)
+            ar[c] = pr[c] | gr[c]
+            al[c] = (gr[c] ^ np.uint8(1)) | ((pr[c] ^ np.uint8(1)) << np.uint8(1))
     for _ in range(relax):
         _step(a, b, allow, True)
         a, b = b, a
     # seeds: FP & eroded in bit 0, FN & eroded in bit 1; frame 0 from now on
-    b[0, :] = 0
-    b[-1, :] = 0
-    b[:, 0] = 0
-    b[:, -1] = 0
+    _frame(b, 0)
     for r in range(h):
-        ar = a[r + 1]
-        br = b[r + 1]
-        al = allow[r + 1]
+        pr = p8[r]
+        gr = g8[r]
+        er = a[r + 1, 1:w + 1]
+        br = b[r + 1, 1:w + 1]
+        al = allow[r + 1, 1:w + 1]
         for c in range(w):
-            br[c + 1] = (ar[c + 1] * 3) & ((p8[r, c] & al[c + 1] & 1) | ((g8[r, c] << 1) & al[c + 1]))
+            br[c] = (er[c] * np.uint8(3)) & al[c] & (pr[c] | (gr[c] << np.uint8(1)))
     a, b = b, a
-    b[0, :] = 0
-    b[-1, :] = 0
-    b[:, 0] = 0
-    b[:, -1] = 0
+    _frame(b, 0)
     for _ in range(relax):
         _step(a, b, allow, False)
         a, b = b, a
@@ -488,14 +512,20 @@ def relax_masks(p8, g8, skel, relax):
     fp_mask = np.empty((h, w), np.uint8)
     fn_mask = np.empty((h, w), np.uint8)
     for r in range(h):
-        gr = a[r + 1]
+        pr = p8[r]
+        gr = g8[r]
+        sr = skel[r]
+        xr = a[r + 1, 1:w + 1]
+        st = state[r]
+        fpr = fp_mask[r]
+        fnr = fn_mask[r]
         for c in range(w):
-            p = p8[r, c]
-            g = g8[r, c]
+            p = pr[c]
+            g = gr[c]
             tp = p & g
-            fp = gr[c + 1] & p & (g ^ 1)
-            fn = ((gr[c + 1] >> 1) & g & (p ^ 1)) | (skel[r, c] & (tp ^ 1))
-            fp_mask[r, c] = fp
-            fn_mask[r, c] = fn
-            state[r, c] = tp | (fp << 1) | (fn << 2)
+            fp = xr[c] & p & (g ^ np.uint8(1))
+            fn = ((xr[c] >> np.uint8(1)) & g & (p ^ np.uint8(1))) | (sr[c] & (tp ^ np.uint8(1)))
+            fpr[c] = fp
+            fnr[c] = fn
+            st[c] = tp | (fp << np.uint8(1)) | (fn << np.uint8(2))
     return state, fp_mask, fn_mask
