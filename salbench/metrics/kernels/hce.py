@@ -139,6 +139,28 @@ def _drop(code, border, nb, removed, nr, w):
 
 
 @njit(cache=True, nogil=True)
+def _initial_border(img, code, border):
+    """Write the set pixels with an unset neighbour (code != 255) of the flat
+    padded image into ``border`` in raster order; returns their number. The
+    flags are made in a vectorised pass and searched eight at a time (most
+    8-pixel words are all background or all interior)."""
+    n = img.shape[0]
+    flag = np.zeros(n + (-n) % 8, np.uint8)
+    for p in range(n):
+        flag[p] = img[p] & np.uint8(code[p] != 255)
+    words = flag.view(np.uint64)
+    nb = 0
+    for j in range(words.shape[0]):
+        if words[j] == 0:
+            continue
+        for p in range(8 * j, 8 * j + 8):
+            if flag[p]:
+                border[nb] = p
+                nb += 1
+    return nb
+
+
+@njit(cache=True, nogil=True)
 def _skeleton_kernel(img, w, rm):
     """Thin the zero-padded uint8 image ``img`` (flattened, row length ``w``) in place.
 
@@ -153,11 +175,7 @@ def _skeleton_kernel(img, w, rm):
     # the border: set pixels with an unset neighbour; a pixel joins it once, when
     # its first neighbour goes, and only border pixels can be removed
     border = np.empty(n, np.uint32)
-    nb = 0
-    for p in range(w + 1, n - w - 1):
-        if img[p] and code[p] != 255:
-            border[nb] = p
-            nb += 1
+    nb = _initial_border(img, code, border)
     removed = np.empty(n, np.uint32)
     uw = np.uint64(w)
     pixel_removed = True
@@ -250,7 +268,8 @@ def _filter_kernel(pts, offsets, parents, state, want_fn, out_pts, out_off):
     for i in range(m):
         if comp[i] == i:
             flags[i] = 1
-    visited = np.zeros((h, w), np.uint8)
+    # visited points are marked in bit 3 of `state` (the conditions read bits
+    # 0-2) and unmarked before returning: no image-sized scratch array
     # runs of one contour, as [start, end) into `acc`
     acc = np.empty((pts.shape[0], 2), np.int32)
     rs = np.empty(pts.shape[0] + 1, np.int64)
@@ -265,7 +284,7 @@ def _filter_kernel(pts, offsets, parents, state, want_fn, out_pts, out_off):
         for k in range(offsets[c], offsets[c + 1]):
             col = pts[k, 0]
             row = pts[k, 1]
-            if visited[row, col] != 0 or not _condition(state, row, col, want_fn):
+            if (state[row, col] & 8) != 0 or not _condition(state, row, col, want_fn):
                 if in_run:
                     re[nrun] = na
                     nrun += 1
@@ -277,7 +296,7 @@ def _filter_kernel(pts, offsets, parents, state, want_fn, out_pts, out_off):
             acc[na, 0] = col
             acc[na, 1] = row
             na += 1
-            visited[row, col] = 1
+            state[row, col] |= 8
             flags[comp[c]] = 0
         if in_run:
             re[nrun] = na
@@ -300,6 +319,8 @@ def _filter_kernel(pts, offsets, parents, state, want_fn, out_pts, out_off):
                     no += 1
             ns += 1
             out_off[ns] = no
+    for j in range(no):
+        state[out_pts[j, 1], out_pts[j, 0]] &= 7
     indep = 0
     for i in range(m):
         indep += flags[i]
@@ -312,7 +333,8 @@ def filter_boundaries(contours, hierarchy, state: np.ndarray, want_fn: bool):
     ``contours``, ``hierarchy``: OpenCV's ``findContours(mask, RETR_TREE,
     CHAIN_APPROX_NONE)`` of the relaxed FP (``want_fn`` False) or FN mask;
     ``state``: uint8 map, bit 1 = TP, bit 2 = relaxed FP, bit 4 = relaxed FN
-    (:func:`salbench.metrics.families.hce.relaxed_state`). A contour point is kept when it was not
+    (:func:`relax_masks`; bit 8 marks the kept points during the call and is
+    cleared again before it returns). A contour point is kept when it was not
     kept before (in any contour of this mask) and the condition dilated by the
     3x3 cross holds there (FP: ``TP | FN_``, FN: ``~(TP | FP_ | FN_)``).
     Returns ``(points, offsets, independent)``: int32 ``(n, 2)`` (x, y) points
