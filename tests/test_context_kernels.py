@@ -3,7 +3,9 @@ an oracle: the straightforward implementation they replaced (kept here only),
 on random inputs (ties, chunk boundaries, extreme colours) and on the kernels'
 real inputs from SOD pairs.
 
-* ``nearest_patches`` and ``reconstruct``: identical outputs;
+* ``nearest_patches`` (both its pruned search and the plain BLAS one) and
+  ``reconstruct``: identical outputs; the pruned search's bounds lie below the
+  exact distances of every pair (random, adversarial and real inputs);
 * ``camouflage_weights``: relative 1e-13, except where ΔE is within 1% of
   100: there ``1 - ΔE / 100`` amplifies last-bit differences of ΔE (the oracle
   calls libm's cbrt / atan2 / hypot, the kernel NumPy's cbrt / arctan2 as
@@ -221,6 +223,62 @@ def test_nearest_patches_random():
         assert np.array_equal(K.nearest_patches(q, x, qs, xs), nearest_oracle(q, x, qs, xs))
 
 
+def _exact_distances(q, x, qs, xs):
+    qf, xf = q.astype(np.float64), x.astype(np.float64)
+    lab = (qf * qf).sum(1)[:, None] + (xf * xf).sum(1)[None] - 2 * qf @ xf.T
+    d0 = qs[:, 0].astype(np.float64)[:, None] - xs[:, 0].astype(np.float64)[None]
+    d1 = qs[:, 1].astype(np.float64)[:, None] - xs[:, 1].astype(np.float64)[None]
+    return lab + (d0 * d0 + d1 * d1)
+
+
+def _assert_bounds_below(q, x, qs, xs):
+    a, b, mq = K.bound_operands(np.ascontiguousarray(q, np.uint8), np.ascontiguousarray(x, np.uint8),
+                                np.ascontiguousarray(qs, np.float32), np.asarray(xs, np.float32).astype(np.float64))
+    lb = (a @ b).astype(np.float64) - mq[:, None]
+    assert np.all(lb <= _exact_distances(q, x, qs, xs))
+
+
+def _tight_sets(rng, nq, nx):
+    """References, and queries that differ from one of them in the projection's
+    span (a constant shift of a channel, so the bound is nearly exact), at the
+    extremes of the colour range, or equal; coordinates at several scales."""
+    x = rng.integers(0, 256, (nx, 147)).astype(np.uint8)
+    x[rng.random(nx) < 0.2] = rng.choice(np.array([0, 255], np.uint8))
+    q = x[rng.integers(0, nx, nq)].astype(np.int64)
+    shift = rng.integers(-40, 41, (nq, 3))
+    q = np.clip(q.reshape(nq, 49, 3) + shift[:, None, :] * (rng.random((nq, 1, 1)) < 0.7), 0, 255)
+    q = q.reshape(nq, 147).astype(np.uint8)
+    scale = float(rng.choice([0.0, 1e-3, 1.0, 50.0]))
+    xs = (rng.standard_normal((nx, 2)) * scale).astype(np.float32)
+    qs = (rng.standard_normal((nq, 2)) * scale).astype(np.float32)
+    if rng.random() < 0.5:
+        qs[: nq // 2] = xs[rng.integers(0, nx, nq // 2)]
+    return q, x, qs, xs
+
+
+def test_nearest_pruned_random():
+    """The pruned search itself (whatever the size) against the oracle: ties,
+    duplicates, nq or nx = 1, queries a shift within the projection's span away."""
+    rng = np.random.default_rng(12)
+    sizes = [(1, 1), (1, 57), (40, 1), (9, 8), (300, 17)] + [tuple(int(v) for v in rng.integers(1, 400, 2)) for _ in range(40)]
+    for trial, (nq, nx) in enumerate(sizes):
+        if trial % 2:
+            q, x, qs, xs = _tight_sets(rng, nq, nx)
+        else:
+            q, x, qs, xs = _patch_sets(rng, nq, nx, int(rng.choice([2, 3, 16, 256])))
+        assert np.array_equal(K._nearest_pruned(q, x, qs, xs), nearest_oracle(q, x, qs, xs))
+        assert np.array_equal(K._nearest_blas(q, x, qs, xs), nearest_oracle(q, x, qs, xs))
+        _assert_bounds_below(q, x, qs, xs)
+
+
+def test_projection_basis():
+    w, sigma = K.projection_basis()
+    assert w.shape == (147, 23) and np.array_equal(w, np.rint(w))
+    assert 255 * np.abs(w.astype(np.float64)).sum(0).max() < 2 ** 24
+    # the bound |Wᵀd|² / σ² <= |d|² (σ at least the largest singular value)
+    assert sigma >= np.linalg.svd(w.astype(np.float64), compute_uv=False)[0]
+
+
 def test_reconstruct_random():
     rng = np.random.default_rng(11)
     for trial in range(40):
@@ -266,5 +324,7 @@ def test_kernels_on_real_sod_inputs(shared_data):
     assert len(calls) >= 30
     for c in calls:
         assert np.array_equal(K.nearest_patches(*c[0]), nearest_oracle(*c[0]))
+        assert np.array_equal(K._nearest_pruned(*c[0]), K._nearest_blas(*c[0]))
+        _assert_bounds_below(*c[0])
         assert np.array_equal(K.reconstruct(*c[1]), reconstruct_oracle(*c[1]))
         assert_weights_close(K.camouflage_weights(*c[2]), weights_oracle(*c[2]), c[2][2])
