@@ -46,7 +46,8 @@ Differences from the reference:
 The values agree with the reference to about 1e-13 (150 SOD pairs measured,
 1e-10 tested). Cost: Cβ is two OpenCV filters here as in the reference, so it
 is only as much faster as the GT box is smaller than the image; Cωβ adds the
-patch search (one float32 BLAS product) and the colour differences.
+patch search (an exact search pruned by a lower bound) and the colour
+differences (``benchmarks/README.md`` has the figures).
 
 Images narrower or lower than the 7 px patch have no patch here (``cd = 0``);
 the reference's patch extraction raises on them.
