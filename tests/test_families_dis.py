@@ -6,6 +6,7 @@ SOD pairs; exactness of merged accumulators."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import cv2
 import numpy as np
@@ -216,6 +217,10 @@ def test_context_two_pixel_gt_nan_like_the_reference_and_left_out_of_the_mean():
     good = _blobs(rng, 30, 40, k=2)
     per = _context_parity([(p, g), good], [_rgb(rng, *g.shape), _rgb(rng, *good[0].shape)])
     assert math.isnan(per[0]["cm"]) and not math.isnan(per[1]["cm"])
+    with warnings.catch_warnings():  # NaN without NumPy's overflow / sqrt warnings
+        warnings.simplefilter("error")
+        scores, _ = ContextFamily().image(image_input(p, g))
+    assert math.isnan(scores["cm"])
 
 
 def test_context_without_image_leaves_cm_w_out():

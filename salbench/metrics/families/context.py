@@ -89,7 +89,10 @@ _REF = "Wang et al., arXiv:2512.07076 (Context-measure); PySODMetrics 1.6.2 cont
 
 def gaussian_window(gt: np.ndarray, alpha: float = CM_ALPHA) -> np.ndarray:
     """The normalised Gaussian window K of the GT (module docstring), or None
-    when the covariance cannot be inverted."""
+    when the covariance cannot be inverted. A covariance that is singular up to
+    rounding (determinant <= 0, or an inverse so large that the window
+    overflows) gives a window that is not finite, as in the reference, without
+    NumPy's warnings; the caller scores that image NaN."""
     n, sr, sc, srr, scc, src = gt_moments(gt)
     if n <= 1:
         cov, xd, yd = np.diag([0.25, 0.25]), 1, 1
@@ -113,8 +116,9 @@ def gaussian_window(gt: np.ndarray, alpha: float = CM_ALPHA) -> np.ndarray:
         return None
     x, y = np.meshgrid(np.arange(-xd, xd + 1), np.arange(-yd, yd + 1), indexing="ij")
     z = np.stack([x, y], axis=-1)
-    k = np.exp(-0.5 * np.einsum("...i,ij,...j->...", z, inv, z)) / (2 * np.pi * np.sqrt(det))
-    return k / np.sum(k)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        k = np.exp(-0.5 * np.einsum("...i,ij,...j->...", z, inv, z)) / (2 * np.pi * np.sqrt(det))
+        return k / np.sum(k)
 
 
 def _filtered(pred: np.ndarray, gt: np.ndarray, k: np.ndarray):
