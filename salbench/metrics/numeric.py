@@ -1,7 +1,12 @@
 """The numeric policy of salbench, in one place.
 
 Every constant that changes a metric's value lives here: kernels and protocols
-import from this module and never spell a literal of their own.
+import from this module and never spell a literal of their own. The one
+exception is the parameters that define a metric family, which stand beside
+the family's definition in :mod:`salbench.metrics.families`. These are the
+reference's defaults, such as the context kernel's scale, HCE's relax steps or
+the patch size. The threshold that binarises a map for those families is
+policy, and it lives here.
 """
 
 from __future__ import annotations
@@ -59,6 +64,12 @@ GT_MIN_FG_R3NET: int = 128
 #: the float image of ``gt > 128``; ``r3net``: 0.5, as ``misc.py`` writes it).
 GT_FLOAT_THRESHOLD_PYSOD: float = 128 / 255
 GT_FLOAT_THRESHOLD_R3NET: float = 0.5
+
+#: binarisation of the normalised map in [0, 1] by the metric families: ``pred >
+#: 0.5``, PySODMetrics' simulation of an argmax. It is used by FmeasureV2's
+#: binary values, the size-invariant and MSIoU binary rows and HCE. BASNet's
+#: relaxed boundary F binarises at the same value.
+BIN_THRESHOLD: float = 0.5
 
 #: adaptive threshold (Achanta et al. 2009): factor x mean saliency, capped.
 ADAPTIVE_FACTOR: float = 2.0

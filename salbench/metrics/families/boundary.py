@@ -37,11 +37,11 @@ import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
 from salbench.metrics.kernels.boundary import boundary_counts
-from salbench.metrics.numeric import BETA2
+from salbench.metrics.numeric import BETA2, BIN_THRESHOLD
 
-#: BASNet's relaxation radius ρ (pixels) and binarisation threshold of the map.
+#: BASNet's relaxation radius ρ (pixels); the map is binarised at
+#: :data:`salbench.metrics.numeric.BIN_THRESHOLD`.
 RELAX_RHO: float = 3.0
-RELAX_PRED_THRESHOLD: float = 0.5
 
 _REF = "Qin et al., BASNet, CVPR 2019 (relaxed boundary F-measure)"
 
@@ -50,7 +50,7 @@ def relax_boundary_scores(pred: np.ndarray, gt: np.ndarray, rho: float = RELAX_R
                           beta2: float = BETA2) -> tuple[float, float, float]:
     """``(relaxFbβ, P, R)`` of one image: ``pred`` the normalised map in [0, 1]
     (binarised at ``> 0.5``), ``gt`` the bool GT (module docstring)."""
-    n_p, n_g, m_p, m_g = boundary_counts(pred > RELAX_PRED_THRESHOLD, gt, rho)
+    n_p, n_g, m_p, m_g = boundary_counts(pred > BIN_THRESHOLD, gt, rho)
     p = m_p / n_p if n_p else 0.0
     r = m_g / n_g if n_g else 0.0
     f = (1 + beta2) * p * r / (beta2 * p + r) if p + r > 0 else 0.0

@@ -42,10 +42,8 @@ from __future__ import annotations
 import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
-from salbench.metrics.numeric import BETA2, N_BINS
+from salbench.metrics.numeric import BETA2, BIN_THRESHOLD, N_BINS
 
-#: threshold of PySODMetrics' "binary" results: ``pred > 0.5`` (simulates argmax)
-BIN_THRESHOLD: float = 0.5
 #: β of PySODMetrics' F1 handler (``FmeasureHandler(beta=1)``; an int, as there)
 F1_BETA: int = 1
 

@@ -48,12 +48,13 @@ import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
 from salbench.metrics.kernels.hce import filter_boundaries, hce_inputs, relax_masks, skeleton_u8
+from salbench.metrics.numeric import BIN_THRESHOLD
 
 #: PySODMetrics 1.6.2 ``HumanCorrectionEffortMeasure`` defaults: the number of
-#: relaxation steps, the approxPolyDP tolerance (pixels) and the binarisation of the map.
+#: relaxation steps and the approxPolyDP tolerance (pixels); the map is binarised
+#: at :data:`salbench.metrics.numeric.BIN_THRESHOLD`.
 HCE_RELAX: int = 5
 HCE_EPSILON: float = 2.0
-HCE_PRED_THRESHOLD: float = 0.5
 
 _REF = "Qin et al., ECCV 2022 (DIS); PySODMetrics 1.6.2 HumanCorrectionEffortMeasure"
 
@@ -78,7 +79,7 @@ def hce_value(pred: np.ndarray, gt: np.ndarray, relax: int = HCE_RELAX,
     pixels (clipped to the image): outside it all masks are empty, every
     dilation and erosion that reaches a pixel inside the box stays inside it,
     and where the box meets the image edge the kernels see OpenCV's border."""
-    p8, g8 = hce_inputs((np.asarray(pred) > HCE_PRED_THRESHOLD).view(np.uint8),
+    p8, g8 = hce_inputs((np.asarray(pred) > BIN_THRESHOLD).view(np.uint8),
                         np.asarray(gt, dtype=bool).view(np.uint8), relax + 2)
     if p8.size == 0:
         return 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
-from salbench.metrics.families.confusion import BIN_THRESHOLD
+from salbench.metrics.numeric import BIN_THRESHOLD
 
 #: PySODMetrics ``MSIoU.cell_sizes``: ``2 ** linspace(0, 9, 10, dtype=int)``
 CELL_SIZES = np.power(2, np.linspace(0, 9, num=10, dtype=int)).astype(np.int64)

@@ -60,8 +60,8 @@ import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
 from salbench.metrics.families.confusion import (
-    BASE, BIN_THRESHOLD, METRICS, ROW, cal_auc, dynamic_counts, handler_table, metric_spec)
-from salbench.metrics.numeric import ADAPTIVE_CAP, ADAPTIVE_FACTOR, ADAPTIVE_TIE_TOL, N_BINS
+    BASE, METRICS, ROW, cal_auc, dynamic_counts, handler_table, metric_spec)
+from salbench.metrics.numeric import ADAPTIVE_CAP, ADAPTIVE_FACTOR, ADAPTIVE_TIE_TOL, BIN_THRESHOLD, N_BINS
 
 #: PySODMetrics ``parse_connected_components``: least area of a valid target
 AREA_THRESHOLD: int = 50
