@@ -353,6 +353,12 @@ def _xyz_kernel(px, lin, m, white, t, row):
 
 
 @njit(cache=True, nogil=True)
+def _lab_f(t, cube_root):
+    """``rgb2lab``'s f of one XYZ / white component ``t``, given its cube root."""
+    return cube_root if t > 0.008856 else 7.787 * t + 16.0 / 116.0
+
+
+@njit(cache=True, nogil=True)
 def _pow7(c):
     c2 = c * c
     return c2 * c2 * c2 * c
@@ -364,12 +370,8 @@ def _chroma_kernel(t, cb, lt, cc, yx):
     (``rgb2lab``), then the ΔE2000 lightness term ``lt``, the chromas ``cc[0]``,
     ``cc[1]`` of the G-scaled (a, b) and the (b, a') pairs ``yx`` for their hues."""
     for i in range(t.shape[1]):
-        f0 = cb[0, i] if t[0, i] > 0.008856 else 7.787 * t[0, i] + 16.0 / 116.0
-        f1 = cb[1, i] if t[1, i] > 0.008856 else 7.787 * t[1, i] + 16.0 / 116.0
-        f2 = cb[2, i] if t[2, i] > 0.008856 else 7.787 * t[2, i] + 16.0 / 116.0
-        f3 = cb[3, i] if t[3, i] > 0.008856 else 7.787 * t[3, i] + 16.0 / 116.0
-        f4 = cb[4, i] if t[4, i] > 0.008856 else 7.787 * t[4, i] + 16.0 / 116.0
-        f5 = cb[5, i] if t[5, i] > 0.008856 else 7.787 * t[5, i] + 16.0 / 116.0
+        f0, f1, f2 = _lab_f(t[0, i], cb[0, i]), _lab_f(t[1, i], cb[1, i]), _lab_f(t[2, i], cb[2, i])
+        f3, f4, f5 = _lab_f(t[3, i], cb[3, i]), _lab_f(t[4, i], cb[4, i]), _lab_f(t[5, i], cb[5, i])
         l1, a1, b1 = 116.0 * f1 - 16.0, 500.0 * (f0 - f1), 200.0 * (f1 - f2)
         l2, a2, b2 = 116.0 * f4 - 16.0, 500.0 * (f3 - f4), 200.0 * (f4 - f5)
         cbar = 0.5 * (np.sqrt(a1 * a1 + b1 * b1) + np.sqrt(a2 * a2 + b2 * b2))

@@ -397,6 +397,19 @@ def _box_of(a, b):
 
 
 @njit(cache=True, nogil=True)
+def _copy_block(src, sr, sc, dst, dr, dc, h, w):
+    """``dst[dr:dr + h, dc:dc + w] = src[sr:sr + h, sc:sc + w]``, row by row
+    through 1-D row slices indexed from 0: numba's 2-D slice assignment, or an
+    offset index it cannot prove non-negative (so it adds the negative-index
+    wraparound), keeps LLVM from vectorising the copy."""
+    for r in range(h):
+        s = src[sr + r, sc:sc + w]
+        d = dst[dr + r, dc:dc + w]
+        for c in range(w):
+            d[c] = s[c]
+
+
+@njit(cache=True, nogil=True)
 def hce_inputs(pb, gt, margin):
     """``(p8, g8)``: copies of the 2-D uint8 0/1 arrays ``pb`` (the binarised
     map) and ``gt`` cropped to the bounding box of their union grown by
@@ -414,14 +427,8 @@ def hce_inputs(pb, gt, margin):
     bw = c1 - c0
     p8 = np.empty((bh, bw), np.uint8)
     g8 = np.empty((bh, bw), np.uint8)
-    for r in range(bh):
-        ps = pb[r0 + r, c0:c1]
-        gs = gt[r0 + r, c0:c1]
-        pd = p8[r]
-        gd = g8[r]
-        for c in range(bw):
-            pd[c] = ps[c]
-            gd[c] = gs[c]
+    _copy_block(pb, r0, c0, p8, 0, 0, bh, bw)
+    _copy_block(gt, r0, c0, g8, 0, 0, bh, bw)
     return p8, g8
 
 
@@ -435,22 +442,11 @@ def skeleton_u8(g8):
     r0, r1, c0, c1 = _box_of(g8, g8)
     if r0 == r1:
         return out
-    pw = c1 - c0 + 2
-    pad = np.zeros((r1 - r0 + 2, pw), np.uint8)
-    # row by row, indexing 1-D row slices from 0: numba's 2-D slice
-    # assignment, or an offset index it cannot prove non-negative (so it adds
-    # the negative-index wraparound), keeps LLVM from vectorising the copy
-    for r in range(r1 - r0):
-        src = g8[r0 + r, c0:c1]
-        dst = pad[r + 1, 1:pw - 1]
-        for c in range(c1 - c0):
-            dst[c] = src[c]
-    _skeleton_kernel(pad.reshape(-1), pw, ZHANG_REMOVE)
-    for r in range(r1 - r0):
-        src = pad[r + 1, 1:pw - 1]
-        dst = out[r0 + r, c0:c1]
-        for c in range(c1 - c0):
-            dst[c] = src[c]
+    bh, bw = r1 - r0, c1 - c0
+    pad = np.zeros((bh + 2, bw + 2), np.uint8)
+    _copy_block(g8, r0, c0, pad, 1, 1, bh, bw)
+    _skeleton_kernel(pad.reshape(-1), bw + 2, ZHANG_REMOVE)
+    _copy_block(pad, 1, 1, out, r0, c0, bh, bw)
     return out
 
 
