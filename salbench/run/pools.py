@@ -21,27 +21,24 @@ def process_pool(workers: int, initializer: Callable | None = None, initargs: tu
     try:
         yield pool
     except BaseException:
-        procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+        # shutdown forgets the workers and the manager thread: take them first
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in procs:
             try:
                 proc.terminate()
             except Exception:  # already gone
                 pass
-        _join_manager(pool)
+        # the manager notices the terminated workers and closes its wake-up
+        # pipe; left running, it races CPython 3.11's exit hook, which writes to
+        # that pipe while the thread closes it ("OSError: Bad file descriptor"
+        # printed after the run's own error line)
+        if manager is not None:
+            manager.join(30.0)
         raise
     else:
         pool.shutdown(wait=True)
-
-
-def _join_manager(pool: ProcessPoolExecutor, timeout: float = 30.0) -> None:
-    """Wait for the pool's manager thread to notice the terminated workers and
-    close its wake-up pipe. Left running, it races CPython 3.11's exit hook,
-    which writes to that pipe while the thread closes it and prints an
-    ``OSError: Bad file descriptor`` traceback after the run's own error line."""
-    thread = getattr(pool, "_executor_manager_thread", None)
-    if thread is not None:
-        thread.join(timeout)
 
 
 def _pool_init(initializer: Callable | None, initargs: tuple) -> None:
