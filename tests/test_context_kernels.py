@@ -19,6 +19,7 @@ from numba import njit
 
 from salbench.metrics.families import context as fam
 from salbench.metrics.families.base import image_input
+from salbench.metrics.kernels import ciede2000 as CK
 from salbench.metrics.kernels import context as K
 
 from helpers import sod_triples
@@ -158,7 +159,7 @@ def _degree_oracle(rec, img, lin, m, white, gamma, denom, d30, d6, d63, out):
 def weights_oracle(rec, img, gamma):
     out = np.empty(rec.shape[0], np.float64)
     _degree_oracle(np.ascontiguousarray(rec, np.uint8), np.ascontiguousarray(img, np.uint8),
-                   K.srgb_linear_table(), K.XYZ_FROM_RGB, K.WHITE_D65, float(gamma), float(np.exp(gamma) - 1),
+                   CK.srgb_linear_table(), CK.XYZ_FROM_RGB, CK.WHITE_D65, float(gamma), float(np.exp(gamma) - 1),
                    *(float(np.deg2rad(a)) for a in (30, 6, 63)), out)
     return out
 
@@ -198,7 +199,7 @@ def test_camouflage_weights_random(kind):
     for n in (0, 1, 5, 4096, 4097, 3 * 4096 + 17, 100_000):
         x, y = _colour_pairs(rng, n, kind)
         for gamma in (8.0, 1.5):
-            new, old = K.camouflage_weights(x, y, gamma), weights_oracle(x, y, gamma)
+            new, old = CK.camouflage_weights(x, y, gamma), weights_oracle(x, y, gamma)
             assert_weights_close(new, old, gamma)
             if kind == "equal":
                 assert np.array_equal(new, old)
@@ -327,4 +328,4 @@ def test_kernels_on_real_sod_inputs(shared_data):
         assert np.array_equal(K._nearest_pruned(*c[0]), K._nearest_blas(*c[0]))
         _assert_bounds_below(*c[0])
         assert np.array_equal(K.reconstruct(*c[1]), reconstruct_oracle(*c[1]))
-        assert_weights_close(K.camouflage_weights(*c[2]), weights_oracle(*c[2]), c[2][2])
+        assert_weights_close(CK.camouflage_weights(*c[2]), weights_oracle(*c[2]), c[2][2])

@@ -69,7 +69,8 @@ import cv2
 import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
-from salbench.metrics.kernels.context import camouflage_weights, gt_moments, nearest_patches, reconstruct
+from salbench.metrics.kernels.ciede2000 import camouflage_weights
+from salbench.metrics.kernels.context import gt_moments, nearest_patches, reconstruct
 from salbench.metrics.numeric import EPS_PYSOD
 
 #: PySODMetrics 1.6.2 defaults: kernel scale α, β² of Cβ and of Cωβ, the
