@@ -280,6 +280,35 @@ def test_projection_basis():
     assert sigma >= np.linalg.svd(w.astype(np.float64), compute_uv=False)[0]
 
 
+def patches_oracle(lab, mask, w, d, origin):
+    """The reference's ``_extract_patches`` on a crop at ``origin`` of the image:
+    every window of the image's stride-``d`` grid tested pixel by pixel."""
+    h, wd = mask.shape
+    idx, feat = [], []
+    for r in range(-origin[0] % d, h - w + 1, d):
+        for c in range(-origin[1] % d, wd - w + 1, d):
+            if mask[r:r + w, c:c + w].all():
+                idx.append((r + origin[0], c + origin[1]))
+                feat.append(lab[r:r + w, c:c + w].ravel())
+    return (np.array(idx, np.int64).reshape(-1, 2),
+            np.array(feat, lab.dtype).reshape(len(feat), w * w * lab.shape[2]))
+
+
+def test_grid_patches_random():
+    rng = np.random.default_rng(5)
+    kept = 0
+    for trial in range(300):
+        h, wd = (int(v) for v in rng.integers(1, 40, 2))
+        lab = rng.integers(0, 256, (h, wd, 3)).astype(np.uint8)
+        mask = (rng.random((h, wd)) < rng.choice([0.5, 0.9, 0.97, 1.0])).astype(np.uint8)
+        origin = (int(rng.integers(0, 9)), int(rng.integers(0, 9)))
+        got, want = K.grid_patches(lab, mask, 7, 3, origin), patches_oracle(lab, mask, 7, 3, origin)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        assert got[0].dtype == np.int64 and got[1].dtype == np.uint8
+        kept += len(want[0])
+    assert kept > 1000  # the windows are not all rejected
+
+
 def test_reconstruct_random():
     rng = np.random.default_rng(11)
     for trial in range(40):

@@ -70,7 +70,7 @@ import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
 from salbench.metrics.kernels.ciede2000 import camouflage_weights
-from salbench.metrics.kernels.context import gt_moments, nearest_patches, reconstruct
+from salbench.metrics.kernels.context import grid_patches, gt_moments, nearest_patches, reconstruct
 from salbench.metrics.numeric import EPS_PYSOD
 
 #: PySODMetrics 1.6.2 defaults: kernel scale α, β² of Cβ and of Cωβ, the
@@ -163,45 +163,40 @@ def _standardise(coords: np.ndarray) -> np.ndarray:
     return (x - mean) / scale
 
 
-def _patches(lab: np.ndarray, mask: np.ndarray, w: int, d: int):
-    """Top-left corners (row, col) on the stride-``d`` grid of the ``w``x``w``
-    windows lying wholly in ``mask`` (row-major order) and their Lab values
-    ((n, w·w·3) uint8), as the reference's ``_extract_patches``."""
-    h, wd = mask.shape
-    if h < w or wd < w:
-        return np.zeros((0, 2), np.int64), np.zeros((0, w * w * 3), np.uint8)
-    ii = np.zeros((h + 1, wd + 1), np.int32)
-    ii[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0, dtype=np.int32), axis=1, dtype=np.int32)
-    xs = np.arange(0, h - w + 1, d)
-    ys = np.arange(0, wd - w + 1, d)
-    s = ii[xs[:, None] + w, ys[None, :] + w] - ii[xs[:, None], ys[None, :] + w] \
-        - ii[xs[:, None] + w, ys[None, :]] + ii[xs[:, None], ys[None, :]]
-    gi, gj = np.nonzero(s == w * w)
-    idx = np.stack([xs[gi], ys[gj]], axis=1).astype(np.int64)
-    win = np.lib.stride_tricks.sliding_window_view(lab, (w, w, 3))[idx[:, 0], idx[:, 1], 0]
-    return idx, win.reshape(len(idx), w * w * 3)
-
-
 def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
-                      lam: float = CMW_LAMBDA) -> tuple[np.ndarray, np.ndarray]:
-    """``(fg, cd_fg)``: the GT pixels (bool mask) and the camouflage degree at
-    them (float64; 0 elsewhere), from the RGB uint8 image (module docstring)."""
-    fg = gt.astype(np.uint8)
-    bg = cv2.dilate(fg, np.ones((CMW_RING, CMW_RING), np.uint8), iterations=1) - fg
-    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB)
-    fg_idx, fg_feat = _patches(lab, fg, CMW_PATCH, CMW_STRIDE)
-    bg_idx, bg_feat = _patches(lab, bg, CMW_PATCH, CMW_STRIDE)
+                      lam: float = CMW_LAMBDA) -> np.ndarray:
+    """The camouflage degree at the GT pixels (row-major, float64; it is 0
+    elsewhere), from the RGB uint8 image (module docstring).
+
+    Everything runs on the GT's box grown by the ring's side (clipped to the
+    image), with the image's coordinates: the ring ``dilate(gt) - gt`` lies in
+    it (the 20x20 dilation reaches 10 px), OpenCV's Lab conversion is per pixel,
+    and the patch grid is the image's. The reference masks the image with the
+    ring before taking background patches; the patches lie wholly in the ring,
+    so the reconstruction reads the image itself."""
     mask = gt.astype(bool)
+    n_fg = int(np.count_nonzero(mask))
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if n_fg == 0:
+        return np.zeros(0)
+    h, w = mask.shape
+    r0, r1 = max(rows[0] - CMW_RING, 0), min(rows[-1] + CMW_RING + 1, h)
+    c0, c1 = max(cols[0] - CMW_RING, 0), min(cols[-1] + CMW_RING + 1, w)
+    fg = mask[r0:r1, c0:c1].view(np.uint8)
+    bg = cv2.dilate(fg, np.ones((CMW_RING, CMW_RING), np.uint8), iterations=1) - fg
+    lab = cv2.cvtColor(np.ascontiguousarray(img[r0:r1, c0:c1]), cv2.COLOR_RGB2LAB)
+    fg_idx, fg_feat = grid_patches(lab, fg, CMW_PATCH, CMW_STRIDE, (r0, c0))
+    bg_idx, bg_feat = grid_patches(lab, bg, CMW_PATCH, CMW_STRIDE, (r0, c0))
     if len(fg_idx) == 0 or len(bg_idx) == 0:
-        return mask, np.zeros(int(mask.sum()))
+        return np.zeros(n_fg)
     sc = _standardise(np.vstack([bg_idx, fg_idx]))
     x_xy = (lam * sc[:len(bg_idx)]).astype(np.float32)
     q_xy = (lam * sc[len(bg_idx):]).astype(np.float32)
     nn = nearest_patches(fg_feat, bg_feat, q_xy, x_xy)
-    im_bg = bg[:, :, None] * img
-    rec = reconstruct(im_bg, fg_idx, bg_idx[nn], CMW_PATCH, EPS_PYSOD, mask)
-    cd = camouflage_weights(rec, img[mask], gamma)
-    return mask, cd
+    rec = reconstruct(img, fg_idx, bg_idx[nn], CMW_PATCH, EPS_PYSOD, mask)
+    seen = np.take(img.reshape(-1, img.shape[2]), np.flatnonzero(mask), axis=0)
+    return camouflage_weights(rec, seen, gamma)
 
 
 def context_scores(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = None,
@@ -222,7 +217,7 @@ def context_scores(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = 
     cm = (1 + CM_BETA2) * mf * wr / (CM_BETA2 * mf + wr + EPS_PYSOD)
     if image is None:
         return float(cm), math.nan
-    _, cd = camouflage_degree(np.ascontiguousarray(image, np.uint8), gt)
+    cd = camouflage_degree(np.ascontiguousarray(image, np.uint8), gt)
     # cd in GT order (row-major over the image) as kp[gb] over the box
     wr_w = np.sum(comp * (1 + cd)) / (n_gt + np.sum(cd) + EPS_PYSOD)
     cmw = (1 + CMW_BETA2) * mf * wr_w / (CMW_BETA2 * mf + wr_w + EPS_PYSOD)

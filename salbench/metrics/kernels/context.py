@@ -22,6 +22,8 @@ Camouflage", arXiv:2512.07076, 2025), as PySODMetrics 1.6.2's
   terms in float64 (a vectorisable row pass) and takes the first minimum
   through the bit patterns of the non-negative distances (an integer minimum,
   also vectorisable).
+* :func:`grid_patches` — the patches on the image's stride grid lying wholly
+  in a mask, and their values (the reference's ``_extract_patches``).
 * :func:`reconstruct` — the foreground rebuilt from the matched background
   patches (sums of uint8 patches over the overlaps, divided by the overlap
   counts started at ``eps`` exactly as the reference accumulates them, rounded
@@ -270,22 +272,100 @@ def nearest_patches(q_lab: np.ndarray, x_lab: np.ndarray, q_xy: np.ndarray, x_xy
 
 
 @njit(cache=True, nogil=True)
+def _grid_kernel(mask, w, r0, c0, d, keep):
+    """``keep[i, j]``: the ``w``x``w`` window at row ``r0 + i d``, column
+    ``c0 + j d`` of ``mask`` lies wholly in it; returns their number. Per grid
+    row, the set pixels of each column over the window's rows, then runs of
+    ``w`` full columns."""
+    h, wd = mask.shape
+    col = np.zeros(wd, np.int32)
+    n = 0
+    for i in range(keep.shape[0]):
+        r = r0 + i * d
+        for c in range(wd):
+            col[c] = 0
+        for a in range(w):
+            row = mask[r + a]
+            for c in range(wd):
+                col[c] += row[c] != 0
+        for j in range(keep.shape[1]):
+            c = c0 + j * d
+            full = True
+            for b in range(w):
+                if col[c + b] != w:
+                    full = False
+                    break
+            keep[i, j] = full
+            n += full
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _gather_kernel(lab, keep, w, r0, c0, d, o0, o1, idx, feat):
+    """Row-major over ``keep``: the image coordinates (origin ``o0, o1``) and
+    the flattened ``w``x``w``x``ch`` values of each kept window."""
+    ch = lab.shape[2]
+    flat = lab.reshape(lab.shape[0], lab.shape[1] * ch)
+    span = w * ch
+    n = 0
+    for i in range(keep.shape[0]):
+        for j in range(keep.shape[1]):
+            if keep[i, j]:
+                r = r0 + i * d
+                c = c0 + j * d
+                idx[n, 0] = r + o0
+                idx[n, 1] = c + o1
+                for a in range(w):
+                    src = flat[r + a, c * ch:c * ch + span]
+                    dst = feat[n, a * span:(a + 1) * span]
+                    for t in range(span):
+                        dst[t] = src[t]
+                n += 1
+
+
+def grid_patches(lab: np.ndarray, mask: np.ndarray, w: int, d: int, origin: tuple[int, int] = (0, 0)):
+    """``(corners, values)``: the top-left corners (row, col; (n, 2) int64) on
+    the image's stride-``d`` grid of the ``w``x``w`` windows lying wholly in
+    ``mask`` (row-major) and their values ((n, w·w·ch), ``lab``'s dtype).
+    ``lab`` (h x w x ch) and ``mask`` may be a crop of the image whose top-left
+    pixel is at ``origin``: the grid stays the image's (rows and columns
+    multiple of ``d``) and the corners are the image's."""
+    h, wd = mask.shape
+    r0, c0 = -origin[0] % d, -origin[1] % d
+    nr = max(0, (h - w - r0) // d + 1)
+    nc = max(0, (wd - w - c0) // d + 1)
+    lab = np.ascontiguousarray(lab)
+    keep = np.zeros((nr, nc), np.bool_)
+    n = _grid_kernel(np.ascontiguousarray(mask), int(w), r0, c0, int(d), keep) if nr and nc else 0
+    idx = np.empty((n, 2), np.int64)
+    feat = np.empty((n, w * w * lab.shape[2]), lab.dtype)
+    if n:
+        _gather_kernel(lab, keep, int(w), r0, c0, int(d), int(origin[0]), int(origin[1]), idx, feat)
+    return idx, feat
+
+
+@njit(cache=True, nogil=True)
 def _reconstruct_kernel(im_bg, fx, fy, bx, by, w, eps, mask, out):
     h, wd, ch = im_bg.shape
     # the patches land in the box [r0, r1) x [c0, c1); integer sums and counts there
     r0, c0 = (fx.min(), fy.min()) if fx.shape[0] else (0, 0)
     r1, c1 = (fx.max() + w, fy.max() + w) if fx.shape[0] else (0, 0)
-    acc = np.zeros((r1 - r0, c1 - c0, ch), np.int32)
+    acc = np.zeros((r1 - r0, (c1 - c0) * ch), np.int32)
     cnt = np.zeros((r1 - r0, c1 - c0), np.int32)
+    flat = im_bg.reshape(h, wd * ch)
+    span = w * ch
     for i in range(fx.shape[0]):
+        so = by[i] * ch
+        do = (fy[i] - c0) * ch
         for a in range(w):
-            src = im_bg[bx[i] + a]
-            dst = acc[fx[i] - r0 + a]
-            crow = cnt[fx[i] - r0 + a]
+            # one patch row: w pixels of ch channels, contiguous on both sides
+            src = flat[bx[i] + a, so:so + span]
+            dst = acc[fx[i] - r0 + a, do:do + span]
+            for t in range(span):
+                dst[t] += src[t]
+            crow = cnt[fx[i] - r0 + a, fy[i] - c0:fy[i] - c0 + w]
             for b in range(w):
-                for c in range(ch):
-                    dst[fy[i] - c0 + b, c] += src[by[i] + b, c]
-                crow[fy[i] - c0 + b] += 1
+                crow[b] += 1
     # the reference's float count of a pixel under k patches: eps, then + 1.0 k times
     den = np.empty(fx.shape[0] + 1)
     den[0] = eps
@@ -299,7 +379,7 @@ def _reconstruct_kernel(im_bg, fx, fy, bx, by, w, eps, mask, out):
                 if r0 <= r < r1 and c0 <= c < c1:
                     d = den[cnt[r - r0, c - c0]]
                     for k in range(ch):
-                        out[n, k] = np.uint8(np.int64(np.rint(acc[r - r0, c - c0, k] / d)))
+                        out[n, k] = np.uint8(np.int64(np.rint(acc[r - r0, (c - c0) * ch + k] / d)))
                 else:
                     out[n, :] = zero
                 n += 1
