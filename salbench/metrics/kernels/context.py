@@ -150,43 +150,27 @@ def _lab_sq(a, b):
 
 
 @njit(cache=True, nogil=True)
-def _visit(row, s, e, t32, j0, qi, x, q0, q1, x0, x1, best, bj, m):
-    """Exact distances of the references ``s <= j < e`` (but ``j0``) whose bound
-    ``row[j]`` is at most ``t32``; returns the updated ``(best, bj, t32)``."""
-    for j in range(s, e):
-        if row[j] <= t32 and j != j0:
-            d0 = q0 - x0[j]
-            d1 = q1 - x1[j]
-            d = np.float64(_lab_sq(qi, x[j])) + (d0 * d0 + d1 * d1)
-            if d < best or (d == best and j < bj):
-                best = d
-                bj = j
-                t32 = np.float32((best + m) * (1.0 + 1e-6))
-    return best, bj, t32
-
-
-@njit(cache=True, nogil=True)
 def _pruned_kernel(h, mq, q, x, qs, x0, x1, out):
     """``out[i]``: the first j minimising the exact distance ``|q[i] - x[j]|² +
     |qs[i] - (x0[j], x1[j])|²`` (float64), given bounds with ``h[i, j] - mq[i]``
-    below every distance. The smallest bound's distance starts ``best``; blocks
-    of 8 references with a bound at most ``best + mq[i]`` (rounded up to
-    float32) are visited in index order, the others cannot hold the answer."""
+    below every distance. The smallest bound's distance starts ``best``; the
+    references with a bound at most ``best + mq[i]`` (rounded up to float32)
+    are listed, then visited in index order while the threshold shrinks; the
+    others cannot hold the answer."""
     m, nx = h.shape
-    buf = np.empty(nx, np.float32)
-    ib = buf.view(np.int32)
-    nb = nx // 8 * 8
+    cand = np.empty(nx + 1, np.int64)
     for i in range(m):
         row = h[i]
-        for j in range(nx):
-            v = row[j]
-            buf[j] = v if v > np.float32(0.0) else np.float32(0.0)
-        mn = ib[0]
+        # the smallest bound, negatives as 0: an integer minimum over the bit
+        # patterns (non-negative floats order as their bits; vectorisable)
+        bits = row.view(np.int32)
+        mn = bits[0] if bits[0] > 0 else 0
         for j in range(1, nx):
-            if ib[j] < mn:
-                mn = ib[j]
+            v = bits[j]
+            v = v if v > 0 else 0
+            mn = v if v < mn else mn
         j0 = 0
-        while ib[j0] != mn:
+        while (bits[j0] if bits[j0] > 0 else 0) != mn:
             j0 += 1
         qi = q[i]
         q0 = np.float64(qs[i, 0])
@@ -196,13 +180,20 @@ def _pruned_kernel(h, mq, q, x, qs, x0, x1, out):
         best = np.float64(_lab_sq(qi, x[j0])) + (d0 * d0 + d1 * d1)
         bj = j0
         t32 = np.float32((best + mq[i]) * (1.0 + 1e-6))
-        for s in range(0, nb, 8):
-            c = 0
-            for j in range(s, s + 8):
-                c += row[j] <= t32
-            if c:
-                best, bj, t32 = _visit(row, s, s + 8, t32, j0, qi, x, q0, q1, x0, x1, best, bj, mq[i])
-        best, bj, t32 = _visit(row, nb, nx, t32, j0, qi, x, q0, q1, x0, x1, best, bj, mq[i])
+        nc = 0
+        for j in range(nx):  # branch-free list of the candidates
+            cand[nc] = j
+            nc += row[j] <= t32
+        for k in range(nc):
+            j = cand[k]
+            if row[j] <= t32 and j != j0:
+                d0 = q0 - x0[j]
+                d1 = q1 - x1[j]
+                d = np.float64(_lab_sq(qi, x[j])) + (d0 * d0 + d1 * d1)
+                if d < best or (d == best and j < bj):
+                    best = d
+                    bj = j
+                    t32 = np.float32((best + mq[i]) * (1.0 + 1e-6))
         out[i] = bj
 
 
