@@ -36,6 +36,8 @@ Differences from the reference:
   part, float64 position part, first index on exact ties);
 * the filters run only on the box of the GT grown by the window radius (outside
   it ``K ⋆ gt`` is 0 and ``K ⋆ pred`` is not needed), with the same OpenCV calls;
+  the camouflage degree's dilation, Lab conversion and patches only on the box
+  of the GT grown by the ring (where the ring lies), on the image's patch grid;
   the GT covariance comes from exact integer moments (NumPy's ``np.cov`` differs
   in the last bits); sums over the image are taken in another order;
 * the reconstruction, ``rgb2lab`` and ``deltaE_ciede2000`` are numba ports of
