@@ -219,18 +219,38 @@ def bound_operands(q: np.ndarray, x: np.ndarray, q_xy: np.ndarray, x_xy: np.ndar
     k = _W.shape[1]
     px = (x.astype(np.float32) @ _W).astype(np.float64)
     mean = px.mean(axis=0)
-    pq = ((q.astype(np.float32) @ _W).astype(np.float64) - mean) / _SIGMA
     px = (px - mean) / _SIGMA
-    a = np.empty((q.shape[0], k + 4), np.float32)
     b = np.empty((k + 4, x.shape[0]), np.float32)
-    a[:, :k], a[:, k:k + 2], a[:, k + 3] = pq, q_xy, 1.0
     b[:k], b[k:k + 2], b[k + 2] = -2.0 * px.T, -2.0 * np.asarray(x_xy, np.float32).T, 1.0
-    aq, ax = a[:, :k + 2].astype(np.float64), b[:k + 2].T.astype(np.float64) * -0.5
-    na = np.einsum("ij,ij->i", aq, aq)
+    ax = b[:k + 2].T.astype(np.float64) * -0.5
     nb = np.einsum("ij,ij->i", ax, ax)
-    a[:, k + 2] = na
     b[k + 3] = nb - _REL * nb
-    return a, b, _REL * na + _ABS
+    a = np.empty((q.shape[0], k + 4), np.float32)
+    mq = np.empty(q.shape[0], np.float64)
+    _query_rows(q.astype(np.float32) @ _W, mean, _SIGMA, np.ascontiguousarray(q_xy, np.float32), _REL, _ABS, a, mq)
+    return a, b, mq
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _query_rows(pw, mean, sigma, q_xy, rel, ab, a, mq):
+    """The query side of :func:`bound_operands` in one pass: ``a[i] = [A_q,
+    |A_q|², 1]`` (float32) from the projections ``pw`` (float32, exact) and the
+    coordinates, and ``mq[i] = rel |A_q|² + ab``, the norm taken over the float32
+    entries in float64."""
+    m, k = pw.shape
+    for i in range(m):
+        s = 0.0
+        for c in range(k):
+            v = np.float32((np.float64(pw[i, c]) - mean[c]) / sigma)
+            a[i, c] = v
+            s += np.float64(v) * np.float64(v)
+        for c in range(2):
+            v = q_xy[i, c]
+            a[i, k + c] = v
+            s += np.float64(v) * np.float64(v)
+        a[i, k + 2] = np.float32(s)
+        a[i, k + 3] = np.float32(1.0)
+        mq[i] = rel * s + ab
 
 
 def _nearest_pruned(q_lab, x_lab, q_xy, x_xy):
