@@ -377,20 +377,31 @@ def _reconstruct_kernel(im_bg, fx, fy, bx, by, w, eps, mask, out):
             crow = cnt[fx[i] - r0 + a, fy[i] - c0:fy[i] - c0 + w]
             for b in range(w):
                 crow[b] += 1
-    # the reference's float count of a pixel under k patches: eps, then + 1.0 k times
-    den = np.empty(fx.shape[0] + 1)
-    den[0] = eps
-    for k in range(1, den.shape[0]):
-        den[k] = den[k - 1] + 1.0
-    zero = np.uint8(np.int64(np.rint(0 / den[0])))
+    # the reference's float count of a pixel under k patches: eps, then + 1.0 k
+    # times; every rounded quotient of a sum of k uint8 values by it, in a table
+    kmax = 0
+    for r in range(cnt.shape[0]):
+        for c in range(cnt.shape[1]):
+            kmax = max(kmax, cnt[r, c])
+    off = np.empty(kmax + 2, np.int64)
+    off[0] = 0
+    for k in range(kmax + 1):
+        off[k + 1] = off[k] + 255 * k + 1
+    quot = np.empty(off[kmax + 1], np.uint8)
+    d = eps
+    for k in range(kmax + 1):
+        for v in range(255 * k + 1):
+            quot[off[k] + v] = np.uint8(np.int64(np.rint(v / d)))
+        d += 1.0
+    zero = quot[0]
     n = 0
     for r in range(h):
         for c in range(wd):
             if mask[r, c]:
                 if r0 <= r < r1 and c0 <= c < c1:
-                    d = den[cnt[r - r0, c - c0]]
+                    o = off[cnt[r - r0, c - c0]]
                     for k in range(ch):
-                        out[n, k] = np.uint8(np.int64(np.rint(acc[r - r0, (c - c0) * ch + k] / d)))
+                        out[n, k] = quot[o + acc[r - r0, (c - c0) * ch + k]]
                 else:
                     out[n, :] = zero
                 n += 1
