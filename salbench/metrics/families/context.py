@@ -72,7 +72,7 @@ import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
 from salbench.metrics.kernels.ciede2000 import camouflage_weights
-from salbench.metrics.kernels.context import grid_patches, gt_moments, nearest_patches, reconstruct
+from salbench.metrics.kernels.context import grid_patches, gt_moments, nearest_patches, reconstruct, standardise
 from salbench.metrics.numeric import EPS_PYSOD
 
 #: PySODMetrics 1.6.2 defaults: kernel scale α, β² of Cβ and of Cωβ, the
@@ -148,23 +148,6 @@ def _filtered(pred: np.ndarray, gt: np.ndarray, k: np.ndarray):
     return (slice(r0, r1), slice(c0, c1)), fg, fp
 
 
-def _standardise(coords: np.ndarray) -> np.ndarray:
-    """scikit-learn's ``StandardScaler().fit_transform`` of integer coordinates
-    (mean, population variance with its correction term, scale 1 for constant
-    columns)."""
-    x = coords.astype(np.float64)
-    n = x.shape[0]
-    mean = np.sum(x, axis=0) / n
-    t = x - mean
-    correction = np.sum(t, axis=0)
-    var = (np.sum(t ** 2, axis=0) - correction ** 2 / n) / n
-    eps = np.finfo(np.float64).eps
-    constant = var <= n * eps * var + (n * mean * eps) ** 2
-    scale = np.sqrt(var)
-    scale[constant] = 1.0
-    return (x - mean) / scale
-
-
 def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
                       lam: float = CMW_LAMBDA) -> np.ndarray:
     """The camouflage degree at the GT pixels (row-major, float64; it is 0
@@ -192,7 +175,7 @@ def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
     bg_idx, bg_feat = grid_patches(lab, bg, CMW_PATCH, CMW_STRIDE, (r0, c0))
     if len(fg_idx) == 0 or len(bg_idx) == 0:
         return np.zeros(n_fg)
-    sc = _standardise(np.vstack([bg_idx, fg_idx]))
+    sc = standardise(np.vstack([bg_idx, fg_idx]))
     x_xy = (lam * sc[:len(bg_idx)]).astype(np.float32)
     q_xy = (lam * sc[len(bg_idx):]).astype(np.float32)
     nn = nearest_patches(fg_feat, bg_feat, q_xy, x_xy)

@@ -283,6 +283,42 @@ def nearest_patches(q_lab: np.ndarray, x_lab: np.ndarray, q_xy: np.ndarray, x_xy
 
 
 @njit(cache=True, nogil=True)
+def _standardise_kernel(c, out):
+    """scikit-learn's ``StandardScaler().fit_transform`` of the integer columns
+    of ``c`` into ``out``, with its operations and NumPy's order of summation
+    over the rows of an (n, 2) array (sequential): the mean, the population
+    variance with its correction term, scale 1 for a constant column."""
+    n, k = c.shape
+    eps = np.finfo(np.float64).eps
+    for j in range(k):
+        s = 0.0
+        for i in range(n):
+            s += np.float64(c[i, j])
+        mean = s / n
+        corr = 0.0
+        sq = 0.0
+        for i in range(n):
+            t = np.float64(c[i, j]) - mean
+            corr += t
+            sq += t ** 2
+        var = (sq - corr ** 2 / n) / n
+        scale = np.sqrt(var)
+        if var <= n * eps * var + (n * mean * eps) ** 2:
+            scale = 1.0
+        for i in range(n):
+            out[i, j] = (np.float64(c[i, j]) - mean) / scale
+
+
+def standardise(coords: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``StandardScaler().fit_transform`` of integer coordinates
+    ((n, k) -> float64), bit for bit (:func:`_standardise_kernel`)."""
+    c = np.ascontiguousarray(coords, np.int64)
+    out = np.empty(c.shape, np.float64)
+    _standardise_kernel(c, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def _grid_kernel(mask, w, r0, c0, d, keep):
     """``keep[i, j]``: the ``w``x``w`` window at row ``r0 + i d``, column
     ``c0 + j d`` of ``mask`` lies wholly in it; returns their number. Per grid
