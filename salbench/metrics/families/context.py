@@ -124,28 +124,36 @@ def gaussian_window(gt: np.ndarray, alpha: float = CM_ALPHA) -> np.ndarray:
         return k / np.sum(k)
 
 
+def _filter_on(src: np.ndarray, box: tuple[int, int, int, int], k: np.ndarray, dtype, ddepth: int) -> np.ndarray:
+    """``cv2.filter2D(src, ddepth, k)`` of the whole image (reflect-101 border)
+    on the rows ``box[0]:box[1]``, columns ``box[2]:box[3]`` only: the filter runs
+    on that box grown by the window radius (``src`` converted to ``dtype``
+    there), padded by reflection where it leaves the image."""
+    rx, ry = k.shape[0] // 2, k.shape[1] // 2
+    h, w = src.shape
+    r0, r1, c0, c1 = box
+    a0, a1, b0, b1 = r0 - rx, r1 + rx, c0 - ry, c1 + ry
+    pads = (max(-a0, 0), max(a1 - h, 0), max(-b0, 0), max(b1 - w, 0))
+    part = np.ascontiguousarray(src[max(a0, 0):min(a1, h), max(b0, 0):min(b1, w)], dtype=dtype)
+    if any(pads):
+        part = cv2.copyMakeBorder(part, *pads, cv2.BORDER_REFLECT_101)
+    return cv2.filter2D(part, ddepth, k)[rx:rx + r1 - r0, ry:ry + c1 - c0]
+
+
 def _filtered(pred: np.ndarray, gt: np.ndarray, k: np.ndarray):
-    """``(box, K ⋆ gt (float32), K ⋆ pred (float64))`` on the box of the GT grown
-    by the window radius; each equals the full-image ``cv2.filter2D`` there."""
+    """``(box, K ⋆ gt, K ⋆ pred at the GT pixels)``: ``K ⋆ gt`` (float32) on
+    ``box``, the GT's box grown by the window radius (it is 0 outside); ``K ⋆
+    pred`` (float64) on the GT's box only, then at its GT pixels (row-major).
+    Each equals the full-image ``cv2.filter2D`` of the reference there."""
     rx, ry = k.shape[0] // 2, k.shape[1] // 2
     rows = np.flatnonzero(gt.any(axis=1))
     cols = np.flatnonzero(gt.any(axis=0))
     h, w = gt.shape
-    r0, r1 = max(rows[0] - rx, 0), min(rows[-1] + rx + 1, h)
-    c0, c1 = max(cols[0] - ry, 0), min(cols[-1] + ry + 1, w)
-    # the input slice: the box grown by the radius again, reflect-101 outside the image
-    a0, a1, b0, b1 = r0 - rx, r1 + rx, c0 - ry, c1 + ry
-    pads = (max(-a0, 0), max(a1 - h, 0), max(-b0, 0), max(b1 - w, 0))
-    sl = (slice(max(a0, 0), min(a1, h)), slice(max(b0, 0), min(b1, w)))
-    g32 = gt[sl].astype(np.float32)
-    p64 = np.ascontiguousarray(pred[sl], dtype=np.float64)
-    if any(pads):
-        g32 = cv2.copyMakeBorder(g32, *pads, cv2.BORDER_REFLECT_101)
-        p64 = cv2.copyMakeBorder(p64, *pads, cv2.BORDER_REFLECT_101)
-    inner = (slice(rx, rx + r1 - r0), slice(ry, ry + c1 - c0))
-    fg = cv2.filter2D(g32, cv2.CV_32F, k)[inner]
-    fp = cv2.filter2D(p64, -1, k)[inner]
-    return (slice(r0, r1), slice(c0, c1)), fg, fp
+    gbox = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    grown = (max(gbox[0] - rx, 0), min(gbox[1] + rx, h), max(gbox[2] - ry, 0), min(gbox[3] + ry, w))
+    fg = _filter_on(gt, grown, k, np.float32, cv2.CV_32F)
+    fp = _filter_on(pred, gbox, k, np.float64, -1)[gt[gbox[0]:gbox[1], gbox[2]:gbox[3]]]
+    return (slice(grown[0], grown[1]), slice(grown[2], grown[3])), fg, fp
 
 
 def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
@@ -194,16 +202,15 @@ def context_scores(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = 
     if k is None or not np.isfinite(k).all():
         return math.nan, math.nan
     box, kg, kp = _filtered(pred, gt, k)
-    pb, gb = pred[box], gt[box]
-    mf = np.sum(pb * kg) / (np.sum(pred) + EPS_PYSOD)
-    comp = (math.e / (math.e - 1)) * (1 - np.exp(-kp[gb]))
+    mf = np.sum(pred[box] * kg) / (np.sum(pred) + EPS_PYSOD)
+    comp = (math.e / (math.e - 1)) * (1 - np.exp(-kp))
     n_gt = float(np.count_nonzero(gt))
     wr = np.sum(comp) / (n_gt + EPS_PYSOD)
     cm = (1 + CM_BETA2) * mf * wr / (CM_BETA2 * mf + wr + EPS_PYSOD)
     if image is None:
         return float(cm), math.nan
     cd = camouflage_degree(np.ascontiguousarray(image, np.uint8), gt)
-    # cd in GT order (row-major over the image) as kp[gb] over the box
+    # cd in GT order (row-major over the image), as kp
     wr_w = np.sum(comp * (1 + cd)) / (n_gt + np.sum(cd) + EPS_PYSOD)
     cmw = (1 + CMW_BETA2) * mf * wr_w / (CMW_BETA2 * mf + wr_w + EPS_PYSOD)
     return float(cm), float(cmw)
