@@ -321,6 +321,11 @@ def test_reconstruct_random():
         mask = rng.random((h, w)) < 0.4
         for eps in (np.spacing(1.0), 1e-8, 0.5):
             assert np.array_equal(K.reconstruct(im, fg, bg, 7, eps, mask), reconstruct_oracle(im, fg, bg, 7, eps, mask))
+        seen = np.empty((int(mask.sum()), 3), np.uint8)
+        K.reconstruct(im, fg, bg, 7, 1e-16, mask, seen=seen)
+        assert np.array_equal(seen, im[mask])
+    with pytest.raises(ValueError, match="seen must be"):
+        K.reconstruct(im, fg, bg, 7, 1e-16, mask, seen=np.empty((1, 3), np.uint8))
 
 
 # ------------------------------------------------------------------ real inputs
@@ -332,9 +337,9 @@ def _real_kernel_inputs(root, n=40, step=7):
     orig = fam.nearest_patches, fam.reconstruct, fam.camouflage_weights
 
     def rec(i):
-        def call(*a):
+        def call(*a, **kw):
             calls[-1][i] = a
-            return orig[i](*a)
+            return orig[i](*a, **kw)
         return call
 
     fam.nearest_patches, fam.reconstruct, fam.camouflage_weights = rec(0), rec(1), rec(2)

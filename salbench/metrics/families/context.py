@@ -72,7 +72,8 @@ import numpy as np
 
 from salbench.metrics.families.base import Family, ImageInput, MetricSpec
 from salbench.metrics.kernels.ciede2000 import camouflage_weights
-from salbench.metrics.kernels.context import grid_patches, gt_moments, nearest_patches, reconstruct, standardise
+from salbench.metrics.kernels.context import (forward_sums, grid_patches, gt_moments, nearest_patches, reconstruct,
+                                              standardise)
 from salbench.metrics.numeric import EPS_PYSOD
 
 #: PySODMetrics 1.6.2 defaults: kernel scale α, β² of Cβ and of Cωβ, the
@@ -187,8 +188,8 @@ def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
     x_xy = (lam * sc[:len(bg_idx)]).astype(np.float32)
     q_xy = (lam * sc[len(bg_idx):]).astype(np.float32)
     nn = nearest_patches(fg_feat, bg_feat, q_xy, x_xy)
-    rec = reconstruct(img, fg_idx, bg_idx[nn], CMW_PATCH, EPS_PYSOD, mask)
-    seen = np.take(img.reshape(-1, img.shape[2]), np.flatnonzero(mask), axis=0)
+    seen = np.empty((n_fg, img.shape[2]), np.uint8)  # the image at the GT pixels
+    rec = reconstruct(img, fg_idx, bg_idx[nn], CMW_PATCH, EPS_PYSOD, mask, seen=seen)
     return camouflage_weights(rec, seen, gamma)
 
 
@@ -202,7 +203,8 @@ def context_scores(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = 
     if k is None or not np.isfinite(k).all():
         return math.nan, math.nan
     box, kg, kp = _filtered(pred, gt, k)
-    mf = np.sum(pred[box] * kg) / (np.sum(pred) + EPS_PYSOD)
+    num, total = forward_sums(pred, kg, box[0].start, box[1].start)
+    mf = num / (total + EPS_PYSOD)
     comp = (math.e / (math.e - 1)) * (1 - np.exp(-kp))
     n_gt = float(np.count_nonzero(gt))
     wr = np.sum(comp) / (n_gt + EPS_PYSOD)

@@ -4,7 +4,8 @@ Camouflage", arXiv:2512.07076, 2025), as PySODMetrics 1.6.2's
 ``context_measure.py`` computes them; the definitions are in
 :mod:`salbench.metrics.families.context`.
 
-* :func:`gt_moments` — the sums behind the GT pixel covariance (exact int64).
+* :func:`gt_moments` — the sums behind the GT pixel covariance (exact int64);
+  :func:`forward_sums` — the sums of the forward term.
 * :func:`nearest_patches` — the **exact** nearest background patch of every
   foreground patch under the reference's feature (147 Lab values of a 7x7 patch
   plus 2 scaled coordinates, all float32). The Lab part of each squared
@@ -63,6 +64,32 @@ def _moments_kernel(gt):
 def gt_moments(gt: np.ndarray) -> tuple[int, int, int, int, int, int]:
     """``(n, Σr, Σc, Σr², Σc², Σrc)`` over the set pixels of a bool mask (row r, column c)."""
     return tuple(int(v) for v in _moments_kernel(np.ascontiguousarray(gt, dtype=np.bool_)))
+
+
+@njit(cache=True, nogil=True)
+def _forward_kernel(pred, kg, r0, c0):
+    # a partial sum per row, then the rows: as close to NumPy's pairwise sums as
+    # its agreement with the reference needs (sequential sums lose ~10x)
+    num = 0.0
+    for i in range(kg.shape[0]):
+        s = 0.0
+        for j in range(kg.shape[1]):
+            s += pred[r0 + i, c0 + j] * np.float64(kg[i, j])
+        num += s
+    total = 0.0
+    for i in range(pred.shape[0]):
+        s = 0.0
+        for j in range(pred.shape[1]):
+            s += pred[i, j]
+        total += s
+    return num, total
+
+
+def forward_sums(pred: np.ndarray, kg: np.ndarray, r0: int, c0: int) -> tuple[float, float]:
+    """``(Σ pred · (K ⋆ gt), Σ pred)`` of the context measure's forward term, with
+    ``K ⋆ gt`` (float32) given on the box whose top-left pixel is ``(r0, c0)``
+    (0 outside it); float64 sums, a partial sum per row."""
+    return _forward_kernel(np.ascontiguousarray(pred, np.float64), kg, int(r0), int(c0))
 
 
 @njit(cache=True, nogil=True)
@@ -392,7 +419,7 @@ def grid_patches(lab: np.ndarray, mask: np.ndarray, w: int, d: int, origin: tupl
 
 
 @njit(cache=True, nogil=True)
-def _reconstruct_kernel(im_bg, fx, fy, bx, by, w, eps, mask, out):
+def _reconstruct_kernel(im_bg, fx, fy, bx, by, w, eps, mask, out, seen):
     h, wd, ch = im_bg.shape
     # the patches land in the box [r0, r1) x [c0, c1); integer sums and counts there
     r0, c0 = (fx.min(), fy.min()) if fx.shape[0] else (0, 0)
@@ -431,6 +458,7 @@ def _reconstruct_kernel(im_bg, fx, fy, bx, by, w, eps, mask, out):
         d += 1.0
     zero = quot[0]
     n = 0
+    keep = seen.shape[0] > 0
     for r in range(h):
         for c in range(wd):
             if mask[r, c]:
@@ -440,18 +468,23 @@ def _reconstruct_kernel(im_bg, fx, fy, bx, by, w, eps, mask, out):
                         out[n, k] = quot[o + acc[r - r0, (c - c0) * ch + k]]
                 else:
                     out[n, :] = zero
+                if keep:
+                    for k in range(ch):
+                        seen[n, k] = im_bg[r, c, k]
                 n += 1
 
 
 def reconstruct(im_bg: np.ndarray, fg_xy: np.ndarray, bg_xy: np.ndarray, w: int, eps: float,
-                mask: np.ndarray) -> np.ndarray:
+                mask: np.ndarray, seen: np.ndarray | None = None) -> np.ndarray:
     """The pixels under ``mask`` (row-major, (n, 3) uint8) of the image rebuilt
     from the ``w``x``w`` patches of ``im_bg`` at ``bg_xy`` (top-left row,
     column) pasted at ``fg_xy`` (clipped to the image as the reference clips):
     the patch sums over the overlaps divided by the overlap counts, which start
     at ``eps`` and grow by 1 per patch as the reference accumulates them,
     rounded half to even; 0 where no patch lands. The sums are int32 on the box
-    the patches cover; the float count of k patches comes from a table."""
+    the patches cover; the float count of k patches comes from a table.
+    ``seen``, if given ((n, 3) uint8), receives ``im_bg``'s own pixels under
+    ``mask`` in the same order (one pass for both)."""
     h, wd = im_bg.shape[:2]
     fx = np.clip(fg_xy[:, 0], 0, h - w).astype(np.int64)
     fy = np.clip(fg_xy[:, 1], 0, wd - w).astype(np.int64)
@@ -459,5 +492,9 @@ def reconstruct(im_bg: np.ndarray, fg_xy: np.ndarray, bg_xy: np.ndarray, w: int,
     by = np.clip(bg_xy[:, 1], 0, wd - w).astype(np.int64)
     m = np.ascontiguousarray(mask, np.bool_)
     out = np.empty((int(m.sum()), im_bg.shape[2]), np.uint8)
-    _reconstruct_kernel(np.ascontiguousarray(im_bg, np.uint8), fx, fy, bx, by, int(w), float(eps), m, out)
+    if seen is None:
+        seen = np.empty((0, im_bg.shape[2]), np.uint8)
+    elif seen.shape != out.shape or seen.dtype != np.uint8:
+        raise ValueError(f"reconstruct: seen must be {out.shape} uint8, got {seen.shape} {seen.dtype}")
+    _reconstruct_kernel(np.ascontiguousarray(im_bg, np.uint8), fx, fy, bx, by, int(w), float(eps), m, out, seen)
     return out
