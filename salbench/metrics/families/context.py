@@ -34,22 +34,24 @@ Differences from the reference:
   pick a different patch when two distances nearly tie). Here the search is
   exact (:func:`salbench.metrics.kernels.context.nearest_patches`: integer Lab
   part, float64 position part, first index on exact ties);
-* the filters run only on the box of the GT grown by the window radius (outside
-  it ``K ⋆ gt`` is 0 and ``K ⋆ pred`` is not needed), with the same OpenCV calls;
+* the filters run with the same OpenCV calls on boxes only: ``K ⋆ gt`` on the
+  GT's box grown by the window radius (it is 0 outside), ``K ⋆ pred`` on the
+  GT's box (it is read at the GT pixels only);
   the camouflage degree's dilation, Lab conversion and patches only on the box
   of the GT grown by the ring (where the ring lies), on the image's patch grid;
   the GT covariance comes from exact integer moments (NumPy's ``np.cov`` differs
   in the last bits); sums over the image are taken in another order;
 * the reconstruction, ``rgb2lab`` and ``deltaE_ciede2000`` are numba ports of
   the reference's and scikit-image's formulas, evaluated at the GT pixels only
-  (the only ones where ``cd`` is not 0); libm's cbrt / trigonometry differ from
-  NumPy's vectorised ones by a few ulps.
+  (the only ones where ``cd`` is not 0); the sines and cosines come from a
+  polynomial within 1 ulp of libm's (:mod:`salbench.metrics.kernels.ciede2000`).
 
 The values agree with the reference to about 1e-13 (150 SOD pairs measured,
 1e-10 tested). Cost: Cβ is two OpenCV filters here as in the reference, so it
-is only as much faster as the GT box is smaller than the image; Cωβ adds the
-patch search (an exact search pruned by a lower bound) and the colour
-differences (``benchmarks/README.md`` has the figures).
+is only as much faster as the GT's boxes are smaller than the image (about 3x
+on SOD); Cωβ adds the patch search (an exact search pruned by a lower bound)
+and the colour differences; both together run 9.5-10x faster than the
+reference's two classes (``benchmarks/README.md`` has the figures).
 
 Images narrower or lower than the 7 px patch have no patch here (``cd = 0``);
 the reference's patch extraction raises on them.
