@@ -143,24 +143,32 @@ def _filter_on(src: np.ndarray, box: tuple[int, int, int, int], k: np.ndarray, d
     return cv2.filter2D(part, ddepth, k)[rx:rx + r1 - r0, ry:ry + c1 - c0]
 
 
-def _filtered(pred: np.ndarray, gt: np.ndarray, k: np.ndarray):
-    """``(box, K ⋆ gt, K ⋆ pred at the GT pixels)``: ``K ⋆ gt`` (float32) on
-    ``box``, the GT's box grown by the window radius (it is 0 outside); ``K ⋆
-    pred`` (float64) on the GT's box only, then at its GT pixels (row-major).
-    Each equals the full-image ``cv2.filter2D`` of the reference there."""
-    rx, ry = k.shape[0] // 2, k.shape[1] // 2
+def _gt_box(gt: np.ndarray) -> tuple[int, int, int, int]:
+    """``(r0, r1, c0, c1)``: the half-open bounding box of a non-empty bool mask."""
     rows = np.flatnonzero(gt.any(axis=1))
     cols = np.flatnonzero(gt.any(axis=0))
-    h, w = gt.shape
-    gbox = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
-    grown = (max(gbox[0] - rx, 0), min(gbox[1] + rx, h), max(gbox[2] - ry, 0), min(gbox[3] + ry, w))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _grown(box: tuple[int, int, int, int], dr: int, dc: int, shape) -> tuple[int, int, int, int]:
+    """``box`` grown by ``dr`` rows and ``dc`` columns on each side, clipped to an image of ``shape``."""
+    return max(box[0] - dr, 0), min(box[1] + dr, shape[0]), max(box[2] - dc, 0), min(box[3] + dc, shape[1])
+
+
+def _filtered(pred: np.ndarray, gt: np.ndarray, k: np.ndarray, gbox: tuple[int, int, int, int]):
+    """``(box, K ⋆ gt, K ⋆ pred at the GT pixels)``: ``K ⋆ gt`` (float32) on
+    ``box``, the GT's box ``gbox`` grown by the window radius (it is 0
+    outside); ``K ⋆ pred`` (float64) on ``gbox`` only, then at its GT pixels
+    (row-major). Each equals the full-image ``cv2.filter2D`` of the reference
+    there."""
+    grown = _grown(gbox, k.shape[0] // 2, k.shape[1] // 2, gt.shape)
     fg = _filter_on(gt, grown, k, np.float32, cv2.CV_32F)
     fp = _filter_on(pred, gbox, k, np.float64, -1)[gt[gbox[0]:gbox[1], gbox[2]:gbox[3]]]
     return (slice(grown[0], grown[1]), slice(grown[2], grown[3])), fg, fp
 
 
 def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
-                      lam: float = CMW_LAMBDA) -> np.ndarray:
+                      lam: float = CMW_LAMBDA, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """The camouflage degree at the GT pixels (row-major, float64; it is 0
     elsewhere), from the RGB uint8 image (module docstring).
 
@@ -169,16 +177,13 @@ def camouflage_degree(img: np.ndarray, gt: np.ndarray, gamma: float = CMW_GAMMA,
     it (the 20x20 dilation reaches 10 px), OpenCV's Lab conversion is per pixel,
     and the patch grid is the image's. The reference masks the image with the
     ring before taking background patches; the patches lie wholly in the ring,
-    so the reconstruction reads the image itself."""
-    mask = gt.astype(bool)
+    so the reconstruction reads the image itself. ``box``: the GT's bounding
+    box where the caller has it (:func:`_gt_box`)."""
+    mask = np.asarray(gt, dtype=bool)
     n_fg = int(np.count_nonzero(mask))
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
     if n_fg == 0:
         return np.zeros(0)
-    h, w = mask.shape
-    r0, r1 = max(rows[0] - CMW_RING, 0), min(rows[-1] + CMW_RING + 1, h)
-    c0, c1 = max(cols[0] - CMW_RING, 0), min(cols[-1] + CMW_RING + 1, w)
+    r0, r1, c0, c1 = _grown(box if box is not None else _gt_box(mask), CMW_RING, CMW_RING, mask.shape)
     fg = mask[r0:r1, c0:c1].view(np.uint8)
     bg = cv2.dilate(fg, np.ones((CMW_RING, CMW_RING), np.uint8), iterations=1) - fg
     lab = cv2.cvtColor(np.ascontiguousarray(img[r0:r1, c0:c1]), cv2.COLOR_RGB2LAB)
@@ -204,7 +209,8 @@ def context_scores(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = 
     k = gaussian_window(gt, alpha)
     if k is None or not np.isfinite(k).all():
         return math.nan, math.nan
-    box, kg, kp = _filtered(pred, gt, k)
+    gbox = _gt_box(gt)
+    box, kg, kp = _filtered(pred, gt, k, gbox)
     num, total = forward_sums(pred, kg, box[0].start, box[1].start)
     mf = num / (total + EPS_PYSOD)
     comp = (math.e / (math.e - 1)) * (1 - np.exp(-kp))
@@ -213,7 +219,7 @@ def context_scores(pred: np.ndarray, gt: np.ndarray, image: np.ndarray | None = 
     cm = (1 + CM_BETA2) * mf * wr / (CM_BETA2 * mf + wr + EPS_PYSOD)
     if image is None:
         return float(cm), math.nan
-    cd = camouflage_degree(np.ascontiguousarray(image, np.uint8), gt)
+    cd = camouflage_degree(np.ascontiguousarray(image, np.uint8), gt, box=gbox)
     # cd in GT order (row-major over the image), as kp
     wr_w = np.sum(comp * (1 + cd)) / (n_gt + np.sum(cd) + EPS_PYSOD)
     cmw = (1 + CMW_BETA2) * mf * wr_w / (CMW_BETA2 * mf + wr_w + EPS_PYSOD)
